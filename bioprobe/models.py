@@ -1,0 +1,253 @@
+"""The one model loader: Auto* classes, decoder pad tokens, eager attention, GGUF, 4-bit, LoRA adapters, devices.
+
+Nothing else in the project calls `from_pretrained` on a model or tokenizer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from bioprobe.errors import BioprobeError
+from bioprobe.registry import ResolvedModel, resolve_model
+
+HEADS = ("token", "sequence", "base", "causal-lm")
+
+
+@dataclass
+class Loaded:
+    """A model and its tokenizer, ready for a task.
+
+    Attributes:
+        model: The torch module (a PeftModel when an adapter is attached).
+        tokenizer: Its tokenizer, with a pad token and right padding.
+        resolved: Where the model came from.
+        four_bit: Whether the base weights are 4-bit NF4.
+    """
+
+    model: object
+    tokenizer: object
+    resolved: ResolvedModel
+    four_bit: bool = False
+
+
+def cache_dir() -> Path:
+    """Folder for converted models (`BIOPROBE_CACHE`, default `~/.cache/bioprobe`)."""
+    return Path(os.environ.get("BIOPROBE_CACHE", Path.home() / ".cache" / "bioprobe"))
+
+
+def default_device() -> str:
+    """"cuda" when a GPU is visible, else "cpu"."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _hub_error(resolved: ResolvedModel, err: Exception) -> BioprobeError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if Path(resolved.source).is_dir():
+        return BioprobeError(f"Could not load the model folder '{resolved.source}': {reason}")
+    return BioprobeError(
+        f"Could not load model '{resolved.source}' from the Hugging Face hub ({reason.rstrip('.')}); "
+        "check the name and your connection, or pass a local model folder (minilm and smollm2 work offline)."
+    )
+
+
+def convert_gguf(resolved: ResolvedModel) -> ResolvedModel:
+    """Turn a GGUF checkpoint into a plain float32 model folder, once, and point at the cached folder.
+
+    A model loaded from GGUF is dequantized but still flagged as quantized, so Trainer refuses to train it and
+    `save_pretrained` refuses to save it; rebuilding it from its config without `quantization_config` gives a
+    plain model.
+    """
+    if resolved.gguf_file is None:
+        return resolved
+    target = cache_dir() / "converted" / resolved.name
+    if not (target / "config.json").is_file():
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        steps = tqdm(total=3, desc=f"Converting {resolved.name} from GGUF (once)", unit="step")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(resolved.source, gguf_file=resolved.gguf_file)
+            with _quiet():
+                gguf_model = AutoModelForCausalLM.from_pretrained(resolved.source, gguf_file=resolved.gguf_file,
+                                                                  dtype=torch.float32)
+        except ImportError as err:
+            raise BioprobeError(f"Loading {resolved.name} from GGUF needs the gguf package ({err}); "
+                                "install it with `pip install gguf`.") from None
+        steps.update()
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = type(gguf_model)(config)
+        plain.load_state_dict(gguf_model.state_dict())
+        plain.tie_weights()
+        steps.update()
+        partial = target.with_name(target.name + ".partial")
+        plain.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        (partial / "bioprobe-source.json").write_text(
+            json.dumps({"source": resolved.source, "gguf_file": resolved.gguf_file}, indent=2))
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        partial.rename(target)
+        steps.update()
+        steps.close()
+    return ResolvedModel(resolved.name, str(target), resolved.spec, None)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence library chatter (GGUF progress bars, load reports, advisory warnings) around a load."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stderr(io.StringIO()):
+                yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def load_tokenizer(resolved: ResolvedModel):
+    """Load the tokenizer with the family's quirks: a pad token for decoders, right padding.
+
+    The pad token of a decoder without one is its EOS token; callers also set `config.pad_token_id`.
+    """
+    from transformers import AutoTokenizer
+
+    kwargs = {}
+    if resolved.spec.add_prefix_space:
+        kwargs["add_prefix_space"] = True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source, gguf_file=resolved.gguf_file, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _hub_error(resolved, err) from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        elif tokenizer.unk_token is not None:
+            tokenizer.pad_token = tokenizer.unk_token
+        else:
+            raise BioprobeError(f"The tokenizer of '{resolved.name}' has no pad, EOS or UNK token to pad with.")
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def check_four_bit(device: str) -> None:
+    """Raise a clear error when bitsandbytes cannot serve 4-bit NF4 on this machine."""
+    import torch
+
+    if device.startswith("cpu"):
+        capability = torch.backends.cpu.get_cpu_capability()
+        if capability not in ("AVX2", "AVX512"):
+            raise BioprobeError(f"4-bit loading needs a GPU or an x86 CPU with AVX2 (this CPU reports "
+                                f"'{capability}'); pass --no-4bit.")
+    try:
+        with _quiet():
+            import bitsandbytes  # noqa: F401
+    except Exception as err:  # bitsandbytes raises many kinds when it has no backend
+        raise BioprobeError(f"4-bit loading needs bitsandbytes, which cannot run here ({err}); pass --no-4bit.") \
+            from None
+
+
+def load_model(
+    name_or_resolved: str | ResolvedModel,
+    head: str = "base",
+    labels: tuple[str, ...] | None = None,
+    four_bit: bool = False,
+    eager_attention: bool = False,
+    adapter: str | Path | None = None,
+    device: str | None = None,
+    dtype: str = "float32",
+) -> Loaded:
+    """Load a model and tokenizer for a task head.
+
+    Args:
+        name_or_resolved: Registry name, hub id, local folder, or an already resolved model.
+        head: "token" or "sequence" (classification heads with `labels`), "base" (hidden states only) or
+            "causal-lm".
+        labels: Label names for a classification head; their order defines the class ids.
+        four_bit: Load the base weights as 4-bit NF4 with bitsandbytes (QLoRA).
+        eager_attention: Use the eager attention implementation, needed to return attention maps.
+        adapter: Folder of a saved PEFT adapter (with its trained head) to attach.
+        device: "cpu", "cuda", ...; default: cuda when available. Ignored for 4-bit (placed by bitsandbytes).
+        dtype: "float32", "bfloat16" or "float16" for the non-quantized weights.
+
+    Returns:
+        The loaded model (eval mode) with its tokenizer.
+    """
+    import torch
+    import transformers
+
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+    resolved = name_or_resolved if isinstance(name_or_resolved, ResolvedModel) else resolve_model(name_or_resolved)
+    resolved = convert_gguf(resolved)
+    device = device or default_device()
+    tokenizer = load_tokenizer(resolved)
+
+    auto = {
+        "token": transformers.AutoModelForTokenClassification,
+        "sequence": transformers.AutoModelForSequenceClassification,
+        "base": transformers.AutoModel,
+        "causal-lm": transformers.AutoModelForCausalLM,
+    }[head]
+    kwargs: dict = {"dtype": getattr(torch, dtype)}
+    if head in ("token", "sequence"):
+        if not labels:
+            raise ValueError("a classification head needs labels")
+        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                      label2id={label: i for i, label in enumerate(labels)})
+    if eager_attention:
+        kwargs["attn_implementation"] = "eager"
+    if four_bit:
+        check_four_bit(device)
+        compute = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute)
+        kwargs["device_map"] = {"": 0} if device.startswith("cuda") else {"": "cpu"}
+    if tokenizer.pad_token_id is not None:
+        kwargs["pad_token_id"] = tokenizer.pad_token_id
+    try:
+        with _quiet():
+            model = auto.from_pretrained(resolved.source, **kwargs)
+    except (OSError, ValueError) as err:
+        message = str(err)
+        if "Unrecognized configuration class" in message or "does not support" in message:
+            raise BioprobeError(f"The model '{resolved.name}' has no {head}-classification class in transformers "
+                                f"({message.splitlines()[0]})") from None
+        raise _hub_error(resolved, err) from None
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    if not four_bit:
+        model.to(device)
+    model.eval()
+    return Loaded(model=model, tokenizer=tokenizer, resolved=resolved, four_bit=four_bit)
+
+
+def count_parameters(model) -> int:
+    """Number of parameters (4-bit packed weights counted as their unpacked size)."""
+    total = 0
+    for parameter in model.parameters():
+        n = parameter.numel()
+        if parameter.__class__.__name__ == "Params4bit":
+            n *= 2
+        total += n
+    return total

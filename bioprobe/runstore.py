@@ -1,0 +1,133 @@
+"""The run store: where checkpoints and tidy result tables live, and what `run.json` records.
+
+Layout under the runs dir (`--runs-dir`, env `BIOPROBE_RUNS`, default `./runs`):
+`checkpoints/{task}/{model}/size{N}-seed{S}/` and `results/{analysis}/{task}/{model}/size{N}-seed{S}.csv`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from bioprobe.errors import BioprobeError
+
+TIDY_COLUMNS = ("analysis", "task", "model", "training_size", "seed", "layer", "head", "metric", "value")
+PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "accelerate", "scikit-learn", "seqeval",
+            "numpy", "captum", "bioprobe")
+
+
+def runs_dir(path: str | Path | None = None) -> Path:
+    """The runs dir: the argument, else `BIOPROBE_RUNS`, else `./runs`."""
+    return Path(path or os.environ.get("BIOPROBE_RUNS") or "runs").expanduser().resolve()
+
+
+def run_label(training_size: int, seed: int) -> str:
+    """`size{N}-seed{S}`, the folder and file stem of one run."""
+    return f"size{training_size}-seed{seed}"
+
+
+def checkpoint_dir(root: str | Path | None, task: str, model: str, training_size: int, seed: int) -> Path:
+    """Folder of one fine-tuning run."""
+    return runs_dir(root) / "checkpoints" / task / model / run_label(training_size, seed)
+
+
+def results_path(root: str | Path | None, analysis: str, task: str, model: str, training_size: int,
+                 seed: int) -> Path:
+    """Tidy table of one analysis run."""
+    return runs_dir(root) / "results" / analysis / task / model / f"{run_label(training_size, seed)}.csv"
+
+
+def is_complete(folder: Path) -> bool:
+    """A run is complete when its run.json says so (written last)."""
+    try:
+        return json.loads((folder / "run.json").read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
+def require_checkpoint(root: str | Path | None, task: str, model: str, training_size: int, seed: int) -> Path:
+    """The folder of a finished fine-tuning run, or a clear error naming the command that makes it."""
+    folder = checkpoint_dir(root, task, model, training_size, seed)
+    if not is_complete(folder):
+        raise BioprobeError(
+            f"No finished fine-tuned checkpoint for {task}/{model} at training size {training_size} seed {seed} "
+            f"in {folder.parent}; make it with `bioprobe finetune --task {task} --model_name {model} "
+            f"--training_size {training_size} --seed {seed} --runs-dir {runs_dir(root)}`."
+        )
+    return folder
+
+
+def git_commit() -> str | None:
+    """The commit of the bioprobe checkout, with `+dirty` when it has local changes; None outside git."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        if not commit:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict:
+    """Package versions, Python, platform and git commit, for run.json."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "packages": versions,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Write JSON atomically (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    partial.replace(path)
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON record."""
+    return json.loads(Path(path).read_text())
+
+
+def write_table(path: Path, rows: list[dict]) -> None:
+    """Write a tidy table (CSV) atomically; the tidy columns come first."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for column in TIDY_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in TIDY_COLUMNS]
+    frame = frame[list(TIDY_COLUMNS) + extra]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    frame.to_csv(partial, index=False)
+    partial.replace(path)
+
+
+def read_tables(root: str | Path | None, analysis: str):
+    """All tidy tables of one analysis under the runs dir, concatenated (an empty frame when there are none)."""
+    import pandas as pd
+
+    files = sorted((runs_dir(root) / "results" / analysis).rglob("*.csv"))
+    if not files:
+        return pd.DataFrame(columns=list(TIDY_COLUMNS))
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)

@@ -1,0 +1,1 @@
+"""Fine-tuning: task heads, LoRA/QLoRA, training at a training size, evaluation on the test split."""

@@ -1,0 +1,43 @@
+"""Load a finished fine-tuning run back: full checkpoints directly, LoRA adapters on top of their base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bioprobe import runstore
+from bioprobe.models import Loaded, load_model
+from bioprobe.registry import MODELS, resolve_model
+
+
+def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_size: int, seed: int = 42,
+                   eager_attention: bool = False, device: str | None = None, merge: bool = False) -> Loaded:
+    """Load the model of one finished run, with its task head.
+
+    Args:
+        runs_dir: The runs dir.
+        task, model, training_size, seed: Which run (`model`: its name in the runs dir, or what was passed as
+            `--model_name`).
+        eager_attention: Eager attention, to return attention maps.
+        device: Target device.
+        merge: Fold LoRA weights into the base model (not possible for a 4-bit base).
+
+    Returns:
+        The model in eval mode with its tokenizer.
+
+    Raises:
+        BioprobeError: when the run does not exist, naming the command that makes it.
+    """
+    stored = runstore.runs_dir(runs_dir) / "checkpoints" / task / model
+    name = model if "/" not in model and stored.is_dir() else resolve_model(model).name
+    folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed)
+    record = runstore.read_json(folder / "run.json")
+    labels = tuple(record["labels"])
+    if record["adapter"]:
+        base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
+        loaded = load_model(base, head=record["head"], labels=labels, four_bit=record["four_bit"],
+                            eager_attention=eager_attention, adapter=folder, device=device)
+        if merge and not record["four_bit"]:
+            loaded.model = loaded.model.merge_and_unload()
+        return loaded
+    return load_model(str(folder), head=record["head"], labels=labels, eager_attention=eager_attention,
+                      device=device)

@@ -1,0 +1,76 @@
+"""Turn task data into model inputs: NER words to first-subword labels, NLI pairs to one sequence."""
+
+from __future__ import annotations
+
+from bioprobe.align import encode_words, first_subword_labels
+
+IGNORE = -100
+
+
+def encode_ner(dataset, tokenizer, labels: tuple[str, ...], max_length: int):
+    """Tokenize NER sentences; each word's first subword carries its tag id, every other position -100.
+
+    Args:
+        dataset: `datasets.Dataset` with `tokens: list[str]` and `tags: list[str]`.
+        tokenizer: The model's tokenizer.
+        labels: Tag names; a tag's id is its position here.
+        max_length: Longest input in subwords; words past it are cut (and predicted as O at evaluation).
+
+    Returns:
+        A `datasets.Dataset` with `input_ids`, `attention_mask`, `labels`, `length` and `n_truncated_words`.
+    """
+    label_id = {label: i for i, label in enumerate(labels)}
+
+    def one(example):
+        encoding = encode_words(tokenizer, example["tokens"], max_length=max_length)
+        ids = [label_id[tag] for tag in example["tags"]]
+        return {
+            "input_ids": encoding.input_ids,
+            "attention_mask": [1] * len(encoding.input_ids),
+            "labels": first_subword_labels(encoding, ids, ignore_index=IGNORE),
+            "length": len(encoding.input_ids),
+            "n_truncated_words": encoding.n_truncated_words,
+        }
+
+    return dataset.map(one, remove_columns=dataset.column_names, desc="Tokenizing NER")
+
+
+def pair_text(tokenizer, kind: str) -> bool:
+    """Whether the tokenizer marks a sentence pair itself (encoders with [SEP]); decoders get a newline instead."""
+    return kind == "encoder" and tokenizer.sep_token is not None
+
+
+def encode_nli(dataset, tokenizer, labels: tuple[str, ...], max_length: int, kind: str):
+    """Tokenize premise/hypothesis pairs for sequence classification.
+
+    Encoders get the tokenizer's own pair format (`[CLS] p [SEP] h [SEP]`); decoders read
+    `premise \\n hypothesis` and classify from the last real token. Long pairs are truncated, longest first.
+
+    Returns:
+        A `datasets.Dataset` with `input_ids`, `attention_mask` (and `token_type_ids` for pair encoders),
+        `labels`, `length` and `truncated`.
+    """
+    label_id = {label: i for i, label in enumerate(labels)}
+    native_pair = pair_text(tokenizer, kind)
+
+    def batch(examples):
+        if native_pair:
+            full = tokenizer(examples["premise"], examples["hypothesis"])
+            out = tokenizer(examples["premise"], examples["hypothesis"], truncation="longest_first",
+                            max_length=max_length)
+        else:
+            texts = [f"{p}\n{h}" for p, h in zip(examples["premise"], examples["hypothesis"])]
+            full = tokenizer(texts)
+            out = tokenizer(texts, truncation=True, max_length=max_length)
+        encoded = {
+            "input_ids": out["input_ids"],
+            "attention_mask": out["attention_mask"],
+            "labels": [label_id[label] for label in examples["label"]],
+            "length": [len(ids) for ids in out["input_ids"]],
+            "truncated": [len(a) > len(b) for a, b in zip(full["input_ids"], out["input_ids"])],
+        }
+        if "token_type_ids" in out:
+            encoded["token_type_ids"] = out["token_type_ids"]
+        return encoded
+
+    return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing NLI")

