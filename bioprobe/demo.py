@@ -37,12 +37,12 @@ class DemoRun:
 # Sized so that the full demo stays under 15 minutes on a 2-core CPU and --quick under a few minutes.
 PLANS = {
     False: (
-        DemoRun("minilm", None, None, 2, 1e-4, 16, 96, False),
-        DemoRun("smollm2", 480, 200, 2, 1e-3, 16, 96, True),
+        DemoRun("minilm", 1200, None, 3, 2e-4, 16, 96, False),
+        DemoRun("smollm2", 400, 200, 1, 1e-3, 16, 96, True),
     ),
     True: (
-        DemoRun("minilm", 600, 200, 1, 2e-4, 16, 64, False),
-        DemoRun("smollm2", 120, 80, 1, 1e-3, 8, 64, True),
+        DemoRun("minilm", 600, 200, 2, 3e-4, 16, 96, False),
+        DemoRun("smollm2", 120, 80, 1, 1e-3, 8, 96, True),
     ),
 }
 

@@ -21,6 +21,7 @@ def predict_logits(model, dataset, collator, batch_size: int = 32) -> list[np.nd
         `[classes]` for sequence classification.
     """
     import torch
+    from tqdm.auto import tqdm
 
     inputs = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
     rows = dataset.select_columns(inputs)
@@ -30,7 +31,7 @@ def predict_logits(model, dataset, collator, batch_size: int = 32) -> list[np.nd
     out: list = [None] * len(rows)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(range(0, len(order), batch_size), desc="Evaluating", unit="batch", leave=False):
             chunk = order[start:start + batch_size]
             batch = collator([rows[int(i)] for i in chunk])
             batch = {k: v.to(device) for k, v in batch.items() if k in inputs}
