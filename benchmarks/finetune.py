@@ -8,6 +8,7 @@ tokens per second of training. Usage: `python benchmarks/finetune.py [--model mi
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import tempfile
 import time
@@ -77,7 +78,8 @@ def main() -> None:
                               max_length=args.max_length, runs_dir=runs, train_limit=args.items, test_limit=50,
                               device="cpu")
     ours = result.record["training"]["train_tokens_per_second"]
-    naive = naive_tokens_per_second(args.model, args.task, items[: args.naive_items], args.max_length, 5e-5, 42)
+    sample = sorted(random.Random(0).sample(items, min(args.naive_items, len(items))))  # same mix of lengths
+    naive = naive_tokens_per_second(args.model, args.task, sample, args.max_length, 5e-5, 42)
     print(f"model {args.model}, task {args.task}, {args.items} items (naive loop timed on {args.naive_items})")
     print(f"bioprobe (Trainer, batch {args.batch_size}, dynamic padding, length-grouped): {ours:,.0f} tokens/s")
     print(f"naive (batch 1, padded to {args.max_length}):                               {naive:,.0f} tokens/s")

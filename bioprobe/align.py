@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 from bioprobe.errors import BioprobeError
 
-__all__ = ["WordEncoding", "encode_words", "first_subword_labels"]
+__all__ = ["WordEncoding", "encode_words", "first_subword_labels", "special_tokens"]
 
 # Probe words for finding the in-sentence form of a word: letters, a hyphenated word, punctuation,
 # a digit, a capitalised word.
@@ -176,6 +176,12 @@ def _word_pieces(tokenizer, plan: _Plan, words: Sequence[str]) -> list[list[int]
         for w, ids in zip(missing, found):
             cache[w] = list(ids) if ids else plan.empty_word_ids
     return [cache[w] for w in words]
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after one sequence (e.g. `[CLS]` / `[SEP]`, `<s>` / nothing)."""
+    plan = _plan(tokenizer)
+    return list(plan.prefix_ids), list(plan.suffix_ids)
 
 
 def encode_words(

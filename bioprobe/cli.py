@@ -54,11 +54,12 @@ def main():
                    "$MEDNLI_DIR for NLI).")
 @click.option("--labels", callback=_labels, default=None,
               help="Comma-separated tag names for integer NER tags without names in the data.")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--epochs", type=float, default=3.0, show_default=True)
-@click.option("--lr", type=float, default=None, help="Learning rate [default: 5e-5, or 2e-4 with LoRA].")
+@click.option("--seed", type=click.IntRange(min=0), default=42, show_default=True)
+@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate [default: 5e-5, or 2e-4 with LoRA].")
 @click.option("--batch_size", "--batch-size", "batch_size", type=click.IntRange(min=1), default=16,
-              show_default=True)
+              show_default=True, help="Items per step and process (DDP multiplies it by the process count).")
 @click.option("--max_length", "--max-length", "max_length", type=click.IntRange(min=8), default=128,
               show_default=True, help="Longest input in subwords; longer inputs are truncated and counted.")
 @click.option("--lora/--no-lora", default=None, help="Train LoRA adapters [default: decoders of 1B+ parameters].")
@@ -89,7 +90,7 @@ def finetune_cmd(**options):
 @click.command(cls=_Command, name="demo")
 @click.option("--runs_dir", "--runs-dir", "runs_dir", default="runs/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where the demo's checkpoints, tables, figures and report go.")
-@click.option("--quick", is_flag=True, help="A few minutes: fewer training items and one epoch (used by CI).")
+@click.option("--quick", is_flag=True, help="A few minutes: smaller training pools and test sets (used by CI).")
 @click.option("--overwrite", is_flag=True, help="Recompute runs that already finished.")
 def demo_cmd(runs_dir, quick, overwrite):
     """Run the whole study on the embedded default: demo corpus, minilm and smollm2, both tasks, all sizes."""

@@ -6,6 +6,8 @@ Nothing else in the project calls `from_pretrained` on a model or tokenizer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import ResolvedModel, resolve_model
+from bioprobe.registry import MODELS, ResolvedModel, infer_kind, resolve_model
 
 HEADS = ("token", "sequence", "base", "causal-lm")
 
@@ -41,11 +43,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BIOPROBE_CACHE", Path.home() / ".cache" / "bioprobe"))
 
 
-def default_device() -> str:
-    """"cuda" when a GPU is visible, else "cpu"."""
+def resolve_device(device: str | None = None) -> str:
+    """Check a device name, or pick one: this process's GPU when one is visible (`LOCAL_RANK` under DDP), else cpu.
+
+    Raises:
+        BioprobeError: for a name torch does not know, or cuda on a machine without a usable GPU.
+    """
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device is None:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise BioprobeError(f"Unknown device '{device}'; use cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise BioprobeError(f"Device '{device}' was asked for but torch sees no CUDA GPU here; use --device cpu.")
+    return device
 
 
 def _hub_error(resolved: ResolvedModel, err: Exception) -> BioprobeError:
@@ -67,7 +81,9 @@ def convert_gguf(resolved: ResolvedModel) -> ResolvedModel:
     """
     if resolved.gguf_file is None:
         return resolved
-    target = cache_dir() / "converted" / resolved.name
+    gguf = Path(resolved.source) / resolved.gguf_file
+    stamp = f"{gguf.resolve()}|{gguf.stat().st_size}|{gguf.stat().st_mtime_ns}"
+    target = cache_dir() / "converted" / f"{resolved.name}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
     if not (target / "config.json").is_file():
         import torch
         from tqdm.auto import tqdm
@@ -82,6 +98,8 @@ def convert_gguf(resolved: ResolvedModel) -> ResolvedModel:
         except ImportError as err:
             raise BioprobeError(f"Loading {resolved.name} from GGUF needs the gguf package ({err}); "
                                 "install it with `pip install gguf`.") from None
+        except (OSError, ValueError, KeyError) as err:
+            raise BioprobeError(f"Could not read the GGUF file {gguf}: {str(err).splitlines()[0]}") from None
         steps.update()
         config = gguf_model.config
         if hasattr(config, "quantization_config"):
@@ -90,16 +108,16 @@ def convert_gguf(resolved: ResolvedModel) -> ResolvedModel:
         plain.load_state_dict(gguf_model.state_dict())
         plain.tie_weights()
         steps.update()
-        partial = target.with_name(target.name + ".partial")
+        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
         plain.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
-        (partial / "bioprobe-source.json").write_text(
-            json.dumps({"source": resolved.source, "gguf_file": resolved.gguf_file}, indent=2))
-        if target.exists():
+        (partial / "bioprobe-source.json").write_text(json.dumps({"gguf": stamp}, indent=2))
+        if target.exists():  # another process finished first: keep its copy
             import shutil
 
-            shutil.rmtree(target)
-        partial.rename(target)
+            shutil.rmtree(partial)
+        else:
+            partial.rename(target)
         steps.update()
         steps.close()
     return ResolvedModel(resolved.name, str(target), resolved.spec, None)
@@ -196,7 +214,7 @@ def load_model(
         raise ValueError(f"head must be one of {HEADS}, not {head!r}")
     resolved = name_or_resolved if isinstance(name_or_resolved, ResolvedModel) else resolve_model(name_or_resolved)
     resolved = convert_gguf(resolved)
-    device = device or default_device()
+    device = resolve_device(device)
     tokenizer = load_tokenizer(resolved)
 
     auto = {
@@ -215,11 +233,12 @@ def load_model(
         kwargs["attn_implementation"] = "eager"
     if four_bit:
         check_four_bit(device)
-        compute = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        cuda = device.startswith("cuda")
+        compute = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute)
-        kwargs["device_map"] = {"": 0} if device.startswith("cuda") else {"": "cpu"}
+        kwargs["device_map"] = {"": torch.device(device).index or 0} if cuda else {"": "cpu"}
     if tokenizer.pad_token_id is not None:
         kwargs["pad_token_id"] = tokenizer.pad_token_id
     try:
@@ -232,6 +251,9 @@ def load_model(
                                 f"({message.splitlines()[0]})") from None
         raise _hub_error(resolved, err) from None
     model.config.pad_token_id = tokenizer.pad_token_id
+    if MODELS.get(resolved.spec.name) is not resolved.spec:  # unregistered: its config says encoder or decoder
+        kind = infer_kind(model.config.model_type, getattr(model.config, "is_decoder", False))
+        resolved = dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, kind=kind))
     if adapter is not None:
         from peft import PeftModel
 

@@ -66,6 +66,10 @@ def git_commit() -> str | None:
     """The commit of the bioprobe checkout, with `+dirty` when it has local changes; None outside git."""
     here = Path(__file__).resolve().parent.parent
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        if not top or Path(top).resolve() != here:  # installed inside somebody else's repository
+            return None
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
         if not commit:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from bioprobe import runstore
 from bioprobe.models import Loaded, load_model
-from bioprobe.registry import MODELS, resolve_model
+from bioprobe.registry import MODELS, ResolvedModel, resolve_model
 
 
 def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_size: int, seed: int = 42,
@@ -39,5 +40,7 @@ def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_
         if merge and not record["four_bit"]:
             loaded.model = loaded.model.merge_and_unload()
         return loaded
-    return load_model(str(folder), head=record["head"], labels=labels, eager_attention=eager_attention,
-                      device=device)
+    spec = MODELS.get(record["model"]) or dataclasses.replace(resolve_model(str(folder)).spec,
+                                                              kind=record["model_kind"])
+    stored = ResolvedModel(record["model"], str(folder), spec)  # keeps the run's name and the registry's quirks
+    return load_model(stored, head=record["head"], labels=labels, eager_attention=eager_attention, device=device)

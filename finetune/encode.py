@@ -35,39 +35,57 @@ def encode_ner(dataset, tokenizer, labels: tuple[str, ...], max_length: int):
     return dataset.map(one, remove_columns=dataset.column_names, desc="Tokenizing NER")
 
 
-def pair_text(tokenizer, kind: str) -> bool:
-    """Whether the tokenizer marks a sentence pair itself (encoders with [SEP]); decoders get a newline instead."""
+def uses_native_pair(tokenizer, kind: str) -> bool:
+    """Whether the tokenizer marks a sentence pair itself (encoders with [SEP]); decoders get a text template."""
     return kind == "encoder" and tokenizer.sep_token is not None
+
+
+PREMISE, HYPOTHESIS = "Premise: ", " Hypothesis: "
 
 
 def encode_nli(dataset, tokenizer, labels: tuple[str, ...], max_length: int, kind: str):
     """Tokenize premise/hypothesis pairs for sequence classification.
 
-    Encoders get the tokenizer's own pair format (`[CLS] p [SEP] h [SEP]`); decoders read
-    `premise \\n hypothesis` and classify from the last real token. Long pairs are truncated, longest first.
+    Encoders get the tokenizer's own pair format (`[CLS] p [SEP] h [SEP]`), truncated longest first. Decoders
+    read `Premise: p Hypothesis: h` (the boundary is in the ids, so it survives tokenizers that drop newlines,
+    like BioGPT's Moses) and classify from the last real token, which is always the hypothesis's last token:
+    long pairs lose the end of the premise, never the hypothesis.
 
     Returns:
         A `datasets.Dataset` with `input_ids`, `attention_mask` (and `token_type_ids` for pair encoders),
         `labels`, `length` and `truncated`.
     """
+    from bioprobe.align import special_tokens
+
     label_id = {label: i for i, label in enumerate(labels)}
-    native_pair = pair_text(tokenizer, kind)
+    native_pair = uses_native_pair(tokenizer, kind)
+    prefix, suffix = special_tokens(tokenizer)
 
     def batch(examples):
         if native_pair:
-            full = tokenizer(examples["premise"], examples["hypothesis"])
+            full = tokenizer(examples["premise"], examples["hypothesis"])["input_ids"]
             out = tokenizer(examples["premise"], examples["hypothesis"], truncation="longest_first",
                             max_length=max_length)
+            ids = out["input_ids"]
+            truncated = [len(a) > len(b) for a, b in zip(full, ids)]
         else:
-            texts = [f"{p}\n{h}" for p, h in zip(examples["premise"], examples["hypothesis"])]
-            full = tokenizer(texts)
-            out = tokenizer(texts, truncation=True, max_length=max_length)
+            premises = tokenizer([PREMISE + p for p in examples["premise"]], add_special_tokens=False)["input_ids"]
+            hypotheses = tokenizer([HYPOTHESIS + h for h in examples["hypothesis"]],
+                                   add_special_tokens=False)["input_ids"]
+            ids, truncated = [], []
+            for p_ids, h_ids in zip(premises, hypotheses):
+                room = max_length - len(prefix) - len(suffix)
+                kept_h = h_ids[:room]
+                kept_p = p_ids[:max(room - len(kept_h), 0)]
+                ids.append(prefix + kept_p + kept_h + suffix)
+                truncated.append(len(kept_p) + len(kept_h) < len(p_ids) + len(h_ids))
+            out = {"attention_mask": [[1] * len(row) for row in ids]}
         encoded = {
-            "input_ids": out["input_ids"],
+            "input_ids": ids,
             "attention_mask": out["attention_mask"],
             "labels": [label_id[label] for label in examples["label"]],
-            "length": [len(ids) for ids in out["input_ids"]],
-            "truncated": [len(a) > len(b) for a, b in zip(full["input_ids"], out["input_ids"])],
+            "length": [len(row) for row in ids],
+            "truncated": truncated,
         }
         if "token_type_ids" in out:
             encoded["token_type_ids"] = out["token_type_ids"]

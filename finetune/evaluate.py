@@ -78,7 +78,7 @@ def ner_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, 
         "f1": float(report["micro avg"]["f1-score"]),
     }
     for name, scores in report.items():
-        if name not in ("micro avg", "macro avg", "weighted avg"):
+        if name not in ("micro avg", "macro avg", "weighted avg") and scores["support"] > 0:
             out[f"f1/{name}"] = float(scores["f1-score"])
     return out
 

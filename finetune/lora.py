@@ -29,7 +29,13 @@ def add_lora(model, head: str, targets: tuple[str, ...] | None, four_bit: bool, 
         lora_dropout=dropout,
         target_modules=list(targets) if targets else None,
     )
-    return get_peft_model(model, config)
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        from bioprobe.errors import BioprobeError
+
+        raise BioprobeError(f"LoRA cannot adapt this architecture ({str(err).splitlines()[0]}); use a registered "
+                            "model or --no-lora.") from None
 
 
 def trainable_parameters(model) -> int:

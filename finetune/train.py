@@ -94,32 +94,55 @@ def run_finetune(
     """
     from accelerate import PartialState
 
+    from bioprobe.models import resolve_device
+
     check_training_size(training_size)
     spec = get_task(task)
     resolved = resolve_model(model_name)
+    device = resolve_device(device)
     folder = runstore.checkpoint_dir(runs_dir, spec.name, resolved.name, training_size, seed)
-    state = PartialState(cpu=device == "cpu")
-    request = {"model_source": resolved.source, "data": data, "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
-               "lora": lora, "four_bit": four_bit, "labels": list(labels) if labels else None,
-               "train_limit": train_limit, "test_limit": test_limit}
+    state = PartialState(cpu=device.startswith("cpu"))
+    request = {"model_source": resolved.source, "data": _data_key(spec.name, data), "epochs": epochs, "lr": lr,
+               "batch_size": batch_size, "processes": state.num_processes, "max_length": max_length, "lora": lora,
+               "four_bit": four_bit, "labels": list(labels) if labels else None, "train_limit": train_limit,
+               "test_limit": test_limit}
     if runstore.is_complete(folder) and not overwrite:
         record = runstore.read_json(folder / "run.json")
-        _check_same_request(folder, record.get("request", {}), request)
+        _check_same_request(folder, record.get("request", {}), request, "A finished run")
         return FinetuneResult(folder, record["metrics"], reused=True, record=record)
-    if overwrite and state.is_main_process and folder.exists():
-        shutil.rmtree(folder)
+    if state.is_main_process:
+        if overwrite:
+            shutil.rmtree(folder, ignore_errors=True)
+            runstore.results_path(runs_dir, "finetune", spec.name, resolved.name, training_size, seed).unlink(
+                missing_ok=True)
+        started = folder / "request.json"
+        resumable = any((folder / "trainer").glob("checkpoint-*"))
+        if started.is_file() and resumable:  # an interrupted run resumes only with the settings it started with
+            _check_same_request(folder, runstore.read_json(started), request, "An interrupted run")
+        runstore.write_json(started, request)
     state.wait_for_everyone()
     return _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batch_size, max_length,
                             runs_dir, folder, lora, four_bit, labels, save_steps, device, callbacks, state,
                             train_limit, test_limit, request)
 
 
-def _check_same_request(folder: Path, recorded: dict, request: dict) -> None:
-    """A finished run is only reused for the same settings; anything else would report the wrong numbers."""
+def _data_key(task: str, data: str | None) -> str | None:
+    """What `--data` points at, independent of the working directory (local paths made absolute)."""
+    import os
+
+    if data is None and task == "nli":
+        data = os.environ.get("MEDNLI_DIR") or None
+    if data is not None and data != "demo" and Path(data).expanduser().exists():
+        return str(Path(data).expanduser().resolve())
+    return data
+
+
+def _check_same_request(folder: Path, recorded: dict, request: dict, what: str) -> None:
+    """A run is only reused or resumed with its own settings; anything else would report the wrong numbers."""
     differ = [key for key, value in request.items() if recorded.get(key) != value]
     if differ:
         shown = ", ".join(f"{key} {recorded.get(key)!r} there, {request[key]!r} now" for key in differ)
-        raise BioprobeError(f"A finished run in {folder} was made with other settings ({shown}); pass --overwrite "
+        raise BioprobeError(f"{what} in {folder} was made with other settings ({shown}); pass --overwrite "
                             "to replace it or --runs-dir to keep both.")
 
 
@@ -157,12 +180,11 @@ def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batc
     import transformers
 
     from bioprobe.data import load_task_data
-    from bioprobe.models import convert_gguf, count_parameters, default_device, load_model
+    from bioprobe.models import convert_gguf, count_parameters, load_model
     from finetune.encode import encode_ner, encode_nli
     from finetune.evaluate import ner_metrics, nli_metrics, predict_logits, word_predictions
     from finetune.lora import add_lora, trainable_parameters
 
-    device = device or default_device()
     task_data = load_task_data(spec.name, data, labels)
     names = tuple(spec.labels or task_data.labels)
     train_split, test_split = task_data.splits["train"], task_data.splits["test"]
@@ -174,9 +196,14 @@ def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batc
                             "use a larger training size.")
 
     four_bit = resolved.spec.four_bit if four_bit is None else four_bit
-    transformers.set_seed(seed)
     resolved = convert_gguf(resolved)
+    transformers.set_seed(seed)  # after any conversion, which draws from the RNG: the head is the same every time
     loaded = load_model(resolved, head=spec.head, labels=names, four_bit=four_bit, device=device)
+    resolved = loaded.resolved  # the kind of an unregistered model is now read from its config
+    limit = _position_limit(loaded.model.config)
+    if limit is not None and max_length > limit:
+        raise BioprobeError(f"--max-length {max_length} is longer than {resolved.name} can read ({limit} "
+                            "positions); pass a smaller --max-length.")
     n_params = count_parameters(loaded.model)
     if lora is None:
         lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
@@ -209,7 +236,6 @@ def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batc
         num_train_epochs=epochs,
         learning_rate=lr,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size * 2,
         warmup_steps=0.06,
         weight_decay=0.01,
         train_sampling_strategy="group_by_length",
@@ -236,11 +262,17 @@ def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batc
             else None
         resumed_from = Path(last).name if last else None
         started = time.perf_counter()
-        output = trainer.train(resume_from_checkpoint=last)
+        try:
+            output = trainer.train(resume_from_checkpoint=last)
+        except torch.OutOfMemoryError:
+            raise BioprobeError(f"Out of memory while training {resolved.name}; Trainer checkpoints so far are kept, "
+                                "lower --batch-size or --max-length, or use --lora / --4bit.") from None
         seconds = time.perf_counter() - started
-        tokens = int(sum(train_enc["length"])) * epochs
+        tokens = int(sum(train_enc["length"])) * epochs  # every process trains on its share of the subset
         train_stats = {"train_loss": float(output.training_loss), "global_step": int(output.global_step),
-                       "train_seconds": round(seconds, 2), "train_tokens_per_second": round(tokens / seconds, 1)}
+                       "train_seconds": round(seconds, 2),
+                       # throughput of a resumed run would mix two sessions: not recorded
+                       "train_tokens_per_second": None if last else round(tokens / seconds, 1)}
 
     if state.is_main_process:
         logits = predict_logits(trainer.model, test_enc, collator, batch_size * 2)
@@ -284,6 +316,7 @@ def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batc
         runstore.write_json(folder / "metrics.json", metrics)
         runstore.write_json(folder / "run.json", record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
+        (folder / "request.json").unlink(missing_ok=True)
     else:
         metrics, record = {}, {}
     state.wait_for_everyone()
@@ -300,3 +333,12 @@ def _tidy_rows(task: str, model: str, training_size: int, seed: int, metrics: di
                      "seed": seed, "layer": None, "head": None, "metric": metric, "value": value,
                      "label": label or "all", "split": "test", "n_train": n_train, "n_test": n_test})
     return rows
+
+
+def _position_limit(config) -> int | None:
+    """Longest input the model's position embeddings allow (None when it has no fixed limit)."""
+    for key in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value - 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta") else value
+    return None

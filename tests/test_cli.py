@@ -165,3 +165,17 @@ def test_failed_run_keeps_what_was_already_computed(tiny_model_dirs, cued, tmp_p
     bad = CliRunner().invoke(main, args[:-2] + ["--model_name", "gpt5", "--runs-dir", str(tmp_path)])
     assert bad.exit_code != 0
     assert {p.name: p.stat().st_mtime_ns for p in finished.iterdir()} == before
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--device", "gpu"], "Unknown device 'gpu'"),
+    (["--max-length", "4096"], "--max-length 4096 is longer than"),
+    (["--seed", "-1"], "-1"),
+    (["--epochs", "0"], "0"),
+])
+def test_bad_settings_are_refused_before_any_work(tiny_model_dirs, cued, tmp_path, args, fragment):
+    result = CliRunner().invoke(main, ["finetune", "--task", "nli", "--model_name", str(tiny_model_dirs["bert"]),
+                                       "--data", str(cued["nli"]), "--training_size", "10", "--runs-dir",
+                                       str(tmp_path), *args])
+    assert_one_sentence(result, fragment)
+    assert not list(tmp_path.rglob("*.safetensors"))

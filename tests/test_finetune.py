@@ -163,3 +163,43 @@ def test_interrupted_run_resumes_from_its_last_trainer_checkpoint(tiny_model_dir
     assert result.record["training"]["resumed_from"] == "checkpoint-4"
     assert result.record["training"]["global_step"] == 2 * math.ceil(120 / 8)
     assert not (folder / "trainer").exists()  # intermediate checkpoints go once the run is complete
+
+
+def test_decoder_pairs_keep_the_whole_hypothesis_when_truncated(tiny_model_dirs):
+    import datasets
+
+    from bioprobe.models import load_tokenizer
+    from bioprobe.registry import resolve_model
+    from finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+
+    tokenizer = load_tokenizer(resolve_model(str(tiny_model_dirs["llama"])))
+    premise = "the gene was treated with the drug in the cell and the protein"
+    pair = datasets.Dataset.from_dict({"premise": [premise], "hypothesis": ["kinase expression increased"],
+                                       "label": ["entailment"]})
+    words = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    h_ids, p_ids = words(HYPOTHESIS + "kinase expression increased"), words(PREMISE + premise)
+    row = encode_nli(pair, tokenizer, ("entailment", "neutral", "contradiction"), 16, "decoder")[0]
+    bos = tokenizer.bos_token_id
+    assert row["input_ids"] == [bos] + p_ids[: 15 - len(h_ids)] + h_ids and row["truncated"]
+    whole = encode_nli(pair, tokenizer, ("entailment", "neutral", "contradiction"), 128, "decoder")[0]
+    assert whole["input_ids"] == [bos] + p_ids + h_ids and not whole["truncated"]
+
+
+def test_interrupted_run_refuses_to_resume_with_other_settings(tiny_model_dirs, cued, tmp_path):
+    from transformers import TrainerCallback
+
+    from bioprobe.errors import BioprobeError
+    from finetune.train import run_finetune
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    options = dict(task="nli", model_name=str(tiny_model_dirs["bert"]), training_size=50, data=str(cued["nli"]),
+                   epochs=1, batch_size=8, save_steps=2, runs_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(**options, callbacks=(Interrupt(),))
+    with pytest.raises(BioprobeError, match=r"An interrupted run .*\(lr None there, 0.01 now\)"):
+        run_finetune(**{**options, "lr": 0.01})
+    assert run_finetune(**options).record["training"]["resumed_from"] == "checkpoint-2"
