@@ -18,15 +18,14 @@ def _save(figure, path: Path) -> list[Path]:
     return written
 
 
-def finetune_curves(table, out_dir: Path) -> list[Path]:
-    """Test score against training size, one line per model, one panel per task.
+def _size_curves(rows, panel: str, hue: str, title, ylabel, path: Path) -> list[Path]:
+    """Score against training size: one panel per value of `panel`, one line per value of `hue`.
 
     Args:
-        table: Tidy fine-tuning rows (`analysis == "finetune"`), any number of seeds (mean and range drawn).
-        out_dir: Folder for `finetune_curves.png` / `.pdf`.
-
-    Returns:
-        The files written (none when the table is empty).
+        rows: Tidy rows with `training_size` and `value` (several seeds give a mean and a min-max band).
+        panel, hue: Columns that split panels and lines.
+        title, ylabel: Functions of the panel value giving the panel's title and y label.
+        path: Output path without suffix (PNG and PDF are written).
     """
     import matplotlib
 
@@ -34,26 +33,40 @@ def finetune_curves(table, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    panels = sorted(rows[panel].unique())
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        part = rows[rows[panel] == key].sort_values("training_size")
+        sns.lineplot(data=part, x="training_size", y="value", hue=hue, style=hue, markers=True, dashes=False,
+                     errorbar=("pi", 100), ax=ax)
+        ax.set_title(title(key))
+        ax.set_xlabel("training data (%)")
+        ax.set_ylabel(ylabel(key))
+        ax.set_xticks(sorted(part["training_size"].unique()))
+        ax.set_ylim(0, 1)
+    figure.tight_layout()
+    written = _save(figure, path)
+    plt.close(figure)
+    return written
+
+
+def finetune_curves(table, out_dir: Path) -> list[Path]:
+    """Test score against training size, one line per model, one panel per task.
+
+    Args:
+        table: Tidy fine-tuning rows (`analysis == "finetune"`), any number of seeds.
+        out_dir: Folder for `finetune_curves.png` / `.pdf`.
+
+    Returns:
+        The files written (none when the table is empty).
+    """
     rows = table[(table["label"].fillna("all") == "all")]
     rows = rows[[MAIN_METRIC.get(t) == m for t, m in zip(rows["task"], rows["metric"])]]
     if rows.empty:
         return []
-    tasks = sorted(rows["task"].unique())
-    sns.set_theme(style="whitegrid", context="paper")
-    figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        part = rows[rows["task"] == task].sort_values("training_size")
-        sns.lineplot(data=part, x="training_size", y="value", hue="model", style="model", markers=True,
-                     dashes=False, errorbar=("pi", 100), ax=ax)
-        ax.set_title(task.upper())
-        ax.set_xlabel("training data (%)")
-        ax.set_ylabel(METRIC_TITLE[MAIN_METRIC[task]])
-        ax.set_xticks(sorted(part["training_size"].unique()))
-        ax.set_ylim(0, 1)
-    figure.tight_layout()
-    written = _save(figure, out_dir / "finetune_curves")
-    plt.close(figure)
-    return written
+    return _size_curves(rows, "task", "model", str.upper, lambda task: METRIC_TITLE[MAIN_METRIC[task]],
+                        out_dir / "finetune_curves")
 
 
 def entity_type_f1(table, out_dir: Path) -> list[Path]:
@@ -62,28 +75,8 @@ def entity_type_f1(table, out_dir: Path) -> list[Path]:
     Returns:
         The files written (none when there are no per-type rows).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     rows = table[(table["task"] == "ner") & (table["metric"] == "f1") & (table["label"].fillna("all") != "all")]
     if rows.empty:
         return []
-    models = sorted(rows["model"].unique())
-    sns.set_theme(style="whitegrid", context="paper")
-    figure, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, sharey=True)
-    for ax, model in zip(axes[0], models):
-        part = rows[rows["model"] == model].sort_values("training_size")
-        sns.lineplot(data=part, x="training_size", y="value", hue="label", markers=True, style="label",
-                     dashes=False, errorbar=("pi", 100), ax=ax)
-        ax.set_title(f"{model}: NER F1 by entity type")
-        ax.set_xlabel("training data (%)")
-        ax.set_ylabel("entity F1 (test)")
-        ax.set_xticks(sorted(part["training_size"].unique()))
-        ax.set_ylim(0, 1)
-    figure.tight_layout()
-    written = _save(figure, out_dir / "finetune_entity_types")
-    plt.close(figure)
-    return written
+    return _size_curves(rows, "model", "label", lambda model: f"{model}: NER F1 by entity type",
+                        lambda model: "entity F1 (test)", out_dir / "finetune_entity_types")
