@@ -21,9 +21,10 @@ import datasets
 import numpy as np
 
 from bioprobe.errors import BioprobeError
+from bioprobe.registry import TASKS as REGISTERED_TASKS
 
-NLI_LABELS = ("entailment", "neutral", "contradiction")
-TASKS = ("ner", "nli")
+NLI_LABELS = REGISTERED_TASKS["nli"].labels
+TASKS = tuple(REGISTERED_TASKS)
 SPLITS = ("train", "validation", "test")
 DEFAULT_NER_DATASET = "tner/bionlp2004"
 MEDNLI_ENV = "MEDNLI_DIR"
@@ -613,7 +614,14 @@ def _load_hub(dataset_id: str) -> dict[str, _RawSplit]:
     unreachable = _hub_unreachable(dataset_id)
     try:
         if unreachable is None:
-            loaded = datasets.load_dataset(dataset_id)
+            try:
+                loaded = datasets.load_dataset(dataset_id)
+            except RuntimeError as error:
+                if "script" not in str(error).lower():
+                    raise
+                # A loading-script dataset (tner/bionlp2004 is one): datasets 4+ runs no scripts, but the hub
+                # keeps a Parquet conversion of it.
+                loaded = datasets.load_dataset(dataset_id, revision="refs/convert/parquet")
         else:
             with _offline_mode():
                 loaded = datasets.load_dataset(dataset_id)

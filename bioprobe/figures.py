@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MAIN_METRIC = {"ner": "f1", "nli": "accuracy"}
+from bioprobe.registry import TASKS
+
+MAIN_METRIC = {name: spec.metrics[0] for name, spec in TASKS.items()}
 METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)"}
 
 

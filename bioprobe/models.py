@@ -64,6 +64,9 @@ def resolve_device(device: str | None = None) -> str:
 
 def _hub_error(resolved: ResolvedModel, err: Exception) -> BioprobeError:
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "gated" in reason.lower() or "401" in reason or "403" in reason:
+        return BioprobeError(f"Model '{resolved.source}' is gated on the Hugging Face hub; request access on its page "
+                             "and log in (`hf auth login`), or pass a local model folder.")
     if Path(resolved.source).is_dir():
         return BioprobeError(f"Could not load the model folder '{resolved.source}': {reason}")
     return BioprobeError(

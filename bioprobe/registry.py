@@ -72,22 +72,19 @@ class TaskSpec:
     Attributes:
         name: "ner" or "nli".
         head: "token" (token classification) or "sequence" (sequence-pair classification).
-        metrics: Metric names written to the result tables.
+        metrics: Metric names written to the result tables; the first is the one figures show.
         labels: Fixed label set, or None when it comes from the data (NER tag sets differ by corpus).
-        default_data: What `--data` means when it is not given.
     """
 
     name: str
     head: str
     metrics: tuple[str, ...]
     labels: tuple[str, ...] | None
-    default_data: str
 
 
 TASKS: dict[str, TaskSpec] = {
-    "ner": TaskSpec("ner", "token", ("f1", "precision", "recall"), None, "tner/bionlp2004"),
-    "nli": TaskSpec("nli", "sequence", ("accuracy", "macro_f1"), ("entailment", "neutral", "contradiction"),
-                    "MedNLI ($MEDNLI_DIR)"),
+    "ner": TaskSpec("ner", "token", ("f1", "precision", "recall"), None),
+    "nli": TaskSpec("nli", "sequence", ("accuracy", "macro_f1"), ("entailment", "neutral", "contradiction")),
 }
 
 
