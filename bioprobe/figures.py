@@ -20,12 +20,12 @@ def _save(figure, path: Path) -> list[Path]:
     return written
 
 
-def _size_curves(rows, panel: str, hue: str, title, ylabel, path: Path) -> list[Path]:
+def _size_curves(rows, panel: str, hue: str, legend: str, title, ylabel, path: Path) -> list[Path]:
     """Score against training size: one panel per value of `panel`, one line per value of `hue`.
 
     Args:
         rows: Tidy rows with `training_size` and `value` (several seeds give a mean and a min-max band).
-        panel, hue: Columns that split panels and lines.
+        panel, hue: Columns that split panels and lines; `legend` names the lines.
         title, ylabel: Functions of the panel value giving the panel's title and y label.
         path: Output path without suffix (PNG and PDF are written).
     """
@@ -47,6 +47,7 @@ def _size_curves(rows, panel: str, hue: str, title, ylabel, path: Path) -> list[
         ax.set_ylabel(ylabel(key))
         ax.set_xticks(sorted(part["training_size"].unique()))
         ax.set_ylim(0, 1)
+        ax.legend(title=legend)
     figure.tight_layout()
     written = _save(figure, path)
     plt.close(figure)
@@ -67,7 +68,7 @@ def finetune_curves(table, out_dir: Path) -> list[Path]:
     rows = rows[[MAIN_METRIC.get(t) == m for t, m in zip(rows["task"], rows["metric"])]]
     if rows.empty:
         return []
-    return _size_curves(rows, "task", "model", str.upper, lambda task: METRIC_TITLE[MAIN_METRIC[task]],
+    return _size_curves(rows, "task", "model", "model", str.upper, lambda task: METRIC_TITLE[MAIN_METRIC[task]],
                         out_dir / "finetune_curves")
 
 
@@ -80,5 +81,5 @@ def entity_type_f1(table, out_dir: Path) -> list[Path]:
     rows = table[(table["task"] == "ner") & (table["metric"] == "f1") & (table["label"].fillna("all") != "all")]
     if rows.empty:
         return []
-    return _size_curves(rows, "model", "label", lambda model: f"{model}: NER F1 by entity type",
+    return _size_curves(rows, "model", "label", "entity type", lambda model: f"{model}: NER F1 by entity type",
                         lambda model: "entity F1 (test)", out_dir / "finetune_entity_types")

@@ -121,9 +121,10 @@ def run_finetune(
             _check_same_request(folder, runstore.read_json(started), request, "An interrupted run")
         runstore.write_json(started, request)
     state.wait_for_everyone()
-    return _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batch_size, max_length,
-                            runs_dir, folder, lora, four_bit, labels, save_steps, device, callbacks, state,
-                            train_limit, test_limit, request)
+    return _train_and_store(spec, resolved, folder, state, request, training_size=training_size, data=data, seed=seed,
+                            epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, runs_dir=runs_dir,
+                            lora=lora, four_bit=four_bit, labels=labels, save_steps=save_steps, device=device,
+                            callbacks=callbacks, train_limit=train_limit, test_limit=test_limit)
 
 
 def _data_key(task: str, data: str | None) -> str | None:
@@ -172,9 +173,10 @@ def select_training_items(task: str, train_split, training_size: int, seed: int,
     return [pool[i] for i in subset_indices(len(pool), training_size, seed, strata=strata)]
 
 
-def _train_and_store(spec, resolved, training_size, data, seed, epochs, lr, batch_size, max_length, runs_dir,
-                     folder, lora, four_bit, labels, save_steps, device, callbacks, state, train_limit,
-                     test_limit, request) -> FinetuneResult:
+def _train_and_store(spec, resolved, folder, state, request, *, training_size, data, seed, epochs, lr, batch_size,
+                     max_length, runs_dir, lora, four_bit, labels, save_steps, device, callbacks, train_limit,
+                     test_limit) -> FinetuneResult:
+    """The body of `run_finetune` once the run is known to be needed (arguments as there)."""
     import numpy as np
     import torch
     import transformers

@@ -22,8 +22,8 @@ ones split into several pieces. Each family gets its real tokenizer class and pi
   in transformers 5 `AutoTokenizer` still loads the Mistral one as a generic `TokenizersBackend`
   (that is what its mapping for model_type "mistral" says without `mistral-common`).
 
-Models: 2 layers, hidden size 64, 2 heads, feed-forward 128 (4-bit NF4 blocks of 64 need a width of 64 or more), 128 positions, saved as the family's
-pretraining head model (`...ForMaskedLM` / `...ForCausalLM`), as hub checkpoints are.
+Models: 2 layers, hidden size 64, 2 heads, feed-forward 128 (4-bit NF4 blocks of 64 need a width of 64 or more),
+128 positions, saved as the family's pretraining head model (`...ForMaskedLM` / `...ForCausalLM`), as hub checkpoints are.
 """
 
 from __future__ import annotations
