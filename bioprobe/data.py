@@ -342,6 +342,18 @@ def _integer(value: Any) -> int | None:
     return None
 
 
+def _id_name(value: Any, index: int, names: Sequence[str] | None, what: str, example: str, where: str) -> str:
+    """The name of integer id ``index`` in ``names`` (a tag or a label), or a clear error."""
+    if names is None:
+        raise BioprobeError(
+            f"{where}: {what} {value!r} is an integer id but the data names no {what}s; pass --labels with the "
+            f"{what} names in id order, e.g. --labels {example}."
+        )
+    if not 0 <= index < len(names):
+        raise BioprobeError(f"{where}: {what} id {index} is outside the {len(names)} {what} names {list(names)}.")
+    return names[index]
+
+
 def _tag_name(tag: Any, names: Sequence[str] | None, where: str) -> str:
     """A tag as a string, mapping integer ids through ``names``."""
     index = _integer(tag)
@@ -349,14 +361,7 @@ def _tag_name(tag: Any, names: Sequence[str] | None, where: str) -> str:
         if not isinstance(tag, str):
             raise BioprobeError(f"{where}: tag {tag!r} is neither a string nor an integer id.")
         return tag
-    if names is None:
-        raise BioprobeError(
-            f"{where}: tag {tag!r} is an integer id but the data names no tags; pass --labels with the tag "
-            "names in id order, e.g. --labels O,B-Disease,I-Disease."
-        )
-    if not 0 <= index < len(names):
-        raise BioprobeError(f"{where}: tag id {index} is outside the {len(names)} tag names {list(names)}.")
-    return names[index]
+    return _id_name(tag, index, names, "tag", "O,B-Disease,I-Disease", where)
 
 
 def _check_iob2(tags: list[str], locate: Callable[..., str], row: int) -> None:
@@ -380,14 +385,7 @@ def _nli_label(value: Any, names: Sequence[str] | None, where: str) -> str:
     """An NLI label normalised to ``NLI_LABELS``; integer ids are mapped through ``names``."""
     index = _integer(value)
     if index is not None:
-        if names is None:
-            raise BioprobeError(
-                f"{where}: label {value!r} is an integer id but the data names no labels; pass --labels with "
-                "the label names in id order, e.g. --labels entailment,neutral,contradiction."
-            )
-        if not 0 <= index < len(names):
-            raise BioprobeError(f"{where}: label id {index} is outside the {len(names)} label names {list(names)}.")
-        value = names[index]
+        value = _id_name(value, index, names, "label", ",".join(NLI_LABELS), where)
     label = _NLI_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
     if label is None:
         raise BioprobeError(f"{where}: label {value!r} is not one of {', '.join(NLI_LABELS)}.")

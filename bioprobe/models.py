@@ -29,13 +29,11 @@ class Loaded:
         model: The torch module (a PeftModel when an adapter is attached).
         tokenizer: Its tokenizer, with a pad token and right padding.
         resolved: Where the model came from.
-        four_bit: Whether the base weights are 4-bit NF4.
     """
 
     model: object
     tokenizer: object
     resolved: ResolvedModel
-    four_bit: bool = False
 
 
 def cache_dir() -> Path:
@@ -264,7 +262,7 @@ def load_model(
     if not four_bit:
         model.to(device)
     model.eval()
-    return Loaded(model=model, tokenizer=tokenizer, resolved=resolved, four_bit=four_bit)
+    return Loaded(model=model, tokenizer=tokenizer, resolved=resolved)
 
 
 def count_parameters(model) -> int:

@@ -27,7 +27,7 @@ def subset_size(n: int, training_size: int) -> int:
     Raises:
         BioprobeError: If ``training_size`` is not a whole number from 0 to 100.
     """
-    _check_training_size(training_size)
+    check_training_size(training_size)
     return round(n * int(training_size) / 100)
 
 
@@ -94,7 +94,7 @@ def subset_by_count(n: int, k: int, seed: int, strata: Sequence[Hashable] | None
     return sorted(chosen)
 
 
-def _check_training_size(training_size: object) -> None:
+def check_training_size(training_size: object) -> None:
     """Raise BioprobeError unless ``training_size`` is a whole number from 0 to 100."""
     if (
         isinstance(training_size, bool)

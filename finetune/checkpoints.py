@@ -33,7 +33,7 @@ def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_
     folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed)
     record = runstore.read_json(folder / "run.json")
     labels = tuple(record["labels"])
-    if record["adapter"]:
+    if record["lora"]:  # the folder holds a LoRA adapter (and the trained head) for the base model
         base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
         loaded = load_model(base, head=record["head"], labels=labels, four_bit=record["four_bit"],
                             eager_attention=eager_attention, adapter=folder, device=device)

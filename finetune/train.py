@@ -32,13 +32,6 @@ class FinetuneResult:
     record: dict = field(default_factory=dict)
 
 
-def check_training_size(training_size: int) -> int:
-    """Training sizes are percentages of the training split, 0-100."""
-    if not isinstance(training_size, int) or not 0 <= training_size <= 100:
-        raise BioprobeError(f"Training size must be a percentage from 0 to 100, not {training_size}.")
-    return training_size
-
-
 def _default_lr(lora: bool) -> float:
     return 2e-4 if lora else 5e-5
 
@@ -95,6 +88,7 @@ def run_finetune(
     from accelerate import PartialState
 
     from bioprobe.models import resolve_device
+    from bioprobe.subsets import check_training_size
 
     check_training_size(training_size)
     spec = get_task(task)
@@ -299,7 +293,6 @@ def _train_and_store(spec, resolved, folder, state, request, *, training_size, d
             "head": spec.head,
             "lora": bool(lora),
             "four_bit": bool(four_bit),
-            "adapter": bool(lora),
             "parameters": {"total": n_params, "trainable": trainable_parameters(model)},
             "settings": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
                          "save_steps": save_steps, "device": device, "processes": state.num_processes},

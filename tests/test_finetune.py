@@ -99,24 +99,8 @@ def test_finished_run_is_reused_and_other_settings_are_refused(tiny_model_dirs, 
     assert replaced.exit_code == 0 and last_line(replaced).startswith("wrote")
 
 
-def test_qlora_step_on_a_tiny_llama_in_4bit(tiny_model_dirs, cued, tmp_path):
-    from finetune.checkpoints import load_finetuned
-
-    runs = tmp_path / "runs"
-    record = finetune("--task", "nli", "--model_name", str(tiny_model_dirs["llama"]), "--data", str(cued["nli"]),
-                      "--training_size", "10", "--epochs", "1", "--batch-size", "8", "--4bit", "--runs-dir",
-                      str(runs))
-    assert record["four_bit"] and record["lora"] and record["adapter"]
-    assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
-    assert math.isfinite(record["training"]["train_loss"])
-    folder = runstore.checkpoint_dir(runs, "nli", record["model"], 10, 42)
-    assert (folder / "adapter_model.safetensors").is_file() and not (folder / "model.safetensors").exists()
-    loaded = load_finetuned(runs, "nli", str(tiny_model_dirs["llama"]), 10, 42, device="cpu")
-    linear4 = [m for m in loaded.model.modules() if m.__class__.__name__ == "Linear4bit"]
-    assert linear4, "the reloaded base model must be 4-bit again"
-
-
-def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs, cued, tmp_path):
+def reloaded_accuracy(runs, model_dir, size: int, record: dict, nli_dir) -> float:
+    """Test accuracy of the stored run, reloaded and scored one pair at a time (no batching, no padding)."""
     import numpy as np
     import torch
 
@@ -124,21 +108,44 @@ def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs,
     from finetune.checkpoints import load_finetuned
     from finetune.encode import encode_nli
 
+    loaded = load_finetuned(runs, "nli", str(model_dir), size, 42, device="cpu")
+    test = load_task_data("nli", str(nli_dir)).splits["test"]
+    encoded = encode_nli(test, loaded.tokenizer, tuple(record["labels"]), 128, record["model_kind"])
+    with torch.inference_mode():
+        predictions = [int(loaded.model(input_ids=torch.tensor([row["input_ids"]])).logits.argmax(-1))
+                       for row in encoded]
+    return float(np.mean(np.array(predictions) == np.array(encoded["labels"])))
+
+
+def test_qlora_step_on_a_tiny_llama_in_4bit(tiny_model_dirs, cued, tmp_path):
+    from finetune.checkpoints import load_finetuned
+
     runs = tmp_path / "runs"
+    record = finetune("--task", "nli", "--model_name", str(tiny_model_dirs["llama"]), "--data", str(cued["nli"]),
+                      "--training_size", "10", "--epochs", "1", "--batch-size", "8", "--4bit", "--runs-dir",
+                      str(runs))
+    assert record["four_bit"] and record["lora"]
+    assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
+    assert math.isfinite(record["training"]["train_loss"])
+    folder = runstore.checkpoint_dir(runs, "nli", record["model"], 10, 42)
+    assert (folder / "adapter_model.safetensors").is_file() and not (folder / "model.safetensors").exists()
+    loaded = load_finetuned(runs, "nli", str(tiny_model_dirs["llama"]), 10, 42, device="cpu")
+    linear4 = [m for m in loaded.model.modules() if m.__class__.__name__ == "Linear4bit"]
+    assert linear4, "the reloaded base model must be 4-bit again"
+    # LoRA's B matrices start at zero: non-zero ones were trained, saved and loaded back.
+    lora_b = [p for name, p in loaded.model.named_parameters() if "lora_B" in name]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)
+    assert reloaded_accuracy(runs, tiny_model_dirs["llama"], 10, record, cued["nli"]) == pytest.approx(
+        record["metrics"]["accuracy"], abs=1e-9)
+
+
+def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs, cued, tmp_path):
     for lora in ("--no-lora", "--lora"):
-        sub = runs / lora.strip("-")
+        runs = tmp_path / lora.strip("-")
         record = finetune("--task", "nli", "--model_name", str(tiny_model_dirs["gpt2"]), "--data",
                           str(cued["nli"]), "--training_size", "50", "--epochs", "2", "--lr", "3e-3", lora,
-                          "--runs-dir", str(sub))
-        loaded = load_finetuned(sub, "nli", str(tiny_model_dirs["gpt2"]), 50, 42, device="cpu")
-        test = load_task_data("nli", str(cued["nli"])).splits["test"]
-        encoded = encode_nli(test, loaded.tokenizer, tuple(record["labels"]), 128, "decoder")
-        predictions = []
-        with torch.inference_mode():
-            for row in encoded:
-                ids = torch.tensor([row["input_ids"]])
-                predictions.append(int(loaded.model(input_ids=ids).logits.argmax(-1)))
-        accuracy = float(np.mean(np.array(predictions) == np.array(encoded["labels"])))
+                          "--runs-dir", str(runs))
+        accuracy = reloaded_accuracy(runs, tiny_model_dirs["gpt2"], 50, record, cued["nli"])
         assert accuracy == pytest.approx(record["metrics"]["accuracy"], abs=1e-9), lora
 
 
