@@ -132,12 +132,19 @@ def safe_name(text: str) -> str:
 
 
 def infer_kind(model_type: str, is_decoder: bool = False) -> str:
-    """Say "encoder" or "decoder" for a config's `model_type` (decoders are causal LMs)."""
-    decoders = ("gpt2", "biogpt", "llama", "mistral", "gpt_neo", "gpt_neox", "gptj", "opt", "phi", "qwen2", "gemma",
-                "falcon", "bloom", "mixtral", "olmo", "smollm3", "phi3", "qwen3", "gemma2", "gemma3_text")
-    if model_type in decoders or is_decoder:
-        return "decoder"
-    return "encoder"
+    """Say "encoder" or "decoder" for a config's `model_type`, from transformers' own model mappings.
+
+    A decoder is an architecture with a causal-LM class and no masked-LM class (BERT and RoBERTa have both: they
+    are encoders); a config flagged `is_decoder` is a decoder too.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    causal = model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    masked = model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return "decoder" if (causal and not masked) or is_decoder else "encoder"
 
 
 def resolve_model(name: str) -> ResolvedModel:

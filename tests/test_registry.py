@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import MODELS, get_task, resolve_model
+from bioprobe.registry import MODELS, get_task, infer_kind, resolve_model
 
 
 def test_study_models_point_at_their_hub_ids():
@@ -53,3 +53,12 @@ def test_unknown_names_and_tasks_say_what_exists(tmp_path):
     with pytest.raises(BioprobeError, match="choose one of: ner, nli"):
         get_task("qa")
     assert get_task("NLI").labels == ("entailment", "neutral", "contradiction")
+
+
+def test_encoder_or_decoder_comes_from_the_architecture():
+    kinds = {t: infer_kind(t) for t in ("bert", "roberta", "distilbert", "gpt2", "biogpt", "llama", "mistral",
+                                         "qwen2", "gpt_neox")}
+    assert kinds == {"bert": "encoder", "roberta": "encoder", "distilbert": "encoder", "gpt2": "decoder",
+                     "biogpt": "decoder", "llama": "decoder", "mistral": "decoder", "qwen2": "decoder",
+                     "gpt_neox": "decoder"}
+    assert infer_kind("bert", is_decoder=True) == "decoder"
