@@ -141,6 +141,16 @@ def load_task_data(task: str, data: str | None = None, labels: Sequence[str] | N
     return _build(task, raw, source, names, fallback)
 
 
+def data_key(task: str, data: str | None) -> str | None:
+    """What `--data` points at, independent of the working directory: local paths made absolute, the NLI default
+    read from `MEDNLI_DIR`. Runs and caches record it, so a later analysis loads the very same data."""
+    if data is None and task == "nli":
+        data = os.environ.get(MEDNLI_ENV) or None
+    if data is not None and data != "demo" and Path(data).expanduser().exists():
+        return str(Path(data).expanduser().resolve())
+    return data
+
+
 def _check_task(task: str) -> str:
     """Return the task name in lower case, or raise BioprobeError if it is unknown."""
     if not isinstance(task, str) or task.lower() not in TASKS:

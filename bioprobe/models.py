@@ -191,6 +191,7 @@ def load_model(
     adapter: str | Path | None = None,
     device: str | None = None,
     dtype: str = "float32",
+    random_init: bool = False,
 ) -> Loaded:
     """Load a model and tokenizer for a task head.
 
@@ -204,6 +205,8 @@ def load_model(
         adapter: Folder of a saved PEFT adapter (with its trained head) to attach.
         device: "cpu", "cuda", ...; default: cuda when available. Ignored for 4-bit (placed by bitsandbytes).
         dtype: "float32", "bfloat16" or "float16" for the non-quantized weights.
+        random_init: The same architecture with freshly initialised weights (seed with `transformers.set_seed`
+            first): the baseline that shows what the architecture alone gives.
 
     Returns:
         The loaded model (eval mode) with its tokenizer.
@@ -244,7 +247,14 @@ def load_model(
         kwargs["pad_token_id"] = tokenizer.pad_token_id
     try:
         with _quiet():
-            model = auto.from_pretrained(resolved.source, **kwargs)
+            if random_init:
+                if four_bit or adapter is not None:
+                    raise ValueError("a randomly initialised model takes neither 4-bit weights nor an adapter")
+                config = transformers.AutoConfig.from_pretrained(resolved.source, **{
+                    k: v for k, v in kwargs.items() if k not in ("dtype",)})
+                model = auto.from_config(config, dtype=kwargs["dtype"])
+            else:
+                model = auto.from_pretrained(resolved.source, **kwargs)
     except (OSError, ValueError) as err:
         message = str(err)
         if "Unrecognized configuration class" in message or "does not support" in message:

@@ -1,7 +1,8 @@
 """The run store: where checkpoints and tidy result tables live, and what `run.json` records.
 
 Layout under the runs dir (`--runs-dir`, env `BIOPROBE_RUNS`, default `./runs`):
-`checkpoints/{task}/{model}/size{N}-seed{S}/` and `results/{analysis}/{task}/{model}/size{N}-seed{S}.csv`.
+`checkpoints/{task}/{model}/size{N}-seed{S}/`, `results/{analysis}/{task}/{model}/size{N}-seed{S}[-variant].csv`
+and the activation cache `activations/{task}/{model}/{pretrained|size{N}-seed{S}|random-init-seed{S}}/...`.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def checkpoint_dir(root: str | Path | None, task: str, model: str, training_size
 
 
 def results_path(root: str | Path | None, analysis: str, task: str, model: str, training_size: int,
-                 seed: int) -> Path:
-    """Tidy table of one analysis run."""
-    return runs_dir(root) / "results" / analysis / task / model / f"{run_label(training_size, seed)}.csv"
+                 seed: int, variant: str | None = None) -> Path:
+    """Tidy table of one analysis run; `variant` (e.g. `logistic-first`) keeps runs with other settings apart."""
+    stem = run_label(training_size, seed) + (f"-{variant}" if variant else "")
+    return runs_dir(root) / "results" / analysis / task / model / f"{stem}.csv"
 
 
 def is_complete(folder: Path) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioprobe import runstore
+from bioprobe.data import data_key
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task, resolve_model
 
@@ -96,7 +97,7 @@ def run_finetune(
     device = resolve_device(device)
     folder = runstore.checkpoint_dir(runs_dir, spec.name, resolved.name, training_size, seed)
     state = PartialState(cpu=device.startswith("cpu"))
-    request = {"model_source": resolved.source, "data": _data_key(spec.name, data), "epochs": epochs, "lr": lr,
+    request = {"model_source": resolved.source, "data": data_key(spec.name, data), "epochs": epochs, "lr": lr,
                "batch_size": batch_size, "processes": state.num_processes, "max_length": max_length, "lora": lora,
                "four_bit": four_bit, "labels": list(labels) if labels else None, "train_limit": train_limit,
                "test_limit": test_limit}
@@ -119,17 +120,6 @@ def run_finetune(
                             epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, runs_dir=runs_dir,
                             lora=lora, four_bit=four_bit, labels=labels, save_steps=save_steps, device=device,
                             callbacks=callbacks, train_limit=train_limit, test_limit=test_limit)
-
-
-def _data_key(task: str, data: str | None) -> str | None:
-    """What `--data` points at, independent of the working directory (local paths made absolute)."""
-    import os
-
-    if data is None and task == "nli":
-        data = os.environ.get("MEDNLI_DIR") or None
-    if data is not None and data != "demo" and Path(data).expanduser().exists():
-        return str(Path(data).expanduser().resolve())
-    return data
 
 
 def _check_same_request(folder: Path, recorded: dict, request: dict, what: str) -> None:
