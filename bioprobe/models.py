@@ -19,6 +19,7 @@ from bioprobe.errors import BioprobeError
 from bioprobe.registry import MODELS, ResolvedModel, infer_kind, resolve_model
 
 HEADS = ("token", "sequence", "base", "causal-lm")
+_HEAD_MODULES = ("score", "classifier", "lm_head")  # names transformers gives classification and LM heads
 
 
 @dataclass
@@ -241,7 +242,9 @@ def load_model(
         compute = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute)
+            bnb_4bit_compute_dtype=compute,
+            # A new task head must stay a trainable float layer (transformers 5 would quantize a token head).
+            llm_int8_skip_modules=list(_HEAD_MODULES) if head in ("token", "sequence") else None)
         kwargs["device_map"] = {"": torch.device(device).index or 0} if cuda else {"": "cpu"}
     if tokenizer.pad_token_id is not None:
         kwargs["pad_token_id"] = tokenizer.pad_token_id
