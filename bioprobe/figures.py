@@ -83,3 +83,98 @@ def entity_type_f1(table, out_dir: Path) -> list[Path]:
         return []
     return _size_curves(rows, "model", "label", "entity type", lambda model: f"{model}: NER F1 by entity type",
                         lambda model: "entity F1 (test)", out_dir / "finetune_entity_types")
+
+
+PROBING_METRICS = {  # metric -> y label, y limits
+    "accuracy": ("probe accuracy (test)", (0, 1)),
+    "selectivity": ("selectivity (task - control accuracy)", None),
+    "mdl_compression": ("MDL compression (uniform / online code)", None),
+    "cka": ("CKA with the pretrained layer (debiased)", None),
+}
+
+
+def main_probing_rows(table):
+    """The rows of the default setting per task (most frequent probe and pooling, entity types not BIO)."""
+    rows = table[table["analysis"] == "probing"]
+    if "bio" in rows.columns:
+        rows = rows[~rows["bio"].fillna(False).astype(bool)]
+    if rows.empty:
+        return rows
+    probe = rows["probe"].mode().iloc[0]
+    rows = rows[rows["probe"] == probe]
+    keep = [rows[(rows["task"] == task) & (rows["pooling"] == rows.loc[rows["task"] == task, "pooling"].mode().iloc[0])]
+            for task in rows["task"].unique()]
+    import pandas as pd
+
+    return pd.concat(keep, ignore_index=True)
+
+
+def _layer_curves(rows, metric: str, depth: bool, path: Path) -> list[Path]:
+    """One panel per task (depth) or per task and model (layers); one line per training size, bands = 95 % CI.
+
+    The random-init baseline, when present, is a dashed grey line.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rows = rows[rows["metric"] == metric].copy()
+    if rows.empty:
+        return []
+    rows["x"] = rows["layer"] / rows["n_layers"] if depth else rows["layer"]
+    panels = sorted(rows["task"].unique()) if depth else sorted({(t, m) for t, m in zip(rows["task"], rows["model"])})
+    models = sorted(rows["model"].unique())
+    rows["baseline"] = rows["baseline"].astype("string").fillna("")
+    sizes = sorted(rows.loc[rows["baseline"] == "", "training_size"].unique())
+    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    markers = dict(zip(models, "osD^v<>"))
+    ylabel, ylim = PROBING_METRICS[metric]
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        part = rows[rows["task"] == panel] if depth else rows[(rows["task"] == panel[0]) & (rows["model"] == panel[1])]
+        for (model, baseline, size), line in part.groupby(["model", "baseline", "training_size"]):
+            line = line.groupby("x", as_index=False)[["value", "ci_low", "ci_high"]].mean().sort_values("x")
+            random_init = baseline == "random-init"
+            label = (f"{model} " if depth else "") + ("random init" if random_init else f"{size} %")
+            color = "0.55" if random_init else colors[size]
+            ax.plot(line["x"], line["value"], marker=markers[model] if depth else "o", markersize=3, color=color,
+                    linestyle="--" if random_init else "-", label=label)
+            if line["ci_low"].notna().any():
+                ax.fill_between(line["x"], line["ci_low"], line["ci_high"], color=color, alpha=0.15, linewidth=0)
+        title = panel.upper() if depth else f"{panel[1]}: {panel[0].upper()}"
+        ax.set_title(title)
+        ax.set_xlabel("normalised depth (layer / layers)" if depth else "layer (0 = embeddings)")
+        ax.set_ylabel(ylabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        if metric == "selectivity":
+            ax.axhline(0, color="0.3", linewidth=0.8)
+        ax.legend(title="model, training data" if depth else "training data", fontsize=6, title_fontsize=7)
+    figure.tight_layout()
+    written = _save(figure, path)
+    plt.close(figure)
+    return written
+
+
+def probing_figures(table, out_dir: Path) -> list[Path]:
+    """Per-layer probe accuracy, selectivity, MDL compression and CKA, by layer and by normalised depth.
+
+    Args:
+        table: Tidy probing rows (`analysis == "probing"`).
+        out_dir: Folder for `probing_{metric}_{layers,depth}.png` / `.pdf`.
+
+    Returns:
+        The files written.
+    """
+    if table.empty:
+        return []
+    rows = main_probing_rows(table)
+    written = []
+    for metric in PROBING_METRICS:
+        for depth in (False, True):
+            written += _layer_curves(rows, metric, depth,
+                                     out_dir / f"probing_{metric}_{'depth' if depth else 'layers'}")
+    return written

@@ -27,6 +27,43 @@ def finetune_summary(table) -> str:
     return "\n".join(lines)
 
 
+def probing_summary(table) -> str:
+    """A Markdown table per task: probe accuracy on layer 0 and on the best layer, with its selectivity, MDL
+    compression and the CKA of the last layer with the pretrained model, by model and training size."""
+    rows = figures.main_probing_rows(table)
+    if rows.empty:
+        return ""
+    rows = rows.assign(baseline=rows["baseline"].astype("string").fillna(""))
+    lines = []
+    for task in sorted(rows["task"].unique()):
+        part = rows[rows["task"] == task]
+        lines.append(f"**{task.upper()}** ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling; "
+                     "accuracy on test items with 95 % bootstrap interval):\n")
+        lines.append("| model | training data | layer 0 | best layer | accuracy there | selectivity there | "
+                     "MDL compression there | CKA of last layer with pretrained |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for (model, baseline, size), run in part.groupby(["model", "baseline", "training_size"]):
+            metric = run.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
+            low = run[run["metric"] == "accuracy"].groupby("layer")["ci_low"].mean()
+            high = run[run["metric"] == "accuracy"].groupby("layer")["ci_high"].mean()
+            accuracy = metric["accuracy"]
+            best = int(accuracy.idxmax())
+            first = int(accuracy.index.min())
+
+            def cell(name, layer, digits=3):
+                value = metric[name].get(layer) if name in metric else None
+                return "" if value is None or value != value else f"{value:.{digits}f}"
+
+            last = int(run["n_layers"].iloc[0])
+            lines.append(
+                f"| {model} | {'random init' if baseline else f'{size} %'} | "
+                f"{accuracy[first]:.3f} [{low[first]:.3f}, {high[first]:.3f}] | {best} | "
+                f"{accuracy[best]:.3f} [{low[best]:.3f}, {high[best]:.3f}] | {cell('selectivity', best)} | "
+                f"{cell('mdl_compression', best, 2)} | {cell('cka', last)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_report(root: str | Path | None, title: str = "bioprobe report", notes: str = "") -> Path:
     """Draw every figure and write `report.md` under the runs dir.
 
@@ -43,14 +80,25 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
     """
     root = runstore.runs_dir(root)
     table = runstore.read_tables(root, "finetune")
-    if table.empty:
-        raise BioprobeError(f"No result tables under {root / 'results'}; run `bioprobe finetune` or `bioprobe demo` "
-                            "first.")
+    probing = runstore.read_tables(root, "probing")
+    if table.empty and probing.empty:
+        raise BioprobeError(f"No result tables under {root / 'results'}; run `bioprobe finetune`, `bioprobe probe` "
+                            "or `bioprobe demo` first.")
     out = root / "figures"
-    drawn = figures.finetune_curves(table, out) + figures.entity_type_f1(table, out)
-    parts = [f"# {title}\n", notes, "## Fine-tuning\n", finetune_summary(table)]
-    for png in (p for p in drawn if p.suffix == ".png"):
-        parts.append(f"![{png.stem}](figures/{png.name})\n")
+    parts = [f"# {title}\n", notes]
+    if not table.empty:
+        drawn = figures.finetune_curves(table, out) + figures.entity_type_f1(table, out)
+        parts += ["## Fine-tuning\n", finetune_summary(table)]
+        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn if png.suffix == ".png"]
+    if not probing.empty:
+        drawn = figures.probing_figures(probing, out)
+        parts += ["## Probing: what each layer knows\n",
+                  "Probes are trained on the train split's vectors and scored on the test split; selectivity is task "
+                  "minus control-task accuracy (Hewitt & Liang 2019), MDL compression the uniform over the online "
+                  "codelength (Voita & Titov 2020), CKA the debiased linear CKA of a layer with the same layer of the "
+                  "pretrained model on the same test items. Layer 0 is the embeddings; depth is layer / layers.\n",
+                  probing_summary(probing)]
+        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn if png.suffix == ".png"]
     parts.append(f"Tables: `{(root / 'results').relative_to(root)}/` (tidy CSV, one row per measurement); "
                  "every run's parameters, data subset and package versions are in its `run.json`.\n")
     report = root / "report.md"

@@ -1,0 +1,200 @@
+"""`bioprobe probe` end to end on tiny models of every family: tables, CKA against the pretrained model, figures,
+the task scripts, and the bad-input cases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bioprobe import runstore
+from bioprobe.cli import main
+from bioprobe.registry import resolve_model
+from probing.activations import get_activations
+from probing.probes import fit_and_score
+from probing.run import parse_layers, task_labels
+from tiny_data import write_cued_ner, write_cued_nli
+from tiny_models import FAMILIES
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = ["analysis", "task", "model", "training_size", "seed", "layer", "head", "metric", "value", "probe",
+            "pooling", "n_train", "n_test", "ci_low", "ci_high"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def ok(*args: str):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def cued(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cued")
+    return {"ner": write_cued_ner(root / "ner"), "nli": write_cued_nli(root / "nli")}
+
+
+def table(runs: Path, task: str, model: str, size: int, variant: str) -> pd.DataFrame:
+    """A probing table; `model` is the tiny model's folder (its name in the runs dir is e.g. `bert-local`)."""
+    name = resolve_model(str(model)).name
+    return pd.read_csv(runstore.results_path(runs, "probing", task, name, size, 42, variant))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("task", ["ner", "nli"])
+def test_every_family_probes_its_finetuned_checkpoint_against_the_pretrained_one(family, task, tiny_model_dirs,
+                                                                                 cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs[family])
+    common = ["--task", task, "--model_name", model, "--runs-dir", str(runs)]
+    ok("finetune", *common, "--data", str(cued[task]), "--training_size", "30", "--epochs", "1", "--batch-size", "8")
+    ok("probe", *common, "--training_size", "30")  # data: the run's own
+    pooling = {"ner": "first", "nli": "joint-mean"}[task]
+    rows = table(runs, task, model, 30, f"logistic-{pooling}")
+    assert list(rows.columns[:9]) == list(runstore.TIDY_COLUMNS) and set(REQUIRED) <= set(rows.columns)
+    assert sorted(rows["layer"].unique()) == [0, 1, 2]  # embeddings + 2 layers
+    per_layer = rows[rows["metric"].isin(["accuracy", "macro_f1", "control_accuracy", "selectivity", "cka",
+                                          "mdl_compression"])]
+    assert per_layer.groupby("metric")["layer"].count().eq(3).all() and len(per_layer) == 18
+    accuracy = rows[rows["metric"] == "accuracy"].set_index("layer")
+    assert ((accuracy["ci_low"] <= accuracy["value"]) & (accuracy["value"] <= accuracy["ci_high"])).all()
+    selectivity = rows[rows["metric"] == "selectivity"].set_index("layer")["value"]
+    control = rows[rows["metric"] == "control_accuracy"].set_index("layer")["value"]
+    np.testing.assert_allclose(selectivity, accuracy["value"] - control, atol=1e-12)
+    cka = rows[rows["metric"] == "cka"]["value"]
+    assert cka.between(-0.2, 1.0 + 1e-6).all()
+    matrix = rows[rows["metric"] == "cka_matrix"]
+    assert len(matrix) == 9 and set(matrix["reference_layer"]) == {0, 1, 2}
+    # the table's numbers are what the probe gives on the cached vectors
+    train = get_activations(task, model, 30, "train", runs_dir=runs)
+    test = get_activations(task, model, 30, "test", runs_dir=runs)
+    names = sorted(set(task_labels(task, train.label, False)) | set(task_labels(task, test.label, False)),
+                   key=lambda n: (n != "O", n))
+    ids = {n: i for i, n in enumerate(names)}
+    y_train = np.array([ids[v] for v in task_labels(task, train.label, False)])
+    y_test = np.array([ids[v] for v in task_labels(task, test.label, False)])
+    again = fit_and_score("logistic", train.features[2], y_train, test.features[2], y_test, len(names), seed=42,
+                          groups=test.unit if task == "ner" else None)
+    assert again.accuracy == pytest.approx(accuracy.loc[2, "value"])
+    assert accuracy.loc[2, "n_train"] == len(y_train) and accuracy.loc[2, "n_test"] == len(y_test)
+
+
+def test_cued_ner_is_read_off_the_cue_words_and_beats_the_control_task(tiny_model_dirs, cued, tmp_path):
+    """Entities in the cued data are fixed words: a probe on the embeddings finds them (accuracy 1), and the control
+    task, which can memorise word types too, is no better than the task."""
+    runs = tmp_path / "runs"
+    ok("probe", "--task", "ner", "--model_name", str(tiny_model_dirs["bert"]), "--training_size", "0", "--data",
+       str(cued["ner"]), "--runs-dir", str(runs), "--layers", "0", "--no-mdl")
+    rows = table(runs, "ner", tiny_model_dirs["bert"], 0, "logistic-first").set_index("metric")
+    assert rows.loc["accuracy", "value"] == 1.0 and rows.loc["macro_f1", "value"] == 1.0
+    assert rows.loc["selectivity", "value"] >= 0
+
+
+def test_lora_leaves_the_embeddings_alone_so_layer_0_cka_is_exactly_1(tiny_model_dirs, cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["llama"])
+    common = ["--task", "nli", "--model_name", model, "--runs-dir", str(runs)]
+    ok("finetune", *common, "--data", str(cued["nli"]), "--training_size", "50", "--epochs", "2", "--lora",
+       "--lr", "5e-3")
+    ok("probe", *common, "--training_size", "50", "--no-mdl", "--no-control")
+    cka = table(runs, "nli", model, 50, "logistic-joint-mean")
+    cka = cka[cka["metric"] == "cka"].set_index("layer")["value"]
+    assert cka[0] == pytest.approx(1.0, abs=1e-9)
+    assert cka[2] < 1 - 1e-4  # the adapted attention changed the last layer
+
+
+def test_qlora_checkpoint_of_a_tiny_llama_is_probed(tiny_model_dirs, cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["llama"])
+    common = ["--task", "ner", "--model_name", model, "--runs-dir", str(runs)]
+    ok("finetune", *common, "--data", str(cued["ner"]), "--training_size", "30", "--epochs", "1", "--4bit", "--lora")
+    ok("probe", *common, "--training_size", "30", "--no-mdl", "--pooling", "mean")
+    rows = table(runs, "ner", model, 30, "logistic-mean")
+    assert set(rows.loc[rows["metric"] == "accuracy", "layer"]) == {0, 1, 2}
+    assert rows.loc[rows["metric"] == "cka", "value"].notna().all()
+
+
+def test_random_init_baseline_and_figures(tiny_model_dirs, cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["bert"])
+    common = ["--task", "nli", "--model_name", model, "--runs-dir", str(runs), "--data", str(cued["nli"]),
+              "--training_size", "0", "--no-mdl"]
+    ok("probe", *common)
+    ok("probe", *common, "--baseline", "random-init")
+    rows = table(runs, "nli", model, 0, "random-init-logistic-joint-mean")
+    assert set(rows["baseline"]) == {"random-init"} and (rows["metric"] == "cka").sum() == 3
+    figures = runs / "figures"
+    for name in ("accuracy", "selectivity", "cka"):
+        for axis in ("layers", "depth"):
+            assert (figures / f"probing_{name}_{axis}.png").is_file()
+            assert (figures / f"probing_{name}_{axis}.pdf").is_file()
+
+
+def test_task_script_probes_from_its_folder(tiny_model_dirs, cued, tmp_path):
+    args = ["--model_name", str(tiny_model_dirs["gpt2"]), "--training_size", "0", "--data", str(cued["nli"]),
+            "--runs-dir", str(tmp_path), "--no-mdl", "--layers", "1-2", "--pooling", "last"]
+    done = subprocess.run([sys.executable, "probing.py", *args], cwd=ROOT / "NLI", capture_output=True, text=True,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    rows = table(tmp_path, "nli", tiny_model_dirs["gpt2"], 0, "logistic-last")
+    assert set(rows["layer"]) == {1, 2} and set(rows["task"]) == {"nli"}
+
+
+def test_layers_parse():
+    assert parse_layers(None, 6, "m") == list(range(7))
+    assert parse_layers("0,3, 5-6", 6, "m") == [0, 3, 5, 6]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--layers", "9"], "Layer 9 is out of range: bert-local has layers 0-2"),
+    (["--layers", "two"], "does not parse"),
+    (["--training_size", "30"], "bioprobe finetune --task ner"),
+    (["--pooling", "joint-mean"], "does not exist for NER"),
+])
+def test_bad_input_is_one_sentence_and_a_nonzero_exit(args, fragment, tiny_model_dirs, cued, tmp_path):
+    result = invoke("probe", "--task", "ner", "--model_name", str(tiny_model_dirs["bert"]), "--data",
+                    str(cued["ner"]), "--runs-dir", str(tmp_path), "--training_size", "0", *args)
+    assert result.exit_code != 0 and fragment in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cls_on_a_decoder_is_refused(tiny_model_dirs, cued, tmp_path):
+    result = invoke("probe", "--task", "nli", "--model_name", str(tiny_model_dirs["mistral"]), "--data",
+                    str(cued["nli"]), "--runs-dir", str(tmp_path), "--training_size", "0", "--pooling", "cls")
+    assert result.exit_code == 1 and "decoder" in result.output and "Traceback" not in result.output
+
+
+def test_a_probe_that_does_not_converge_is_reported_not_fatal(tiny_model_dirs, cued, tmp_path, monkeypatch):
+    import probing.probes as probes
+
+    monkeypatch.setattr(probes, "MAX_ITER", {"logistic": 1, "svc": 1, "mlp": 1})
+    ok("probe", "--task", "nli", "--model_name", str(tiny_model_dirs["bert"]), "--data", str(cued["nli"]),
+       "--runs-dir", str(tmp_path), "--training_size", "0", "--no-mdl", "--no-control")
+    rows = table(tmp_path, "nli", tiny_model_dirs["bert"], 0, "logistic-joint-mean")
+    assert (~rows["converged"].astype(bool)).all() and rows["note"].str.contains("converge").all()
+
+
+def test_extract_caches_both_splits_and_probe_reuses_them(tiny_model_dirs, cued, tmp_path, monkeypatch):
+    model = str(tiny_model_dirs["biogpt"])
+    result = ok("extract", "--task", "ner", "--model_name", model, "--training_size", "0", "--data",
+                str(cued["ner"]), "--runs-dir", str(tmp_path), "--pooling", "mean", "--limit", "50")
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["train", "test"]
+    assert "x 3 layers x 64 dims" in lines[0]
+
+    import probing.activations as activations
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("probe extracted again although extract cached the vectors")
+
+    monkeypatch.setattr(activations, "run_plan", refuse)
+    ok("probe", "--task", "ner", "--model_name", model, "--training_size", "0", "--data", str(cued["ner"]),
+       "--runs-dir", str(tmp_path), "--pooling", "mean", "--limit", "50", "--no-mdl")
+    rows = table(tmp_path, "ner", model, 0, "logistic-mean")
+    train = get_activations("ner", model, 0, "train", pooling="mean", limit=50, data=str(cued["ner"]),
+                            runs_dir=tmp_path)
+    assert train.meta["units"] == 50 and (rows["n_train"] == train.features.shape[1]).all()
