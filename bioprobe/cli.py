@@ -169,6 +169,63 @@ def probe_cmd(cka_estimator, **options):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
+@click.command(cls=_Command, name="attention")
+@TASK
+@MODEL
+@click.option("--training_sizes", "--training-sizes", "training_sizes", default=None,
+              help="Fine-tuned sizes to compare with the pretrained model, e.g. 10,30,50,100.")
+@click.option("--training_size", "--training-size", "training_size", type=int, default=None, callback=_training_size,
+              help="One fine-tuned size (instead of --training_sizes).")
+@DATA
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
+@LIMIT
+@click.option("--metrics", default=None,
+              help="Comma-separated subset of cosine, js, entropy_a, entropy_b, entropy_change, special_a, special_b, "
+                   "self_a, self_b, prev_a, prev_b, next_a, next_b [default: all].")
+@click.option("--importance/--no-importance", default=True, show_default=True,
+              help="Michel et al. head importance of each fine-tuned model.")
+@SEED
+@MAX_LENGTH
+@click.option("--batch_tokens", "--batch-tokens", "batch_tokens", type=click.IntRange(min=16), default=4096,
+              show_default=True, help="Padded tokens per forward pass.")
+@DEVICE
+@RUNS_DIR
+def attention_cmd(training_sizes, training_size, metrics, **options):
+    """Compare each fine-tuned model's attention with the pretrained model's, layer by layer and head by head."""
+    from attention.compare import compare_attention
+
+    if training_sizes is None and training_size is None:
+        raise click.UsageError("Give --training_sizes 10,30,50,100 or --training_size N.")
+    options["task"] = options["task"].lower()
+    sizes = training_sizes if training_sizes is not None else str(training_size)
+    chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    result = compare_attention(training_sizes=sizes, metrics=chosen, **options)
+    stats = result.statistics
+    click.echo(f"{stats.n_sentences} sentences, {result.rows[0]['truncated']} truncated at --max-length; "
+               f"{stats.forward_s:.1f} s forward passes, {stats.stats_s:.1f} s statistics")
+    for path in result.tables:
+        click.echo(f"wrote {path}")
+
+
+@click.command(cls=_Command, name="attribute")
+@_analysis_options
+@click.option("--examples", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Items whose per-token attributions are stored and drawn.")
+@LIMIT
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), default=50, show_default=True, help="Integration steps.")
+def attribute_cmd(labels, **options):
+    """Integrated Gradients of a fine-tuned model's predictions (per token; NLI: premise vs hypothesis share)."""
+    from attention.attribute import run_attribution
+
+    options["task"] = options["task"].lower()
+    result = run_attribution(**options)
+    deltas = [abs(a.delta) for a in result.attributions]
+    click.echo(f"{len(result.attributions)} examples, largest |convergence delta| {max(deltas):.4f}"
+               + (f"; hypothesis share of attribution {result.share:.3f}" if result.share is not None else ""))
+    click.echo(f"wrote {result.table}")
+
+
 @click.command(cls=_Command, name="demo")
 @click.option("--runs_dir", "--runs-dir", "runs_dir", default="runs/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where the demo's checkpoints, tables, figures and report go.")
@@ -195,6 +252,8 @@ def report_cmd(runs_dir):
 main.add_command(finetune_cmd)
 main.add_command(extract_cmd)
 main.add_command(probe_cmd)
+main.add_command(attention_cmd)
+main.add_command(attribute_cmd)
 main.add_command(demo_cmd)
 main.add_command(report_cmd)
 

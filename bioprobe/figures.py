@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioprobe.registry import TASKS
+import numpy as np
+
+from bioprobe.registry import TASKS, safe_name as safe
 
 MAIN_METRIC = {name: spec.metrics[0] for name, spec in TASKS.items()}
 METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)"}
@@ -177,4 +179,152 @@ def probing_figures(table, out_dir: Path) -> list[Path]:
         for depth in (False, True):
             written += _layer_curves(rows, metric, depth,
                                      out_dir / f"probing_{metric}_{'depth' if depth else 'layers'}")
+    return written
+
+
+ATTENTION_METRICS = {  # metric -> colour bar label, colour map
+    "cosine": ("cosine with the pretrained maps", "viridis"),
+    "js": ("JS divergence from the pretrained maps (bits)", "magma_r"),
+    "entropy_change": ("entropy change (bits)", "coolwarm"),
+    "importance": ("head importance (normalised per layer)", "Blues"),
+}
+
+
+def attention_heatmaps(table, out_dir: Path) -> list[Path]:
+    """Layer x head heatmaps of each metric, one panel per training size, one figure per task, model and metric
+    (the study's figure, annotated with the values)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    written = []
+    heads = table[table["head"].notna()]
+    for (task, model), part in heads.groupby(["task", "model"]):
+        for metric, (label, cmap) in ATTENTION_METRICS.items():
+            rows = part[part["metric"] == metric]
+            if rows.empty:
+                continue
+            sizes = sorted(rows["training_size"].unique())
+            n_layers, n_heads = int(rows["layer"].max()) + 1, int(rows["head"].max()) + 1
+            annotate = n_layers * n_heads <= 400
+            width = max(3.0, 0.45 * n_heads + 1.2)
+            figure, axes = plt.subplots(1, len(sizes), figsize=(width * len(sizes), max(3.0, 0.28 * n_layers + 1.2)),
+                                        squeeze=False)
+            values = rows.pivot_table(index=["training_size", "layer"], columns="head", values="value")
+            low, high = float(np.nanmin(values.to_numpy())), float(np.nanmax(values.to_numpy()))
+            center = 0.0 if metric == "entropy_change" else None
+            for ax, size in zip(axes[0], sizes):
+                grid = values.loc[size]
+                sns.heatmap(grid, ax=ax, cmap=cmap, vmin=None if center is not None else low,
+                            vmax=None if center is not None else high, center=center, annot=annotate, fmt=".2f",
+                            annot_kws={"fontsize": 5}, cbar=ax is axes[0][-1], cbar_kws={"label": label})
+                ax.set_title(f"{size} % training data", fontsize=9)
+                ax.set_xlabel("head")
+                ax.set_ylabel("layer" if ax is axes[0][0] else "")
+            figure.suptitle(f"{model}, {task.upper()}: {label}", fontsize=10)
+            figure.tight_layout()
+            written += _save(figure, out_dir / f"attention_{metric}_{task}_{safe(model)}")
+            plt.close(figure)
+    return written
+
+
+def attention_layer_means(table, out_dir: Path) -> list[Path]:
+    """Per-layer mean over heads of the cosine with the pretrained maps against training size, one line per layer,
+    one panel per task and model; and the same on normalised depth, encoder and decoder on one axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    rows = table[(table["metric"] == "cosine") & table["head"].notna()]
+    if rows.empty:
+        return []
+    means = rows.groupby(["task", "model", "training_size", "layer", "n_layers"], as_index=False)["value"].mean()
+    sns.set_theme(style="whitegrid", context="paper")
+    panels = sorted({(t, m) for t, m in zip(means["task"], means["model"])})
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (task, model) in zip(axes[0], panels):
+        part = means[(means["task"] == task) & (means["model"] == model)]
+        n_layers = int(part["n_layers"].iloc[0])
+        colors = sns.color_palette("viridis", n_layers)
+        for layer, line in part.groupby("layer"):
+            ax.plot(line["training_size"], line["value"], marker="o", markersize=3, color=colors[int(layer)],
+                    label=f"layer {int(layer)}" if n_layers <= 12 or layer % 5 == 0 else None)
+        ax.set_title(f"{model}: {task.upper()}")
+        ax.set_xlabel("training data (%)")
+        ax.set_ylabel("mean cosine with pretrained attention")
+        ax.set_xticks(sorted(part["training_size"].unique()))
+        ax.legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    written = _save(figure, out_dir / "attention_layer_means")
+    plt.close(figure)
+
+    means["depth"] = (means["layer"] + 1) / means["n_layers"]
+    tasks = sorted(means["task"].unique())
+    figure, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        part = means[means["task"] == task]
+        sns.lineplot(data=part, x="depth", y="value", hue="training_size", style="model", markers=True,
+                     dashes=False, palette="viridis", ax=ax)
+        ax.set_title(task.upper())
+        ax.set_xlabel("normalised depth ((layer + 1) / layers)")
+        ax.set_ylabel("mean cosine with pretrained attention")
+        ax.legend(fontsize=6, title_fontsize=7)
+    figure.tight_layout()
+    written += _save(figure, out_dir / "attention_depth")
+    plt.close(figure)
+    return written
+
+
+def attention_figures(table, out_dir: Path) -> list[Path]:
+    """Every attention figure from the tidy attention rows."""
+    if table.empty:
+        return []
+    return attention_heatmaps(table, out_dir) + attention_layer_means(table, out_dir)
+
+
+def attribution_examples(attributions, path: Path, title: str = "") -> list[Path]:
+    """Each example's tokens shaded by their attribution (red for, blue against the explained prediction).
+
+    Args:
+        attributions: `attention.attribute.Attribution` records.
+        path: Output path without suffix.
+        title: Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not attributions:
+        return []
+    cmap = plt.get_cmap("coolwarm")
+    per_line, lines = 14, []
+    for item in attributions:
+        scale = float(np.abs(item.scores).max()) or 1.0
+        cells = [(token.replace("Ġ", "").replace("▁", "").replace("</w>", ""), score / scale)
+                 for token, score in zip(item.tokens, item.scores)]
+        what = f"→ {item.target}" + (f" (token {item.position}: {cells[item.position][0]})"
+                                     if item.position is not None else "") + f", delta {item.delta:+.3f}"
+        lines.append(("label", what))
+        for start in range(0, len(cells), per_line):
+            lines.append(("tokens", cells[start:start + per_line]))
+    figure, ax = plt.subplots(figsize=(11, 0.32 * len(lines) + 0.6))
+    ax.set_xlim(0, per_line)
+    ax.set_ylim(len(lines), -0.5)
+    ax.axis("off")
+    for row, (kind, content) in enumerate(lines):
+        if kind == "label":
+            ax.text(0, row, content, fontsize=7, fontweight="bold", va="center")
+            continue
+        for column, (token, weight) in enumerate(content):
+            ax.text(column + 0.05, row, token[:12], fontsize=6.5, va="center",
+                    bbox={"facecolor": cmap(0.5 + 0.5 * weight), "edgecolor": "none", "pad": 1.5})
+    if title:
+        ax.set_title(title, fontsize=9)
+    written = _save(figure, path)
+    plt.close(figure)
     return written
