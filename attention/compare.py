@@ -216,19 +216,25 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
                                    device=device, merge=True) for size in sizes}
     tokenizer = reference.tokenizer
     sequences, type_ids, truncated = _inputs(spec.name, rows, tokenizer, first.kind, max_length)
+    scores, seconds = {}, {}
+    if importance:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights for CPU inference there
+        from attention.importance import head_importance
+
+        for size, loaded in models.items():
+            started = time.perf_counter()
+            scores[size] = head_importance(spec.name, loaded, rows, max_length, batch_tokens)
+            seconds[size] = round(time.perf_counter() - started, 2)
     stats = attention_statistics(reference.model, {size: loaded.model for size, loaded in models.items()},
                                  sequences, tokenizer.pad_token_id, tokenizer.all_special_ids, batch_tokens,
                                  metrics, reference_name=f"{first.name} (pretrained)", type_ids=type_ids)
     importance_rows = {}
     if importance:
-        from attention.importance import head_importance, importance_rows as rank_rows
+        from attention.importance import importance_rows as rank_rows
 
-        for size, loaded in models.items():
-            started = time.perf_counter()
-            scores = head_importance(spec.name, loaded, rows, max_length, batch_tokens)
+        for size in sizes:
             change = 1 - np.nanmean(stats.values[size]["cosine"], axis=0) if "cosine" in stats.values[size] else None
-            importance_rows[size] = rank_rows(scores, change)
-            stats.extra.setdefault("importance_s", {})[size] = round(time.perf_counter() - started, 2)
+            importance_rows[size] = rank_rows(scores[size], change)
+        stats.extra["importance_s"] = seconds
 
     tables, all_rows = [], []
     common = {"analysis": "attention", "task": spec.name, "model": first.name, "seed": seed, "split": split,

@@ -1,0 +1,241 @@
+"""Attention comparison, head importance and attribution on tiny models of every family: known answers (a model
+against itself, the study's per-sentence cosine, padding, a finite-difference gate gradient, IG completeness), the
+CLI and task scripts, and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from attention.compare import attention_statistics
+from attention.importance import head_gates, head_importance
+from bioprobe import runstore
+from bioprobe.align import encode_words
+from bioprobe.cli import main
+from bioprobe.models import load_model
+from bioprobe.registry import resolve_model
+from tiny_data import write_cued_ner, write_cued_nli
+from tiny_models import FAMILIES
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCES = [["Metformin", "lowers", "glucose", "."],
+             ["IL-2", "activates", "STAT5", "in", "T", "cells", "of", "patients", "with", "diabetes", "."],
+             ["aspirin"], ["The", "BRCA1", "gene", "is", "mutated"]]
+
+
+def ok(*args: str):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def cued(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cued")
+    return {"ner": write_cued_ner(root / "ner"), "nli": write_cued_nli(root / "nli")}
+
+
+def eager(folder) -> object:
+    return load_model(str(folder), head="base", eager_attention=True, device="cpu")
+
+
+def sequences(tokenizer) -> list[list[int]]:
+    return [encode_words(tokenizer, words).input_ids for words in SENTENCES]
+
+
+def test_a_model_against_itself_gives_cosine_1_and_js_0_in_every_head(tiny_model_dir):
+    loaded = eager(tiny_model_dir)
+    stats = attention_statistics(loaded.model, {"self": loaded.model}, sequences(loaded.tokenizer),
+                                 loaded.tokenizer.pad_token_id, loaded.tokenizer.all_special_ids, batch_tokens=64)
+    values = stats.values["self"]
+    assert values["cosine"].shape == (len(SENTENCES), 2, 2)
+    np.testing.assert_allclose(values["cosine"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(values["js"], 0.0, atol=1e-7)
+    np.testing.assert_allclose(values["entropy_change"], 0.0, atol=1e-7)
+
+
+def test_cosine_equals_the_studys_per_sentence_sklearn_computation(tiny_model_dirs):
+    """The study: each sentence alone at batch 1, both models, then sklearn cosine of the flattened numpy maps."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    a, b = eager(tiny_model_dirs["gpt2"]), eager(tiny_model_dirs["gpt2"])
+    torch.manual_seed(0)
+    with torch.no_grad():  # a "fine-tuned" model: the same weights, perturbed
+        for parameter in b.model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    ids = sequences(a.tokenizer)
+    ours = attention_statistics(a.model, {30: b.model}, ids, a.tokenizer.pad_token_id, a.tokenizer.all_special_ids,
+                                batch_tokens=40).values[30]["cosine"]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # ours lists sentences longest first
+    for row, i in enumerate(order):
+        with torch.no_grad():
+            maps_a = a.model(torch.tensor([ids[i]]), output_attentions=True).attentions
+            maps_b = b.model(torch.tensor([ids[i]]), output_attentions=True).attentions
+        for layer in range(2):
+            for head in range(2):
+                theirs = cosine_similarity(maps_a[layer][0, head].numpy().reshape(1, -1),
+                                           maps_b[layer][0, head].numpy().reshape(1, -1))[0, 0]
+                assert ours[row, layer, head] == pytest.approx(theirs, abs=1e-5)
+    assert (ours < 1 - 1e-4).any()  # the perturbation is visible
+
+
+def test_padding_changes_nothing(tiny_model_dirs):
+    loaded = eager(tiny_model_dirs["bert"])
+    other = eager(tiny_model_dirs["bert"])
+    with torch.no_grad():
+        for parameter in other.model.parameters():
+            parameter.mul_(1.1)
+    ids = sequences(loaded.tokenizer)
+    short = ids[0]
+    alone = attention_statistics(loaded.model, {1: other.model}, [short], 0, loaded.tokenizer.all_special_ids)
+    batched = attention_statistics(loaded.model, {1: other.model}, [short, ids[1]], 0,
+                                   loaded.tokenizer.all_special_ids, batch_tokens=10_000)
+    assert len(ids[1]) > len(short)
+    for metric, values in alone.values[1].items():
+        np.testing.assert_allclose(batched.values[1][metric][1], values[0], atol=1e-6, err_msg=metric)
+
+
+def test_head_gates_reproduce_the_gradient_by_finite_differences(tiny_model_dirs):
+    """Importance is d loss / d gate: check one head's gradient against (loss(1 + e) - loss(1 - e)) / 2e."""
+    from attention.importance import _labelled_batches
+
+    loaded = load_model(str(tiny_model_dirs["llama"]), head="sequence",
+                        labels=("entailment", "neutral", "contradiction"), device="cpu")
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"premise": ["the gene was treated", "insulin and aspirin"],
+                                       "hypothesis": ["increased expression", "reduced protein"],
+                                       "label": ["entailment", "contradiction"]})
+    model = loaded.model.double()
+    inputs, gold = next(_labelled_batches("nli", loaded, rows, 64, 4096))
+
+    def loss(gates):
+        with head_gates(model, gates):
+            return model(**inputs, labels=gold).loss
+
+    gates = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(loss(gates), gates)
+    eps = 1e-3  # central differences: error O(eps^2); smaller steps drown in the float32 softmax's rounding
+    for layer in range(2):
+        for head in range(2):
+            up, down = torch.ones(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)
+            up[layer, head] += eps
+            down[layer, head] -= eps
+            with torch.no_grad():
+                numeric = (loss(up) - loss(down)) / (2 * eps)
+            assert float(grad[layer, head]) == pytest.approx(float(numeric), rel=1e-3, abs=1e-6)
+    with torch.no_grad():  # gates at zero silence every head: the output changes
+        silent = loss(torch.zeros(2, 2, dtype=torch.float64))
+    assert float(silent) != pytest.approx(float(loss(torch.ones(2, 2, dtype=torch.float64))))
+    scores = head_importance("nli", loaded, rows)
+    np.testing.assert_allclose(scores["raw"], grad.abs().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(scores["normalised"], axis=1), 1.0)
+
+
+def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cued, tmp_path):
+    """Completeness: with enough steps the attributions sum to f(input) - f(baseline) (small convergence delta)."""
+    from attention.attribute import attribute_examples, hypothesis_share
+
+    runs = tmp_path / "runs"
+    model = str(tiny_model_dirs["bert"])
+    ok("finetune", "--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--training_size", "30",
+       "--epochs", "1", "--runs-dir", str(runs))
+    from finetune.checkpoints import load_finetuned
+    from bioprobe.data import load_task_data
+
+    loaded = load_finetuned(runs, "nli", model, 30, device="cpu")
+    rows = load_task_data("nli", str(cued["nli"])).splits["test"].select(range(3))
+    found = attribute_examples("nli", loaded, rows, steps=300, progress=False)
+    for item, row in zip(found, rows):
+        assert abs(item.delta) < 1e-3
+        encoded = loaded.tokenizer(row["premise"], row["hypothesis"])
+        types, special = np.array(encoded["token_type_ids"]), np.isin(encoded["input_ids"],
+                                                                       loaded.tokenizer.all_special_ids)
+        np.testing.assert_array_equal(item.segments, np.where(special, -1, types))
+        share = hypothesis_share(item)
+        magnitude = np.abs(item.scores)
+        assert share == pytest.approx(magnitude[item.segments == 1].sum() / magnitude[item.segments >= 0].sum())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_through_the_cli(family, tiny_model_dirs, cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs[family])
+    task = "ner" if family in ("bert", "gpt2", "llama") else "nli"
+    for size in ("10", "30"):
+        ok("finetune", "--task", task, "--model_name", model, "--data", str(cued[task]), "--training_size", size,
+           "--epochs", "1", "--runs-dir", str(runs))
+    ok("attention", "--task", task, "--model_name", model, "--training_sizes", "10,30", "--runs-dir", str(runs),
+       "--limit", "20")
+    name = resolve_model(model).name
+    for size in (10, 30):
+        table = pd.read_csv(runstore.results_path(runs, "attention", task, name, size, 42, "test"))
+        assert list(table.columns[:9]) == list(runstore.TIDY_COLUMNS)
+        heads = table[table["metric"] == "cosine"]
+        assert len(heads) == 4 and heads["value"].between(0, 1 + 1e-6).all()
+        assert ((heads["ci_low"] <= heads["value"] + 1e-12) & (heads["value"] <= heads["ci_high"] + 1e-12)).all()
+        importance = table[table["metric"] == "importance"]
+        assert len(importance) == 4 and (importance["value"] >= 0).all()
+        assert (table["metric"] == "importance_change_spearman").sum() == 1
+        assert set(table["n_sentences"]) == {20}
+    ok("attribute", "--task", task, "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
+       "--examples", "2", "--limit", "4", "--steps", "16")
+    table = pd.read_csv(runstore.results_path(runs, "attribution", task, name, 30, 42))
+    assert set(table.loc[table["metric"] == "attribution", "example"]) == {0, 1}
+    assert (runs / "figures" / f"attribution_{task}_{name}_size30.png").is_file()
+    assert (runs / "figures" / f"attention_cosine_{task}_{name}.png").is_file()
+
+
+def test_a_4bit_qlora_llama_is_compared(tiny_model_dirs, cued, tmp_path):
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["llama"])
+    ok("finetune", "--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--training_size", "30",
+       "--epochs", "1", "--4bit", "--lora", "--runs-dir", str(runs))
+    ok("attention", "--task", "nli", "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
+       "--limit", "12")
+    table = pd.read_csv(runstore.results_path(runs, "attention", "nli", "llama", 30, 42, "test"))
+    cosine = table[table["metric"] == "cosine"]["value"]
+    assert len(cosine) == 4 and cosine.between(0.5, 1 + 1e-6).all()
+
+
+def test_task_script_and_long_sentences_are_truncated_and_counted(tiny_model_dirs, cued, tmp_path):
+    model = str(tiny_model_dirs["bert"])
+    ok("finetune", "--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--training_size", "10",
+       "--epochs", "1", "--runs-dir", str(tmp_path))
+    done = subprocess.run([sys.executable, "attention.py", "--training_size", "10", "--model_name", model,
+                           "--runs-dir", str(tmp_path), "--max-length", "8", "--no-importance"], cwd=ROOT / "NER",
+                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                                                               "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(runstore.results_path(tmp_path, "attention", "ner", "bert-local", 10, 42, "test"))
+    assert table["truncated"].iloc[0] > 0 and f"{table['truncated'].iloc[0]} truncated" in done.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--training_sizes", "10,thirty"], "does not parse"),
+    (["--training_sizes", "0,10"], "from 1 to 100"),
+    (["--training_sizes", "50"], "bioprobe finetune --task ner"),
+    (["--training_sizes", "10", "--metrics", "cosine,beauty"], "Unknown attention metric 'beauty'"),
+])
+def test_bad_input_is_one_sentence_and_a_nonzero_exit(args, fragment, tiny_model_dirs, tmp_path):
+    result = CliRunner().invoke(main, ["attention", "--task", "ner", "--model_name", str(tiny_model_dirs["bert"]),
+                                       "--runs-dir", str(tmp_path), *args])
+    assert result.exit_code != 0 and fragment in result.output and "Traceback" not in result.output
+
+
+def test_a_model_without_attention_maps_is_named():
+    from types import SimpleNamespace
+
+    from attention.compare import _attentions
+    from bioprobe.errors import BioprobeError
+
+    def no_maps(**inputs):  # what a model whose attention kernel cannot return maps gives back
+        return SimpleNamespace(attentions=None)
+
+    with pytest.raises(BioprobeError, match="mamba-like returned no attention maps"):
+        _attentions(no_maps, {"input_ids": torch.tensor([[1, 5, 6]])}, "mamba-like")
