@@ -157,11 +157,13 @@ class AttributeResult:
     figure: list[Path]
     attributions: list[Attribution]
     share: float | None
+    reused: bool = False
 
 
 def run_attribution(task: str, model_name: str, training_size: int, examples: int = 5, limit: int | None = None,
                     data: str | None = None, split: str = "test", seed: int = 42, steps: int = 50,
-                    max_length: int = 128, runs_dir=None, device: str | None = None) -> AttributeResult:
+                    max_length: int = 128, runs_dir=None, device: str | None = None,
+                    overwrite: bool = False) -> AttributeResult:
     """Explain a fine-tuned model's predictions with Integrated Gradients; what `bioprobe attribute` calls.
 
     Args:
@@ -174,9 +176,11 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
         max_length: Longest input.
         runs_dir: The runs dir.
         device: cpu or cuda.
+        overwrite: Attribute again even when the table exists for these settings and this checkpoint.
 
     Returns:
-        The table and figure written, the attributions, and the NLI hypothesis share (None for NER).
+        The table and figure written, the attributions (empty when reused), and the NLI hypothesis share (None for
+        NER).
     """
     from bioprobe.data import load_task_data
     from finetune.checkpoints import load_finetuned
@@ -193,6 +197,22 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
     rows = task_data.splits[split]
     if len(rows) == 0:
         raise BioprobeError(f"The {split} split of {task_data.source} is empty; there is nothing to explain.")
+    from bioprobe.data import data_key
+    from probing.activations import _fingerprint
+
+    path = runstore.results_path(runs_dir, "attribution", spec.name, source.name, training_size, seed)
+    figure = runstore.runs_dir(runs_dir) / "figures" / f"attribution_{spec.name}_{source.name}_size{training_size}"
+    settings = {"data": data_key(spec.name, data if data is not None else request.get("data")), "split": split,
+                "examples": examples, "limit": limit, "steps": steps, "max_length": max_length,
+                "fingerprint": _fingerprint(source, model_name, seed)}
+    sidecar = path.with_suffix(".json")
+    if not overwrite and path.is_file() and sidecar.is_file() and runstore.read_json(sidecar) == settings:
+        import pandas as pd
+
+        stored = pd.read_csv(path)
+        share = stored.loc[stored["metric"] == "hypothesis_share", "value"]
+        return AttributeResult(path, [figure.with_suffix(".png"), figure.with_suffix(".pdf")], [],
+                               float(share.iloc[0]) if len(share) else None, reused=True)
     loaded = load_finetuned(runs_dir, spec.name, source.name, training_size, seed, device=device, merge=True)
     shown = rows.select(range(min(examples, len(rows))))
     attributions = attribute_examples(spec.name, loaded, shown, steps, max_length)
@@ -220,11 +240,10 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
                       "value": float(deltas.mean()), "n_items": n_share})
     common = {"analysis": "attribution", "task": spec.name, "model": source.name, "training_size": training_size,
               "seed": seed, "split": split, "steps": steps}
-    path = runstore.results_path(runs_dir, "attribution", spec.name, source.name, training_size, seed)
     runstore.write_table(path, [{**common, **row} for row in table])
+    runstore.write_json(sidecar, settings)
     from bioprobe.figures import attribution_examples
 
-    drawn = attribution_examples(attributions, runstore.runs_dir(runs_dir) / "figures" /
-                                 f"attribution_{spec.name}_{source.name}_size{training_size}",
+    drawn = attribution_examples(attributions, figure,
                                  title=f"{source.name}, {spec.name.upper()}, {training_size} % training data")
     return AttributeResult(path, drawn, attributions, share)

@@ -127,7 +127,8 @@ class AttentionResult:
     tables: list[Path]
     rows: list[dict]
     figures: list[Path]
-    statistics: Statistics
+    statistics: Statistics | None
+    reused: bool = False
 
 
 def _inputs(task: str, rows, tokenizer, kind: str, max_length: int):
@@ -151,7 +152,7 @@ def _inputs(task: str, rows, tokenizer, kind: str, max_length: int):
 def compare_attention(task: str, model_name: str, training_sizes, data: str | None = None, split: str = "test",
                       limit: int | None = None, metrics=None, runs_dir=None, seed: int = 42, max_length: int = 128,
                       batch_tokens: int = 4096, device: str | None = None, importance: bool = True,
-                      n_boot: int = 1000, figures: bool = True) -> AttentionResult:
+                      n_boot: int = 1000, figures: bool = True, overwrite: bool = False) -> AttentionResult:
     """Compare the attention of each fine-tuned model with the pretrained model's, head by head.
 
     Per layer and head, over real tokens (padding masked, causal structure as the model gives it): cosine of the
@@ -176,9 +177,10 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
         importance: Compute head importance.
         n_boot: Bootstrap resamples.
         figures: Redraw the attention figures afterwards.
+        overwrite: Compare again even when every table exists for these settings and checkpoints.
 
     Returns:
-        The tables written, their rows and the statistics.
+        The tables written (or reused), their rows and the statistics (None when reused).
     """
     from attention.stats import METRICS, bootstrap_mean
     from bioprobe.data import load_task_data
@@ -197,6 +199,21 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
     first = sources[sizes[0]]
     request = first.record.get("request", {})
     data = data if data is not None else request.get("data")
+    from bioprobe.data import data_key
+    from probing.activations import _fingerprint
+
+    paths = {size: runstore.results_path(runs_dir, "attention", spec.name, first.name, size, seed, split)
+             for size in sizes}
+    settings = {"data": data_key(spec.name, data), "split": split, "limit": limit, "max_length": max_length,
+                "metrics": list(metrics or METRICS), "importance": importance, "n_boot": n_boot}
+    fingerprints = {size: _fingerprint(source, model_name, seed) for size, source in sources.items()}
+    if not overwrite and all(_current(path, {**settings, "fingerprint": fingerprints[size]})
+                             for size, path in paths.items()):
+        import pandas as pd
+
+        rows_read = [row for path in paths.values() for row in pd.read_csv(path).to_dict("records")]
+        drawn = _draw(runs_dir) if figures else []
+        return AttentionResult(list(paths.values()), rows_read, drawn, None, reused=True)
     labels = tuple(request["labels"]) if request.get("labels") else None
     task_data = load_task_data(spec.name, data, labels)
     if split not in task_data.splits:
@@ -251,9 +268,10 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
                                 "ci_low": float(low[layer, head]), "ci_high": float(high[layer, head])})
         out += importance_rows.get(size, [])
         out = [{**common, "training_size": size, "n_layers": n_layers, "n_heads": n_heads, **row} for row in out]
-        path = runstore.results_path(runs_dir, "attention", spec.name, first.name, size, seed, split)
+        path = paths[size]
         runstore.write_table(path, out)
         runstore.write_json(path.with_suffix(".json"), {
+            "settings": {**settings, "fingerprint": fingerprints[size]},
             "analysis": "attention", "table": path.name, "task": spec.name, "model": first.name,
             "training_size": size, "seed": seed, "split": split, "limit": limit, "max_length": max_length,
             "metrics": list(stats.values[size]), "n_sentences": stats.n_sentences, "truncated": truncated,
@@ -263,9 +281,17 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
             "environment": runstore.environment()})
         tables.append(path)
         all_rows += out
-    drawn = []
-    if figures:
-        from bioprobe.figures import attention_figures
+    return AttentionResult(tables, all_rows, _draw(runs_dir) if figures else [], stats)
 
-        drawn = attention_figures(runstore.read_tables(runs_dir, "attention"), runstore.runs_dir(runs_dir) / "figures")
-    return AttentionResult(tables, all_rows, drawn, stats)
+
+def _current(path: Path, settings: dict) -> bool:
+    """Whether a table exists and was made with these settings from these checkpoints."""
+    sidecar = path.with_suffix(".json")
+    return path.is_file() and sidecar.is_file() and runstore.read_json(sidecar).get("settings") == settings
+
+
+def _draw(runs_dir) -> list[Path]:
+    """Redraw the attention figures from every attention table of the runs dir."""
+    from bioprobe.figures import attention_figures
+
+    return attention_figures(runstore.read_tables(runs_dir, "attention"), runstore.runs_dir(runs_dir) / "figures")

@@ -190,6 +190,7 @@ def probe_cmd(cka_estimator, **options):
               show_default=True, help="Padded tokens per forward pass.")
 @DEVICE
 @RUNS_DIR
+@click.option("--overwrite", is_flag=True, help="Compare again even when the tables for these settings exist.")
 def attention_cmd(training_sizes, training_size, metrics, **options):
     """Compare each fine-tuned model's attention with the pretrained model's, layer by layer and head by head."""
     from attention.compare import compare_attention
@@ -201,10 +202,11 @@ def attention_cmd(training_sizes, training_size, metrics, **options):
     chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     result = compare_attention(training_sizes=sizes, metrics=chosen, **options)
     stats = result.statistics
-    click.echo(f"{stats.n_sentences} sentences, {result.rows[0]['truncated']} truncated at --max-length; "
-               f"{stats.forward_s:.1f} s forward passes, {stats.stats_s:.1f} s statistics")
+    if stats is not None:
+        click.echo(f"{stats.n_sentences} sentences, {result.rows[0]['truncated']} truncated at --max-length; "
+                   f"{stats.forward_s:.1f} s forward passes, {stats.stats_s:.1f} s statistics")
     for path in result.tables:
-        click.echo(f"wrote {path}")
+        click.echo(f"{'reused' if result.reused else 'wrote'} {path}")
 
 
 @click.command(cls=_Command, name="attribute")
@@ -214,16 +216,18 @@ def attention_cmd(training_sizes, training_size, metrics, **options):
 @LIMIT
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
 @click.option("--steps", type=click.IntRange(min=2), default=50, show_default=True, help="Integration steps.")
+@click.option("--overwrite", is_flag=True, help="Attribute again even when the table for these settings exists.")
 def attribute_cmd(labels, **options):
     """Integrated Gradients of a fine-tuned model's predictions (per token; NLI: premise vs hypothesis share)."""
     from attention.attribute import run_attribution
 
     options["task"] = options["task"].lower()
     result = run_attribution(**options)
-    deltas = [abs(a.delta) for a in result.attributions]
-    click.echo(f"{len(result.attributions)} examples, largest |convergence delta| {max(deltas):.4f}"
-               + (f"; hypothesis share of attribution {result.share:.3f}" if result.share is not None else ""))
-    click.echo(f"wrote {result.table}")
+    if result.attributions:
+        deltas = [abs(a.delta) for a in result.attributions]
+        click.echo(f"{len(result.attributions)} examples, largest |convergence delta| {max(deltas):.4f}"
+                   + (f"; hypothesis share of attribution {result.share:.3f}" if result.share is not None else ""))
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
 @click.command(cls=_Command, name="demo")

@@ -64,6 +64,47 @@ def probing_summary(table) -> str:
     return "\n".join(lines)
 
 
+def attention_summary(table) -> str:
+    """A Markdown table per task: which layers' attention moved most from the pretrained model's, by model and size,
+    and how head importance ranks against that change."""
+    rows = table[table["analysis"] == "attention"]
+    cosine = rows[(rows["metric"] == "cosine") & rows["head"].notna()]
+    if cosine.empty:
+        return ""
+    lines = []
+    for task in sorted(cosine["task"].unique()):
+        lines.append(f"**{task.upper()}**: mean cosine of the fine-tuned with the pretrained attention maps (1 = "
+                     "unchanged), over heads and test sentences:\n")
+        lines.append("| model | training data | layers that changed most (cosine) | least changed | mean JS (bits) | "
+                     "importance vs change (Spearman) |")
+        lines.append("|---|---|---|---|---|---|")
+        part = cosine[cosine["task"] == task]
+        for (model, size), run in part.groupby(["model", "training_size"]):
+            per_layer = run.groupby("layer")["value"].mean().sort_values()
+            most = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.head(2).items())
+            least = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.tail(1).items())
+            same = rows[(rows["task"] == task) & (rows["model"] == model) & (rows["training_size"] == size)]
+            js = same.loc[same["metric"] == "js", "value"].mean()
+            rho = same.loc[same["metric"] == "importance_change_spearman", "value"]
+            lines.append(f"| {model} | {size} % | {most} | {least} | {js:.4f} | "
+                         f"{'' if rho.empty or rho.iloc[0] != rho.iloc[0] else f'{rho.iloc[0]:+.2f}'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def attribution_summary(table) -> str:
+    """NLI: the share of Integrated-Gradients attribution on the hypothesis, by model and training size."""
+    rows = table[(table["metric"] == "hypothesis_share")]
+    if rows.empty:
+        return ""
+    lines = ["Share of the absolute Integrated-Gradients attribution that falls on the hypothesis (NLI, test items, "
+             "95 % bootstrap interval):\n", "| model | training data | hypothesis share | items |", "|---|---|---|---|"]
+    for _, row in rows.sort_values(["model", "training_size"]).iterrows():
+        lines.append(f"| {row['model']} | {row['training_size']} % | {row['value']:.3f} [{row['ci_low']:.3f}, "
+                     f"{row['ci_high']:.3f}] | {int(row['n_items'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(root: str | Path | None, title: str = "bioprobe report", notes: str = "") -> Path:
     """Draw every figure and write `report.md` under the runs dir.
 
@@ -81,7 +122,9 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
     root = runstore.runs_dir(root)
     table = runstore.read_tables(root, "finetune")
     probing = runstore.read_tables(root, "probing")
-    if table.empty and probing.empty:
+    attention = runstore.read_tables(root, "attention")
+    attribution = runstore.read_tables(root, "attribution")
+    if table.empty and probing.empty and attention.empty:
         raise BioprobeError(f"No result tables under {root / 'results'}; run `bioprobe finetune`, `bioprobe probe` "
                             "or `bioprobe demo` first.")
     out = root / "figures"
@@ -101,6 +144,21 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
         parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn if png.suffix == ".png"]
     parts.append(f"Tables: `{(root / 'results').relative_to(root)}/` (tidy CSV, one row per measurement); "
                  "every run's parameters, data subset and package versions are in its `run.json`.\n")
+    if not attention.empty:
+        drawn = figures.attention_figures(attention, out)
+        parts += ["## Attention: pretrained vs fine-tuned\n",
+                  "Both models run on the same test sentences; per layer and head, over real tokens only, the cosine "
+                  "of the flattened maps (the study's metric), the Jensen-Shannon divergence of corresponding rows, "
+                  "entropy and its change, and the mass on special / same / previous / next tokens, with 95 % "
+                  "bootstrap intervals over sentences in the tables. Head importance is Michel et al. (2019): the "
+                  "gradient of the task loss with respect to a gate on each head. Heatmaps of JS, entropy change and "
+                  "importance are in `figures/` too.\n", attention_summary(attention)]
+        shown = ("attention_cosine_", "attention_layer_means", "attention_depth")
+        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn
+                  if png.suffix == ".png" and png.stem.startswith(shown)]
+    if not attribution.empty:
+        parts += ["## Attribution\n", attribution_summary(attribution)]
+        parts += [f"![{png.stem}](figures/{png.name})\n" for png in sorted(out.glob("attribution_*.png"))]
     report = root / "report.md"
     report.write_text("\n".join(parts))
     return report
