@@ -3,9 +3,11 @@ pretrained model, written as one tidy table; what `bioprobe probe` and the task 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +187,7 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     """Probe, control and MDL rows for each layer (see `run_probing`)."""
     from tqdm.auto import tqdm
 
+    from probing.probes import _one_thread as one_blas_thread
     from probing.probes import control_labels, fit_and_score, mdl_online, shuffled_labels
 
     gold_train = task_labels(task, train.label, bio)
@@ -201,27 +204,40 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
         c_train, c_test = control_labels(train.text, test.text, y_train, len(names), seed)
     elif control:
         c_train, c_test = shuffled_labels(y_train, seed), shuffled_labels(y_test, seed + 1)
-    rows: list[dict] = []
-    for layer in tqdm(layers, desc=f"Probing {train.meta['model']} {train.meta['source']}", unit="layer",
-                      leave=False, disable=not progress):
+    mdl_probe = "logistic" if probe == "svc" else probe  # the online code needs probabilities; LinearSVC has none
+
+    def one_layer(layer: int) -> list[dict]:
         x_train, x_test = train.features[layer], test.features[layer]
         fit = fit_and_score(probe, x_train, y_train, x_test, y_test, len(names), seed=seed, groups=groups)
         extra = {"converged": fit.converged, "note": fit.note, "C": fit.C}
-        rows.append(_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, extra))
-        rows.append(_row(layer, "macro_f1", fit.macro_f1, fit.macro_f1_ci, extra))
+        out = [_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, extra),
+               _row(layer, "macro_f1", fit.macro_f1, fit.macro_f1_ci, extra)]
         if control:
             ctrl = fit_and_score(probe, x_train, c_train, x_test, c_test, len(names), seed=seed, C=fit.C,
                                  groups=groups)
             cextra = {"converged": ctrl.converged, "note": ctrl.note, "C": ctrl.C}
-            rows.append(_row(layer, "control_accuracy", ctrl.accuracy, ctrl.accuracy_ci, cextra))
-            rows.append(_row(layer, "selectivity", fit.accuracy - ctrl.accuracy, None, extra))
+            out.append(_row(layer, "control_accuracy", ctrl.accuracy, ctrl.accuracy_ci, cextra))
+            out.append(_row(layer, "selectivity", fit.accuracy - ctrl.accuracy, None, extra))
         if mdl:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                code = mdl_online(probe, x_train, y_train, len(names), seed=seed, C=fit.C)
-            rows.append(_row(layer, "mdl_codelength", code.codelength, None, extra))
-            rows.append(_row(layer, "mdl_uniform_codelength", code.uniform_codelength, None, extra))
-            rows.append(_row(layer, "mdl_compression", code.compression, None, extra))
+                code = mdl_online(mdl_probe, x_train, y_train, len(names), seed=seed,
+                                  C=fit.C if mdl_probe == probe else None)
+            mextra = {"converged": code.converged, "note": "" if code.converged else "an MDL block did not converge",
+                      "C": fit.C, "mdl_probe": mdl_probe}
+            out += [_row(layer, "mdl_codelength", code.codelength, None, mextra),
+                    _row(layer, "mdl_uniform_codelength", code.uniform_codelength, None, mextra),
+                    _row(layer, "mdl_compression", code.compression, None, mextra)]
+        return out
+
+    # Layers are independent: one thread per core, each with single-threaded BLAS (the probes' products are skinny,
+    # where one BLAS thread per fit beats two; see probing.probes).
+    rows: list[dict] = []
+    workers = max(1, min(len(layers), os.cpu_count() or 1))
+    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for out in tqdm(pool.map(one_layer, layers), total=len(layers), desc=f"Probing {train.meta['model']} "
+                        f"{train.meta['source']}", unit="layer", leave=False, disable=not progress):
+            rows += out
     return rows
 
 

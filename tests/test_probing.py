@@ -198,3 +198,14 @@ def test_extract_caches_both_splits_and_probe_reuses_them(tiny_model_dirs, cued,
     train = get_activations("ner", model, 0, "train", pooling="mean", limit=50, data=str(cued["ner"]),
                             runs_dir=tmp_path)
     assert train.meta["units"] == 50 and (rows["n_train"] == train.features.shape[1]).all()
+
+
+@pytest.mark.parametrize("probe", ["svc", "mlp"])
+def test_the_other_probes_run_with_control_and_mdl(probe, tiny_model_dirs, cued, tmp_path):
+    model = str(tiny_model_dirs["bert"])
+    ok("probe", "--task", "ner", "--model_name", model, "--training_size", "0", "--data", str(cued["ner"]),
+       "--runs-dir", str(tmp_path), "--probe", probe, "--layers", "0")
+    rows = table(tmp_path, "ner", model, 0, f"{probe}-first").set_index("metric")
+    assert rows.loc["accuracy", "value"] == 1.0  # the cued entities are fixed words: separable at the embeddings
+    assert rows.loc["mdl_compression", "value"] > 1.5
+    assert rows.loc["mdl_compression", "mdl_probe"] == ("logistic" if probe == "svc" else "mlp")
