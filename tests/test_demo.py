@@ -33,9 +33,50 @@ def test_quick_demo_writes_every_run_table_figure_and_report(demo_runs):
             assert (demo_runs / "figures" / f"{name}{suffix}").stat().st_size > 5000
     report = (demo_runs / "report.md").read_text()
     assert "![finetune_curves](figures/finetune_curves.png)" in report and "| minilm |" in report
-    # Re-running reuses every run and only redraws: nothing is trained again.
+    for name in ("accuracy", "selectivity", "mdl_compression", "cka"):
+        for axis in ("layers", "depth"):
+            assert (demo_runs / "figures" / f"probing_{name}_{axis}.png").stat().st_size > 5000
+    assert "## Probing" in report and "![probing_accuracy_depth](figures/probing_accuracy_depth.png)" in report
+    assert "## Attention" in report and "![attention_depth](figures/attention_depth.png)" in report
+    assert "## Attribution" in report and "hypothesis share" in report
+    for plan in PLANS[True]:
+        for task in ("ner", "nli"):
+            assert (demo_runs / "figures" / f"attention_cosine_{task}_{plan.model}.png").stat().st_size > 5000
+            assert (demo_runs / "figures" / f"attribution_{task}_{plan.model}_size100.png").is_file()
+    # Re-running reuses every fine-tuning and probing run and only redraws: nothing is trained or probed again.
     again = CliRunner().invoke(main, ["demo", "--quick", "--runs-dir", str(demo_runs)], catch_exceptions=False)
-    assert again.exit_code == 0 and again.output.count("(reused)") == 4 * len(SIZES)
+    runs = 2 * 2  # models x tasks
+    expected = runs * len(SIZES) + runs * (len(SIZES) + 1) + runs + runs  # fine-tuning, probing, attention, IG
+    assert again.exit_code == 0 and again.output.count("(reused)") == expected
+
+
+def probing_table(demo_runs) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in (demo_runs / "results" / "probing").rglob("*.csv")])
+
+
+def test_every_demo_run_is_probed_on_the_planned_layers(demo_runs):
+    table = probing_table(demo_runs)
+    for plan in PLANS[True]:
+        for task in ("ner", "nli"):
+            part = table[(table["model"] == plan.model) & (table["task"] == task) & (table["metric"] == "accuracy")]
+            layers = sorted(int(layer) for layer in (plan.probe_layers or "0,1,2,3,4,5,6").split(","))
+            runs = part.groupby([part["baseline"].fillna("").astype(str), "training_size"])["layer"]
+            assert len(runs) == len(SIZES) + 1 and all(sorted(g) == layers for _, g in runs)
+            cka = table[(table["model"] == plan.model) & (table["task"] == task) & (table["metric"] == "cka")]
+            assert set(cka["training_size"]) == set(SIZES)  # every fine-tuned size, and the random-init baseline (0)
+
+
+def test_probes_find_more_in_the_middle_layers_than_in_the_embeddings(demo_runs):
+    table = probing_table(demo_runs)
+    minilm = table[(table["model"] == "minilm") & (table["training_size"] == 0)
+                   & (table["baseline"].fillna("").astype(str) == "")]
+    for task in ("ner", "nli"):
+        per_layer = minilm[minilm["task"] == task].pivot_table(index="layer", columns="metric", values="value")
+        print(task, per_layer[["accuracy", "macro_f1", "selectivity"]].round(3).to_string())
+        best = per_layer["accuracy"].idxmax()
+        assert best > 0 and per_layer.loc[best, "macro_f1"] > per_layer.loc[0, "macro_f1"] + 0.05
+    ner = minilm[minilm["task"] == "ner"].pivot_table(index="layer", columns="metric", values="value")
+    assert ner.loc[ner["accuracy"].idxmax(), "selectivity"] > 0
 
 
 def test_fine_tuning_beats_the_pretrained_baseline_on_the_demo(demo_runs):
@@ -48,6 +89,18 @@ def test_fine_tuning_beats_the_pretrained_baseline_on_the_demo(demo_runs):
     assert overall["minilm", "ner", "f1", 0] < 0.15
     assert overall["minilm", "ner", "f1", 100] > overall["minilm", "ner", "f1", 0] + 0.5
     assert overall["minilm", "nli", "accuracy", 100] > overall["minilm", "nli", "accuracy", 0] + 0.05
+
+
+def test_attention_of_every_fine_tuned_demo_model_is_compared(demo_runs):
+    table = pd.concat([pd.read_csv(p) for p in (demo_runs / "results" / "attention").rglob("*.csv")])
+    cosine = table[table["metric"] == "cosine"]
+    for plan in PLANS[True]:
+        for task in ("ner", "nli"):
+            part = cosine[(cosine["model"] == plan.model) & (cosine["task"] == task)]
+            assert sorted(part["training_size"].unique()) == [s for s in SIZES if s > 0]
+            assert part["value"].between(-1e-6, 1 + 1e-6).all() and (part["value"] < 1 - 1e-4).any()
+            layers = part.groupby(["training_size", "layer"])["value"].mean().unstack("layer").round(4)
+            print(plan.model, task, "mean cosine with the pretrained attention by layer:\n", layers.to_string())
 
 
 def test_gguf_conversion_gives_a_plain_model_with_the_same_outputs(demo_runs):
