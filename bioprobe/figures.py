@@ -203,7 +203,7 @@ def attention_heatmaps(table, out_dir: Path) -> list[Path]:
     heads = table[table["head"].notna()]
     for (task, model), part in heads.groupby(["task", "model"]):
         for metric, (label, cmap) in ATTENTION_METRICS.items():
-            rows = part[part["metric"] == metric]
+            rows = part[part["metric"] == metric].astype({"layer": int, "head": int})
             if rows.empty:
                 continue
             sizes = sorted(rows["training_size"].unique())
