@@ -34,14 +34,15 @@ class Attribution:
     segments: np.ndarray | None
 
 
-def _segments(ids: list[int], special: set[int], tokenizer, premise: str, kind: str) -> np.ndarray:
+def _segments(ids: list[int], special: set[int], tokenizer, hypothesis: str, kind: str) -> np.ndarray:
     """0 for premise tokens, 1 for hypothesis tokens, -1 for special tokens of one encoded pair.
 
     Encoders: the runs of non-special tokens between special tokens; the first is the premise, the rest the
-    hypothesis. Decoders (`Premise: p Hypothesis: h`): the premise part ends where its own encoding ends (the
-    template words count with their part).
+    hypothesis. Decoders (`Premise: p Hypothesis: h`, see `finetune.encode.encode_nli`): the hypothesis is the last
+    part and is kept whole unless it alone is too long, so its own length marks the boundary even when the premise
+    was truncated (the template words count with their part).
     """
-    from finetune.encode import PREMISE, uses_native_pair
+    from finetune.encode import HYPOTHESIS, uses_native_pair
 
     segments = np.full(len(ids), -1)
     is_special = [i in special for i in ids]
@@ -54,11 +55,10 @@ def _segments(ids: list[int], special: set[int], tokenizer, premise: str, kind: 
                 part = min(part + 1, 1)
             segments[position] = part
         return segments
-    premise_ids = tokenizer(PREMISE + premise, add_special_tokens=False)["input_ids"]
-    start = next((p for p, flag in enumerate(is_special) if not flag), 0)
-    for position in range(start, len(ids)):
-        if not is_special[position]:
-            segments[position] = 0 if position < start + len(premise_ids) else 1
+    text = [position for position, flag in enumerate(is_special) if not flag]
+    n_hypothesis = min(len(tokenizer(HYPOTHESIS + hypothesis, add_special_tokens=False)["input_ids"]), len(text))
+    for k, position in enumerate(text):
+        segments[position] = 1 if k >= len(text) - n_hypothesis else 0
     return segments
 
 
@@ -114,7 +114,7 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
         else:
             ids = encoded[index]["input_ids"]
             type_ids = encoded[index].get("token_type_ids")
-            segments = _segments(ids, special, tokenizer, rows[index]["premise"], kind)
+            segments = _segments(ids, special, tokenizer, rows[index]["hypothesis"], kind)
         inputs = torch.tensor([ids], device=device)
         baseline = torch.tensor([[i if i in special else tokenizer.pad_token_id for i in ids]], device=device)
         extra = {"attention_mask": torch.ones_like(inputs)}

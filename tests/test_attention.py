@@ -239,3 +239,26 @@ def test_a_model_without_attention_maps_is_named():
 
     with pytest.raises(BioprobeError, match="mamba-like returned no attention maps"):
         _attentions(no_maps, {"input_ids": torch.tensor([[1, 5, 6]])}, "mamba-like")
+
+
+def test_decoder_pair_segments_hold_when_the_premise_is_truncated(tiny_model_dirs):
+    """The hypothesis is the end of a decoder's pair input, whole, however much of the premise was cut."""
+    import datasets
+
+    from attention.attribute import _segments
+    from finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+
+    loaded = load_model(str(tiny_model_dirs["gpt2"]), head="base", device="cpu")
+    tokenizer = loaded.tokenizer
+    premise = "the gene was treated with insulin and aspirin in the cell of the kinase receptor expression"
+    hypothesis = "reduced protein"
+    pair = datasets.Dataset.from_dict({"premise": [premise], "hypothesis": [hypothesis], "label": ["neutral"]})
+    h_ids = tokenizer(HYPOTHESIS + hypothesis, add_special_tokens=False)["input_ids"]
+    p_ids = tokenizer(PREMISE + premise, add_special_tokens=False)["input_ids"]
+    for max_length in (len(p_ids) + len(h_ids), len(h_ids) + 3):  # whole, then the premise cut to 3 tokens
+        encoded = encode_nli(pair, tokenizer, ("neutral",), max_length, "decoder")[0]
+        segments = _segments(encoded["input_ids"], set(tokenizer.all_special_ids), tokenizer, hypothesis, "decoder")
+        n_premise = len(encoded["input_ids"]) - len(h_ids)
+        assert list(segments) == [0] * n_premise + [1] * len(h_ids)
+        assert encoded["input_ids"][n_premise:] == h_ids
+    assert n_premise == 3
