@@ -214,8 +214,11 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
         return AttributeResult(path, [figure.with_suffix(".png"), figure.with_suffix(".pdf")], [],
                                float(share.iloc[0]) if len(share) else None, reused=True)
     loaded = load_finetuned(runs_dir, spec.name, source.name, training_size, seed, device=device, merge=True)
-    shown = rows.select(range(min(examples, len(rows))))
-    attributions = attribute_examples(spec.name, loaded, shown, steps, max_length)
+    shown = list(range(min(examples, len(rows))))
+    chosen = _select(len(rows), limit, seed) if spec.name == "nli" else []
+    needed = sorted(set(shown) | set(chosen))  # an item both drawn and averaged is attributed once
+    done = dict(zip(needed, attribute_examples(spec.name, loaded, rows.select(needed), steps, max_length)))
+    attributions = [done[i] for i in shown]
     share, n_share = None, 0
     table = []
     for i, item in enumerate(attributions):
@@ -226,8 +229,7 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
                           "segment": None if item.segments is None else int(item.segments[position])})
         table.append({"layer": None, "head": None, "metric": "convergence_delta", "value": item.delta, "example": i})
     if spec.name == "nli":
-        chosen = _select(len(rows), limit, seed)
-        averaged = attribute_examples(spec.name, loaded, rows.select(chosen), steps, max_length)
+        averaged = [done[i] for i in chosen]
         shares = np.array([hypothesis_share(a) for a in averaged])
         share, n_share = float(np.nanmean(shares)), int(np.isfinite(shares).sum())
         from attention.stats import bootstrap_mean

@@ -86,7 +86,7 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     from tqdm.auto import tqdm
 
     from attention.stats import METRICS, layer_stats
-    from probing.extract import Unit, _batches, _collate
+    from probing.extract import Unit, _collate, length_batches
 
     metrics = tuple(metrics or METRICS)
     device = next(reference.parameters()).device
@@ -95,7 +95,7 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
     parts: dict = {key: {m: [] for m in metrics} for key in models}
     result = Statistics({}, len(sequences))
-    for batch in tqdm(_batches(units, batch_tokens), desc="Comparing attention", unit="batch", leave=False):
+    for batch in tqdm(length_batches(units, batch_tokens), desc="Comparing attention", unit="batch", leave=False):
         inputs, _, _ = _collate(batch, pad_id, 1)
         real = inputs["attention_mask"].bool()
         is_special = torch.isin(inputs["input_ids"], special) & real

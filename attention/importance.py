@@ -58,7 +58,7 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
     import torch
 
     from finetune.encode import IGNORE, encode_ner, encode_nli
-    from probing.extract import Unit, _batches, _collate
+    from probing.extract import Unit, _collate, length_batches
 
     config = loaded.model.config
     names = tuple(config.id2label[i] for i in range(len(config.id2label)))
@@ -69,7 +69,7 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
     types = encoded["token_type_ids"] if "token_type_ids" in encoded.column_names else None
     units = [Unit([ids], [types[i]] if types else None, [[]], [(i, 0)]) for i, ids in enumerate(encoded["input_ids"])]
     labels = encoded["labels"]
-    for batch in _batches(sorted(units, key=lambda u: -u.length), batch_tokens):
+    for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
         inputs, _, _ = _collate(batch, loaded.tokenizer.pad_token_id, 1)
         index = [unit.items[0][0] for unit in batch]
         if task == "ner":

@@ -50,8 +50,8 @@ class DemoRun:
 _EVERY_FIFTH = ",".join(str(layer) for layer in range(0, 31, 5))
 PLANS = {
     False: (
-        DemoRun("minilm", 800, None, 2, 3e-4, 16, 96, False, 250, None, 150, 60, 32),
-        DemoRun("smollm2", 300, None, 1, 1e-3, 16, 96, True, 80, _EVERY_FIFTH, 60, 10, 16),
+        DemoRun("minilm", 800, 200, 2, 3e-4, 16, 96, False, 250, None, 150, 60, 32),
+        DemoRun("smollm2", 300, 200, 1, 1e-3, 16, 96, True, 80, _EVERY_FIFTH, 40, 10, 16),
     ),
     True: (
         DemoRun("minilm", 600, 200, 2, 3e-4, 16, 96, False, 150, None, 100, 30, 16),
@@ -85,12 +85,13 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
     started = time.perf_counter()
     plans = PLANS[quick]
     jobs = [(plan, task, size) for plan in plans for task in ("ner", "nli") for size in SIZES]
-    lines = []
+    lines, computed = [], 0
     for plan, task, size in tqdm(jobs, desc="demo: fine-tuning", unit="run"):
         result = run_finetune(task, plan.model, size, data="demo", seed=seed, epochs=plan.epochs, lr=plan.lr,
                               batch_size=plan.batch_size, max_length=plan.max_length, runs_dir=runs_dir,
                               overwrite=overwrite, lora=plan.lora, train_limit=plan.train_limit,
                               test_limit=plan.test_limit)
+        computed += not result.reused
         tqdm.write(f"{plan.model} {task} {size:>3} %: "
                    + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if "/" not in k)
                    + (" (reused)" if result.reused else ""))
@@ -100,6 +101,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         result = run_probing(task, plan.model, size, data="demo", seed=seed, layers=plan.probe_layers,
                              limit=plan.probe_limit, max_length=plan.max_length, runs_dir=runs_dir,
                              baseline=baseline, overwrite=overwrite, figures=False)
+        computed += not result.reused
         accuracy = {row["layer"]: row["value"] for row in result.rows if row["metric"] == "accuracy"}
         best = max(accuracy, key=accuracy.get)
         tqdm.write(f"{plan.model} {task} {baseline or f'{size:>3} %'} probe: layer 0 {accuracy[min(accuracy)]:.3f}, "
@@ -110,6 +112,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         compared = compare_attention(task, plan.model, tuned, data="demo", limit=plan.attention_limit, seed=seed,
                                      max_length=plan.max_length, runs_dir=runs_dir, figures=False,
                                      overwrite=overwrite)
+        computed += not compared.reused
         cosine = [row for row in compared.rows if row["metric"] == "cosine" and row["training_size"] == tuned[-1]]
         layers = {}
         for row in cosine:
@@ -120,6 +123,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         explained = run_attribution(task, plan.model, tuned[-1], examples=3, limit=plan.ig_items, data="demo",
                                     seed=seed, steps=plan.ig_steps, max_length=plan.max_length, runs_dir=runs_dir,
                                     overwrite=overwrite)
+        computed += not explained.reused
         tqdm.write(f"{plan.model} {task} attribution at {tuned[-1]} %"
                    + (f": hypothesis share {explained.share:.3f}" if explained.share is not None else "")
                    + (" (reused)" if explained.reused else ""))
@@ -139,5 +143,13 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
              "smollm2 (SmolLM2-135M-Instruct, a 30-layer Llama-architecture instruction-tuned decoder), at "
              f"training sizes {', '.join(map(str, SIZES))} % (0 = pretrained model with an untrained head), "
              f"seed {seed}{', quick mode' if quick else ''}.\n\n" + "\n".join(lines)
-             + f"\n\nThis run took {minutes:.1f} minutes.\n")
+             + f"\n\n{_timing(minutes, computed, len(jobs) + len(probes) + 4 * len(plans))}\n")
     return write_report(runs_dir, title="bioprobe demo", notes=notes)
+
+
+def _timing(minutes: float, computed: int, steps: int) -> str:
+    """How long the run took, and how much of it was reused from an earlier run with the same settings."""
+    if computed == 0:
+        return "Every result was reused from an earlier run with the same settings; nothing was recomputed."
+    reused = f" ({steps - computed} of {steps} steps reused from an earlier run)" if computed < steps else ""
+    return f"This run took {minutes:.1f} minutes{reused}."

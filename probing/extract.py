@@ -142,16 +142,36 @@ def _longest_first(units: list[Unit]) -> list[Unit]:
     return sorted(units, key=lambda u: -u.length)  # stable: equal lengths keep data order
 
 
-def _batches(units: list[Unit], batch_tokens: int) -> list[list[Unit]]:
-    """Consecutive units whose padded size (rows x longest row) stays within `batch_tokens`."""
-    batches, current, rows, longest = [], [], 0, 0
+# Most padding a batch may carry (as a fraction of its padded size): 80 sentences of 5 to 60 subwords in one batch
+# would be 60 % padding, which a forward pass computes like real tokens.
+MAX_PADDING = 0.1
+
+
+def length_batches(units: list[Unit], batch_tokens: int, max_padding: float = MAX_PADDING) -> list[list[Unit]]:
+    """Split units sorted longest first into consecutive batches for the forward pass.
+
+    A batch's padded size (rows x its longest row) stays within `batch_tokens`, and its padding within
+    `max_padding` of that size; a unit longer than `batch_tokens` gets a batch of its own.
+
+    Args:
+        units: Units sorted by length, longest first.
+        batch_tokens: Padded tokens per forward pass.
+        max_padding: Largest fraction of a batch's padded size that may be padding.
+
+    Returns:
+        The batches, in order.
+    """
+    batches, current, rows, width, real = [], [], 0, 0, 0
     for unit in units:
-        new_rows, new_longest = rows + len(unit.sequences), max(longest, unit.length)
-        if current and new_rows * new_longest > batch_tokens:
+        n, length = len(unit.sequences), unit.length
+        new_rows, new_width = rows + n, max(width, length)
+        new_real = real + sum(len(s) for s in unit.sequences)
+        padded = new_rows * new_width
+        if current and (padded > batch_tokens or padded - new_real > max_padding * padded):
             batches.append(current)
-            current, new_rows, new_longest = [], len(unit.sequences), unit.length
+            current, new_rows, new_width, new_real = [], n, length, sum(len(s) for s in unit.sequences)
         current.append(unit)
-        rows, longest = new_rows, new_longest
+        rows, width, real = new_rows, new_width, new_real
     if current:
         batches.append(current)
     return batches
@@ -236,7 +256,7 @@ def run_plan(model, plan: Plan, path: Path, pad_id: int, batch_tokens: int = 819
         raise BioprobeError("There is nothing to extract: the split has no items left (empty, or every word cut by "
                             "--max-length).")
     device = next(model.parameters()).device
-    batches = _batches(plan.units, batch_tokens)
+    batches = length_batches(plan.units, batch_tokens)
     handle, header, shape, dtype_size = None, 0, None, np.dtype(np.float16).itemsize
     row, tokens, clipped = 0, 0, 0
     model.eval()

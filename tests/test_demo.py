@@ -38,7 +38,7 @@ def test_quick_demo_writes_every_run_table_figure_and_report(demo_runs):
             assert (demo_runs / "figures" / f"probing_{name}_{axis}.png").stat().st_size > 5000
     assert "## Probing" in report and "![probing_accuracy_depth](figures/probing_accuracy_depth.png)" in report
     assert "## Attention" in report and "![attention_depth](figures/attention_depth.png)" in report
-    assert "## Attribution" in report and "hypothesis share" in report
+    assert "## Attribution" in report and "hypothesis share" in report and "This run took" in report
     for plan in PLANS[True]:
         for task in ("ner", "nli"):
             assert (demo_runs / "figures" / f"attention_cosine_{task}_{plan.model}.png").stat().st_size > 5000
@@ -48,6 +48,7 @@ def test_quick_demo_writes_every_run_table_figure_and_report(demo_runs):
     runs = 2 * 2  # models x tasks
     expected = runs * len(SIZES) + runs * (len(SIZES) + 1) + runs + runs  # fine-tuning, probing, attention, IG
     assert again.exit_code == 0 and again.output.count("(reused)") == expected
+    assert "nothing was recomputed" in (demo_runs / "report.md").read_text()
 
 
 def probing_table(demo_runs) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from bioprobe.errors import BioprobeError
 from bioprobe.models import load_model
 from probing import activations as activations_module
 from probing.activations import get_activations
-from probing.extract import plan_ner, plan_nli, run_plan
+from probing.extract import Unit, length_batches, plan_ner, plan_nli, run_plan
 from tiny_data import write_cued_ner, write_cued_nli
 
 SENTENCES = [
@@ -87,6 +87,20 @@ def test_nli_pair_vectors_equal_one_pair_at_a_time(tiny_model_dir, pooling, tmp_
             states = hidden_states(loaded.model, encoded[pair]["input_ids"], types)
             expected = states.mean(1) if pooling == "joint-mean" else states[:, -1]
         np.testing.assert_allclose(got[:, row], expected.numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_batches_bound_padding_and_padded_size():
+    def unit(length, rows=1):
+        return Unit([[0] * length] * rows, None, [[]] * rows, [(length, 0)])
+
+    lengths = [60, 58, 55, 54, 40, 39, 10, 9, 9, 5]
+    batches = length_batches([unit(n) for n in lengths], batch_tokens=200)
+    # 60+58+55 in 3 x 60 = 180 (7 padding, 3.9 %); adding 54 would make 240 > 200 tokens. 54 and 40 would pad 14 of
+    # 108 (13 %); 40+39 pad 1 of 80; adding 10 would pad 31 of 120. 10, 9, 9 pad 2 of 30; adding 5 pads 7 of 40 (17.5 %).
+    assert [[u.length for u in b] for b in batches] == [[60, 58, 55], [54], [40, 39], [10, 9, 9], [5]]
+    # A pair unit (two rows) counts both rows; a unit longer than the budget gets a batch of its own.
+    batches = length_batches([unit(300), unit(20, rows=2), unit(19, rows=2)], batch_tokens=100)
+    assert [[u.length for u in b] for b in batches] == [[300], [20, 19]]
 
 
 def test_cls_is_position_zero_for_an_encoder_and_refused_for_a_decoder(tiny_model_dirs, tmp_path):
