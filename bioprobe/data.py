@@ -7,6 +7,7 @@ Every task gets exactly the splits train, validation and test.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -132,8 +133,8 @@ def load_task_data(task: str, data: str | None = None, labels: Sequence[str] | N
     if not data.strip():
         raise BioprobeError("The --data value is empty; pass demo, a local directory or a hub dataset id.")
     if data == "demo":
-        raw, source, fallback = _load_demo(task), "demo", None
-    elif local_only or Path(data).expanduser().exists() or not _HUB_ID.fullmatch(data):
+        return _demo_data(task, names)
+    if local_only or Path(data).expanduser().exists() or not _HUB_ID.fullmatch(data):
         raw, source = _read_directory(Path(data).expanduser(), task, local_only)
         fallback = None
     else:
@@ -182,6 +183,13 @@ def _mednli_dir() -> str:
             "folder with mli_train_v1.jsonl, or use --data demo."
         )
     return directory
+
+
+@functools.lru_cache(maxsize=4)
+def _demo_data(task: str, names: tuple[str, ...] | None) -> TaskData:
+    """The demo corpus in the common schema, built once per process (it is generated deterministically; the demo
+    loads it for every run and split)."""
+    return _build(task, _load_demo(task), "demo", names, None)
 
 
 def _load_demo(task: str) -> dict[str, _RawSplit]:

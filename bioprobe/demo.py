@@ -50,8 +50,8 @@ class DemoRun:
 _EVERY_FIFTH = ",".join(str(layer) for layer in range(0, 31, 5))
 PLANS = {
     False: (
-        DemoRun("minilm", 800, 200, 2, 3e-4, 16, 96, False, 250, None, 150, 60, 32),
-        DemoRun("smollm2", 300, 200, 1, 1e-3, 16, 96, True, 80, _EVERY_FIFTH, 40, 10, 16),
+        DemoRun("minilm", 700, 200, 2, 3e-4, 16, 96, False, 250, None, 150, 40, 32),
+        DemoRun("smollm2", 250, 200, 1, 1e-3, 16, 96, True, 64, _EVERY_FIFTH, 40, 10, 16),
     ),
     True: (
         DemoRun("minilm", 600, 200, 2, 3e-4, 16, 96, False, 150, None, 100, 30, 16),

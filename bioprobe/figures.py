@@ -190,9 +190,13 @@ ATTENTION_METRICS = {  # metric -> colour bar label, colour map
 }
 
 
+ANNOTATE_CELLS = 150
+
+
 def attention_heatmaps(table, out_dir: Path) -> list[Path]:
     """Layer x head heatmaps of each metric, one panel per training size, one figure per task, model and metric
-    (the study's figure, annotated with the values)."""
+    (the study's figure; annotated with the values when a panel has at most `ANNOTATE_CELLS` cells, e.g. minilm's
+    6 x 12, and not for a 30-layer decoder, whose hundreds of 5-point numbers nobody could read)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,7 +212,7 @@ def attention_heatmaps(table, out_dir: Path) -> list[Path]:
                 continue
             sizes = sorted(rows["training_size"].unique())
             n_layers, n_heads = int(rows["layer"].max()) + 1, int(rows["head"].max()) + 1
-            annotate = n_layers * n_heads <= 400
+            annotate = n_layers * n_heads <= ANNOTATE_CELLS
             width = max(3.0, 0.45 * n_heads + 1.2)
             figure, axes = plt.subplots(1, len(sizes), figsize=(width * len(sizes), max(3.0, 0.28 * n_layers + 1.2)),
                                         squeeze=False)
