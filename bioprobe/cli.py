@@ -76,7 +76,8 @@ POOLING = click.option("--pooling", default=None,
 LIMIT = click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Use a seeded sample of this many sentences / pairs of each split.")
 BATCH_TOKENS = click.option("--batch_tokens", "--batch-tokens", "batch_tokens", type=click.IntRange(min=16),
-                            default=8192, show_default=True, help="Padded tokens per forward pass.")
+                            default=None, help="Padded tokens per forward pass [default: 2048 on a CPU, 8192 on a "
+                            "GPU].")
 BASELINE = click.option("--baseline", type=click.Choice(["random-init"]), default=None,
                         help="random-init: the same architecture with fresh weights (with --training_size 0).")
 

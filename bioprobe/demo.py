@@ -133,8 +133,8 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         pool = "all" if plan.train_limit is None else plan.train_limit
         test = "all" if plan.test_limit is None else plan.test_limit
         lines.append(f"- **{plan.model}**: training pool {pool} items per task, test items {test}, "
-                     f"{plan.epochs:g} epoch(s), lr {plan.lr:g}, batch {plan.batch_size['ner']} (NER) / {plan.batch_size['nli']} (NLI), max length "
-                     f"{plan.max_length}, {'LoRA' if plan.lora else 'full fine-tuning'}; probes on "
+                     f"{plan.epochs:g} epoch(s), lr {plan.lr:g}, batch {plan.batch_size['ner']} (NER) / "
+                     f"{plan.batch_size['nli']} (NLI), max length {plan.max_length}, {'LoRA' if plan.lora else 'full fine-tuning'}; probes on "
                      f"{plan.probe_limit or 'all'} sentences / pairs per split, "
                      f"{'all layers' if plan.probe_layers is None else 'layers ' + plan.probe_layers}; attention "
                      f"compared on {plan.attention_limit or 'all'} test items; Integrated Gradients with "

@@ -100,7 +100,7 @@ def find_source(task: str, model_name: str, training_size: int, seed: int, runs_
 
 def get_activations(task: str, model_name: str, training_size: int = 0, split: str = "test",
                     pooling: str | None = None, limit: int | None = None, data: str | None = None, seed: int = 42,
-                    max_length: int = 128, batch_tokens: int = 8192, runs_dir=None, baseline: str | None = None,
+                    max_length: int = 128, batch_tokens: int | None = None, runs_dir=None, baseline: str | None = None,
                     device: str | None = None, labels: tuple[str, ...] | None = None,
                     overwrite: bool = False) -> Activations:
     """Pooled vectors of every layer for one split, from the cache or extracted now.
@@ -115,7 +115,7 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
         data: Data source; default: the fine-tuning run's data for N > 0, else the task default.
         seed: Seed of the fine-tuning run (and of the random-init weights and the `limit` sample).
         max_length: Longest input in subwords (longer inputs are truncated and counted).
-        batch_tokens: Padded tokens per forward pass.
+        batch_tokens: Padded tokens per forward pass (default: by device, see `probing.extract.BATCH_TOKENS`).
         runs_dir: The runs dir; the cache lives in `RUNS/activations/`.
         baseline: "random-init" for freshly initialised weights of the same architecture.
         device: cpu or cuda.

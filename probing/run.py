@@ -89,7 +89,7 @@ def run_probing(task: str, model_name: str, training_size: int = 0, data: str | 
                 layers: str | None = None, pooling: str | None = None, probe: str = "logistic",
                 control: bool = True, mdl: bool = True, cka: bool = True, debiased: bool = True,
                 baseline: str | None = None, bio: bool = False, limit: int | None = None,
-                max_length: int = 128, batch_tokens: int = 8192, runs_dir=None, device: str | None = None,
+                max_length: int = 128, batch_tokens: int | None = None, runs_dir=None, device: str | None = None,
                 labels: tuple[str, ...] | None = None, figures: bool = True, overwrite: bool = False) -> ProbingResult:
     """Probe every layer of a model on a task and compare it with the pretrained model.
 
