@@ -87,13 +87,13 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
     started = time.perf_counter()
     plans = PLANS[quick]
     jobs = [(plan, task, size) for plan in plans for task in ("ner", "nli") for size in SIZES]
-    lines, computed = [], 0
+    lines, reused = [], []  # per step: taken from an earlier run with the same settings
     for plan, task, size in tqdm(jobs, desc="demo: fine-tuning", unit="run"):
         result = run_finetune(task, plan.model, size, data="demo", seed=seed, epochs=plan.epochs, lr=plan.lr,
                               batch_size=plan.batch_size[task], max_length=plan.max_length, runs_dir=runs_dir,
                               overwrite=overwrite, lora=plan.lora, train_limit=plan.train_limit,
                               test_limit=plan.test_limit)
-        computed += not result.reused
+        reused.append(result.reused)
         tqdm.write(f"{plan.model} {task} {size:>3} %: "
                    + ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if "/" not in k)
                    + (" (reused)" if result.reused else ""))
@@ -103,7 +103,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         result = run_probing(task, plan.model, size, data="demo", seed=seed, layers=plan.probe_layers,
                              limit=plan.probe_limit, max_length=plan.max_length, runs_dir=runs_dir,
                              baseline=baseline, overwrite=overwrite, figures=False)
-        computed += not result.reused
+        reused.append(result.reused)
         accuracy = {row["layer"]: row["value"] for row in result.rows if row["metric"] == "accuracy"}
         best = max(accuracy, key=accuracy.get)
         tqdm.write(f"{plan.model} {task} {baseline or f'{size:>3} %'} probe: layer 0 {accuracy[min(accuracy)]:.3f}, "
@@ -114,7 +114,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         compared = compare_attention(task, plan.model, tuned, data="demo", limit=plan.attention_limit, seed=seed,
                                      max_length=plan.max_length, runs_dir=runs_dir, figures=False,
                                      overwrite=overwrite)
-        computed += not compared.reused
+        reused.append(compared.reused)
         cosine = [row for row in compared.rows if row["metric"] == "cosine" and row["training_size"] == tuned[-1]]
         layers = {}
         for row in cosine:
@@ -125,7 +125,7 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         explained = run_attribution(task, plan.model, tuned[-1], examples=3, limit=plan.ig_items, data="demo",
                                     seed=seed, steps=plan.ig_steps, max_length=plan.max_length, runs_dir=runs_dir,
                                     overwrite=overwrite)
-        computed += not explained.reused
+        reused.append(explained.reused)
         tqdm.write(f"{plan.model} {task} attribution at {tuned[-1]} %"
                    + (f": hypothesis share {explained.share:.3f}" if explained.share is not None else "")
                    + (" (reused)" if explained.reused else ""))
@@ -134,7 +134,8 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
         test = "all" if plan.test_limit is None else plan.test_limit
         lines.append(f"- **{plan.model}**: training pool {pool} items per task, test items {test}, "
                      f"{plan.epochs:g} epoch(s), lr {plan.lr:g}, batch {plan.batch_size['ner']} (NER) / "
-                     f"{plan.batch_size['nli']} (NLI), max length {plan.max_length}, {'LoRA' if plan.lora else 'full fine-tuning'}; probes on "
+                     f"{plan.batch_size['nli']} (NLI), max length {plan.max_length}, "
+                     f"{'LoRA' if plan.lora else 'full fine-tuning'}; probes on "
                      f"{plan.probe_limit or 'all'} sentences / pairs per split, "
                      f"{'all layers' if plan.probe_layers is None else 'layers ' + plan.probe_layers}; attention "
                      f"compared on {plan.attention_limit or 'all'} test items; Integrated Gradients with "
@@ -145,13 +146,13 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
              "smollm2 (SmolLM2-135M-Instruct, a 30-layer Llama-architecture instruction-tuned decoder), at "
              f"training sizes {', '.join(map(str, SIZES))} % (0 = pretrained model with an untrained head), "
              f"seed {seed}{', quick mode' if quick else ''}.\n\n" + "\n".join(lines)
-             + f"\n\n{_timing(minutes, computed, len(jobs) + len(probes) + 4 * len(plans))}\n")
+             + f"\n\n{_timing(minutes, reused)}\n")
     return write_report(runs_dir, title="bioprobe demo", notes=notes)
 
 
-def _timing(minutes: float, computed: int, steps: int) -> str:
+def _timing(minutes: float, reused: list[bool]) -> str:
     """How long the run took, and how much of it was reused from an earlier run with the same settings."""
-    if computed == 0:
+    if all(reused):
         return "Every result was reused from an earlier run with the same settings; nothing was recomputed."
-    reused = f" ({steps - computed} of {steps} steps reused from an earlier run)" if computed < steps else ""
-    return f"This run took {minutes:.1f} minutes{reused}."
+    some = f" ({sum(reused)} of {len(reused)} steps reused from an earlier run)" if any(reused) else ""
+    return f"This run took {minutes:.1f} minutes{some}."

@@ -81,7 +81,7 @@ class MDLResult:
     converged: bool = True
 
 
-def _one_thread():
+def one_blas_thread():
     """Context that runs BLAS and OpenMP on one thread.
 
     The probes' products are skinny (`[n, dim] @ [dim, K]`): inside scikit-learn's solvers two threads were 1.7x
@@ -255,7 +255,7 @@ def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS) -> float
 
     accuracy = np.full(len(C_GRID), -np.inf)
     log_loss = np.full(len(C_GRID), np.inf)
-    with warnings.catch_warnings(), _one_thread(), ThreadPoolExecutor(min(len(folds), os.cpu_count() or 1)) as pool:
+    with warnings.catch_warnings(), one_blas_thread(), ThreadPoolExecutor(min(len(folds), os.cpu_count() or 1)) as pool:
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, C in enumerate(C_GRID):
             accuracy[i], log_loss[i] = np.mean(list(pool.map(score, range(len(folds)), [C] * len(folds))), axis=0)
@@ -332,7 +332,7 @@ def bootstrap_ci(y_true, y_pred, n_classes: int, groups=None, n_boot: int = 1000
         b = min(chunk, n_boot - start)
         draws = rng.integers(0, n_units, size=(b, n_units)) + (np.arange(b) * n_units)[:, None]
         weights = np.bincount(draws.ravel(), minlength=b * n_units).reshape(b, n_units)
-        with _one_thread():
+        with one_blas_thread():
             sums[start:start + b] = weights @ counts
     accuracy = sums[:, 0] / sums[:, 1]
     tp, fp, fn = sums[:, 2:2 + L], sums[:, 2 + L:2 + 2 * L], sums[:, 2 + 2 * L:]
@@ -387,7 +387,7 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
         if C is None:
             C = choose_C(kind, X_train, y_train, seed)
         probe = _make_probe(kind, C, seed, y_train, copy=not own_train)
-        with _one_thread():
+        with one_blas_thread():
             converged, note = _fit(probe, X_train, y_train)
             del X_train                                       # standardised in place when it was our copy
             probe[0].set_params(copy=not own_test)
@@ -497,7 +497,7 @@ def mdl_online(kind: str, X, y, n_classes: int, seed: int = 0, C: float | None =
             probs[:, present[0]] = 1.0
         else:
             probe = _make_probe(kind, C, seed, y[:start])
-            with _one_thread():
+            with one_blas_thread():
                 ok, _ = _fit(probe, X[:start], y[:start])
                 probs[:, probe.classes_] = probe.predict_proba(X[start:stop])
             converged &= ok

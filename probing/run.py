@@ -187,8 +187,7 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     """Probe, control and MDL rows for each layer (see `run_probing`)."""
     from tqdm.auto import tqdm
 
-    from probing.probes import _one_thread as one_blas_thread
-    from probing.probes import control_labels, fit_and_score, mdl_online, shuffled_labels
+    from probing.probes import control_labels, fit_and_score, mdl_online, one_blas_thread, shuffled_labels
 
     gold_train = task_labels(task, train.label, bio)
     gold_test = task_labels(task, test.label, bio)

@@ -95,8 +95,9 @@ def test_batches_bound_padding_and_padded_size():
 
     lengths = [60, 58, 55, 54, 40, 39, 10, 9, 9, 5]
     batches = length_batches([unit(n) for n in lengths], batch_tokens=200)
-    # 60+58+55 in 3 x 60 = 180 (7 padding, 3.9 %); adding 54 would make 240 > 200 tokens. 54 and 40 would pad 14 of
-    # 108 (13 %); 40+39 pad 1 of 80; adding 10 would pad 31 of 120. 10, 9, 9 pad 2 of 30; adding 5 pads 7 of 40 (17.5 %).
+    # 60+58+55 in 3 x 60 = 180 (7 padding, 3.9 %); adding 54 would make 240 > 200 tokens. 54 and 40 would pad 14
+    # of 108 (13 %); 40+39 pad 1 of 80; adding 10 would pad 31 of 120. 10, 9, 9 pad 2 of 30; adding 5 pads 7 of 40
+    # (17.5 %).
     assert [[u.length for u in b] for b in batches] == [[60, 58, 55], [54], [40, 39], [10, 9, 9], [5]]
     # A pair unit (two rows) counts both rows; a unit longer than the budget gets a batch of its own.
     batches = length_batches([unit(300), unit(20, rows=2), unit(19, rows=2)], batch_tokens=100)
