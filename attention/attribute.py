@@ -11,6 +11,7 @@ import numpy as np
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task
+from bioprobe.settings import AttributeSettings
 
 
 @dataclass
@@ -20,10 +21,13 @@ class Attribution:
     Attributes:
         tokens: The input tokens (as the tokenizer writes them).
         scores: `[tokens]` attribution of each token (summed over the embedding dimension).
-        delta: Convergence delta: sum of attributions minus (f(input) - f(baseline)).
+        delta: Convergence delta: sum of attributions minus (f(input) - f(baseline)), f read where the model reads
+            the input (a decoder's pair: at the input's last real token, for the baseline too).
         target: Predicted label explained.
         position: Token position explained (NER; None for NLI).
         segments: `[tokens]` 0 premise, 1 hypothesis, -1 special or template (NLI); None for NER.
+        baseline: `[tokens]` input ids of the baseline: the structural special tokens kept
+            (`bioprobe.align.structural_special_ids`), every other id (an [UNK] too) the pad id.
     """
 
     tokens: list[str]
@@ -32,43 +36,75 @@ class Attribution:
     target: str
     position: int | None
     segments: np.ndarray | None
+    baseline: list[int]
 
 
-def _segments(ids: list[int], special: set[int], tokenizer, hypothesis: str, kind: str) -> np.ndarray:
-    """0 for premise tokens, 1 for hypothesis tokens, -1 for special tokens of one encoded pair.
+def _segments(ids: list[int], tokenizer, premise: str, hypothesis: str, kind: str, max_length: int) -> np.ndarray:
+    """`[tokens]` 0 for premise tokens, 1 for hypothesis tokens, -1 for the rest, of one pair encoded by `encode_nli`.
 
-    Encoders: the runs of non-special tokens between special tokens; the first is the premise, the rest the
-    hypothesis. Decoders (`Premise: p Hypothesis: h`, see `finetune.encode.encode_nli`): the hypothesis is the last
-    part and is kept whole unless it alone is too long, so its own length marks the boundary even when the premise
-    was truncated (the template words count with their part).
+    Encoders: the tokenizer's own pair information, `sequence_ids()` of the pair encoded again the same way
+    (-1 where it is None: [CLS], [SEP]); an [UNK] or [MASK] belongs to the sentence it stands in. A slow tokenizer
+    has no `sequence_ids`: there the positions its special-tokens mask marks ([CLS], [SEP]; never [UNK]) split the
+    text, the first run being the premise and the rest the hypothesis (this misreads a premise truncated to
+    nothing). Decoders (`Premise: p Hypothesis: h` between the tokenizer's own prefix and suffix, see
+    `bioprobe.finetune.encode.encode_nli`): the hypothesis is the last part and is kept whole unless it alone is too long,
+    so its own length marks the boundary even when the premise was truncated (the template words count with their
+    part; every text position counts, an unknown character's <unk> too).
+
+    Raises:
+        ValueError: `ids` are not the pair as the tokenizer encodes it (a bug, not a user error).
     """
-    from finetune.encode import HYPOTHESIS, uses_native_pair
+    from bioprobe.align import special_tokens
+    from bioprobe.finetune.encode import HYPOTHESIS, uses_native_pair
 
     segments = np.full(len(ids), -1)
-    is_special = [i in special for i in ids]
     if uses_native_pair(tokenizer, kind):
+        encoded = tokenizer(premise, hypothesis, truncation="longest_first", max_length=max_length,
+                            return_special_tokens_mask=True)
+        if list(encoded["input_ids"]) != list(ids):
+            raise ValueError("The pair's ids differ from the tokenizer's own encoding of it; cannot find its segments.")
+        if getattr(encoded, "is_fast", False):
+            return np.array([-1 if part is None else part for part in encoded.sequence_ids(0)])
         part = -1
-        for position, flag in enumerate(is_special):
+        added = encoded["special_tokens_mask"]
+        for position, flag in enumerate(added):
             if flag:
                 continue
-            if position == 0 or is_special[position - 1]:
+            if position == 0 or added[position - 1]:
                 part = min(part + 1, 1)
             segments[position] = part
         return segments
-    text = [position for position, flag in enumerate(is_special) if not flag]
+    prefix, suffix = special_tokens(tokenizer)
+    text = range(len(prefix), len(ids) - len(suffix))
     n_hypothesis = min(len(tokenizer(HYPOTHESIS + hypothesis, add_special_tokens=False)["input_ids"]), len(text))
     for k, position in enumerate(text):
         segments[position] = 1 if k >= len(text) - n_hypothesis else 0
     return segments
 
 
+def _read_position(ids: list[int], pad_id: int | None) -> int:
+    """Where a decoder's sequence-classification head reads `ids` (transformers' rule): the last id that is not the
+    pad id (position 0 if all are; the last position without a pad id)."""
+    if pad_id is None:
+        return len(ids) - 1
+    return max((p for p, i in enumerate(ids) if i != pad_id), default=0)
+
+
 def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int = 128,
                        progress: bool = True) -> list[Attribution]:
     """Integrated Gradients of the fine-tuned model's prediction for each item of `rows`.
 
-    The baseline keeps the special tokens and replaces every other token by the pad token. NLI explains the predicted
-    class of the pair; NER the predicted tag of the first subword of the first gold entity word (the first word when
-    the sentence has no entity).
+    The baseline keeps the structural special tokens ([CLS], [SEP], BOS: `bioprobe.align.structural_special_ids`)
+    and replaces every other token, an [UNK] or [MASK] too, by the pad token. NLI explains the predicted class of
+    the pair; NER the predicted tag of the first subword of the first gold entity word (the first word when the
+    sentence has no entity).
+
+    A decoder's sequence head reads the last token that is not the pad token. On the baseline (pad after BOS) it
+    would read position 0, while every point of the integration path (the input's ids, interpolated embeddings) is
+    read at the input's last real token; so f is read at the input's reading position for the baseline too
+    (through a forward hook on the `score` head), and f(baseline) is the start of the path the attributions
+    integrate, as the convergence delta assumes. Encoders read [CLS] and token heads the explained position,
+    whatever the ids.
 
     Args:
         task: "ner" or "nli".
@@ -80,20 +116,29 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
 
     Returns:
         One attribution per item.
+
+    Raises:
+        BioprobeError: a decoder's pair classifier without a `score` head, or one that does not read the input's last
+            non-pad token.
     """
     import torch
     from captum.attr import LayerIntegratedGradients
     from tqdm.auto import tqdm
 
-    from bioprobe.align import encode_words
-    from finetune.encode import encode_nli
+    from bioprobe.align import encode_words, structural_special_ids
+    from bioprobe.finetune.encode import encode_nli
 
     model, tokenizer = loaded.model, loaded.tokenizer
     config = model.config
     names = [config.id2label[i] for i in range(len(config.id2label))]
     device = next(model.parameters()).device
-    special = set(tokenizer.all_special_ids)
+    keep = structural_special_ids(tokenizer)
     kind = loaded.resolved.spec.kind
+    held = task == "nli" and kind == "decoder"  # the head's reading position depends on the ids: hold it
+    head = getattr(model, "score", None) if held else None
+    if held and head is None:
+        raise BioprobeError(f"{type(model).__name__} has no `score` head to read at the input's last token, so "
+                            "Integrated Gradients cannot explain its pair classification.")
     if task == "nli":
         import datasets
 
@@ -102,41 +147,58 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
                              tokenizer, tuple(names), max_length, kind)
     embeddings = model.get_input_embeddings()
     out: list[Attribution] = []
-    for index in tqdm(range(len(rows)), desc="Integrated Gradients", unit="item", leave=False, disable=not progress):
-        position, segments = None, None
-        if task == "ner":
-            words, tags = rows[index]["tokens"], rows[index]["tags"]
-            encoding = encode_words(tokenizer, words, max_length=max_length)
-            ids = encoding.input_ids
-            entity = next((w for w, tag in enumerate(tags) if tag != "O" and encoding.spans[w] is not None), 0)
-            position = encoding.spans[entity][0]
-            type_ids = None
-        else:
-            ids = encoded[index]["input_ids"]
-            type_ids = encoded[index].get("token_type_ids")
-            segments = _segments(ids, special, tokenizer, rows[index]["hypothesis"], kind)
-        inputs = torch.tensor([ids], device=device)
-        baseline = torch.tensor([[i if i in special else tokenizer.pad_token_id for i in ids]], device=device)
-        extra = {"attention_mask": torch.ones_like(inputs)}
-        if type_ids is not None:
-            extra["token_type_ids"] = torch.tensor([type_ids], device=device)
+    head_out: dict = {}  # the head's last output, [batch, tokens, labels]
+    hook = head.register_forward_hook(lambda module, args, output: head_out.update(logits=output)) if held else None
+    try:
+        for index in tqdm(range(len(rows)), desc="Integrated Gradients", unit="item", leave=False,
+                          disable=not progress):
+            position, segments, read = None, None, None
+            if task == "ner":
+                words, tags = rows[index]["tokens"], rows[index]["tags"]
+                encoding = encode_words(tokenizer, words, max_length=max_length)
+                ids = encoding.input_ids
+                entity = next((w for w, tag in enumerate(tags) if tag != "O" and encoding.spans[w] is not None), 0)
+                position = encoding.spans[entity][0]
+                type_ids = None
+            else:
+                ids = encoded[index]["input_ids"]
+                type_ids = encoded[index].get("token_type_ids")
+                segments = _segments(ids, tokenizer, rows[index]["premise"], rows[index]["hypothesis"], kind,
+                                     max_length)
+                read = _read_position(ids, config.pad_token_id) if held else None
+            base_ids = [i if i in keep else tokenizer.pad_token_id for i in ids]
+            inputs = torch.tensor([ids], device=device)
+            baseline = torch.tensor([base_ids], device=device)
+            extra = {"attention_mask": torch.ones_like(inputs)}
+            if type_ids is not None:
+                extra["token_type_ids"] = torch.tensor([type_ids], device=device)
 
-        def forward(input_ids, attention_mask, token_type_ids=None, position=position):
-            kwargs = {"attention_mask": attention_mask}
-            if token_type_ids is not None:
-                kwargs["token_type_ids"] = token_type_ids
-            logits = model(input_ids=input_ids, **kwargs).logits
-            return logits[:, position] if position is not None else logits
+            def forward(input_ids, attention_mask, token_type_ids=None, position=position, read=read):
+                kwargs = {"attention_mask": attention_mask}
+                if token_type_ids is not None:
+                    kwargs["token_type_ids"] = token_type_ids
+                logits = model(input_ids=input_ids, **kwargs).logits
+                if read is not None:  # read where the input is read
+                    return head_out["logits"][:, read]
+                return logits[:, position] if position is not None else logits
 
-        with torch.no_grad():
-            target = int(forward(inputs, **extra).argmax(-1)[0])
-        method = LayerIntegratedGradients(forward, embeddings)
-        scores, delta = method.attribute(inputs, baselines=baseline, target=target, n_steps=steps,
-                                         additional_forward_args=(extra["attention_mask"],
-                                                                  extra.get("token_type_ids")),
-                                         return_convergence_delta=True, internal_batch_size=steps)
-        out.append(Attribution(tokenizer.convert_ids_to_tokens(ids), scores.sum(-1)[0].detach().float().cpu().numpy(),
-                               float(delta[0]), names[target], position, segments))
+            with torch.no_grad():
+                predicted = model(input_ids=inputs, **extra).logits
+                if read is not None and not torch.allclose(head_out["logits"][:, read], predicted):
+                    raise BioprobeError(f"{type(model).__name__} does not read its input at the last non-pad token "
+                                        f"({read}), so Integrated Gradients cannot hold its reading position.")
+                target = int((predicted[:, position] if position is not None else predicted).argmax(-1)[0])
+            method = LayerIntegratedGradients(forward, embeddings)
+            scores, delta = method.attribute(inputs, baselines=baseline, target=target, n_steps=steps,
+                                             additional_forward_args=(extra["attention_mask"],
+                                                                      extra.get("token_type_ids")),
+                                             return_convergence_delta=True, internal_batch_size=steps)
+            out.append(Attribution(tokenizer.convert_ids_to_tokens(ids),
+                                   scores.sum(-1)[0].detach().float().cpu().numpy(), float(delta[0]), names[target],
+                                   position, segments, base_ids))
+    finally:
+        if hook is not None:
+            hook.remove()
     return out
 
 
@@ -160,64 +222,157 @@ class AttributeResult:
     reused: bool = False
 
 
-def run_attribution(task: str, model_name: str, training_size: int, examples: int = 5, limit: int | None = None,
-                    data: str | None = None, split: str = "test", seed: int = 42, steps: int = 50,
-                    max_length: int = 128, runs_dir=None, device: str | None = None,
-                    overwrite: bool = False) -> AttributeResult:
-    """Explain a fine-tuned model's predictions with Integrated Gradients; what `bioprobe attribute` calls.
+def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity_types: tuple[str, ...] = (),
+                       steps: int = 50, max_length: int = 512, progress: bool = True) -> list[Attribution]:
+    """Integrated Gradients of an instruction-tuned (or released) causal LM's answer, each item inside its seeded
+    analysis instruction (`bioprobe.instructions.analysis_instruction`).
+
+    NLI explains the first token of the label word the model ranks highest at the end of the prompt; NER the label
+    token after `word :` of the first entity word of the instruction's type (the first word when there is none),
+    with the gold answer's earlier lines as the answer so far. The baseline keeps the prompt (instruction, template,
+    answer so far) and replaces the input's tokens by the pad token, so the attributions fall on the input; f is the
+    next-token logit at the last position, the same position for input and baseline. NLI segments: 0 the
+    `Premise: ...` part of the input, 1 the `Hypothesis: ...` part, -1 the rest.
+
+    Returns:
+        One attribution per item.
+    """
+    import torch
+    from captum.attr import LayerIntegratedGradients
+    from tqdm.auto import tqdm
+
+    from bioprobe.align import encode_words
+    from bioprobe.instructions import NLI_WORDS, SEPARATOR, analysis_instruction, ner_output
+    from bioprobe.finetune.prompts import prompt_parts
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id
+    words_of = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    columns = rows[:]
+    out: list[Attribution] = []
+    embeddings = model.get_input_embeddings()
+    for index in tqdm(range(len(rows)), desc="Integrated Gradients", unit="item", leave=False, disable=not progress):
+        instruction, entity = analysis_instruction(task, index, seed, entity_types)
+        prefix, suffix = prompt_parts(tokenizer, template, instruction)
+        if task == "nli":
+            premise = words_of("Premise: " + columns["premise"][index])
+            hypothesis = words_of("\nHypothesis: " + columns["hypothesis"][index])
+            room = max(max_length - len(prefix) - len(suffix) - len(hypothesis), 0)
+            premise = premise[:room]
+            ids = prefix + premise + hypothesis + suffix
+            segments = np.array([-1] * len(prefix) + [0] * len(premise) + [1] * len(hypothesis) + [-1] * len(suffix))
+            candidates = {name: words_of(word)[0] for name, word in NLI_WORDS.items()}
+            answered = ids
+        else:
+            words, tags = columns["tokens"][index], columns["tags"][index]
+            encoding = encode_words(tokenizer, words, max_length=max(max_length - len(prefix) - len(suffix), 1),
+                                    add_special_tokens=False)
+            ids = prefix + encoding.input_ids + suffix
+            segments = None
+            kept = [w for w, span in enumerate(encoding.spans) if span is not None]
+            target_word = next((w for w in kept if tags[w] != "O" and tags[w][2:] == entity), kept[0] if kept else 0)
+            lines = ner_output(words, tags, entity).split("\n")
+            so_far = "\n".join(lines[:target_word] + [f"{words[target_word]}{SEPARATOR.rstrip()}"])
+            answered = ids + words_of(so_far)
+            head_ids = words_of(so_far)
+            candidates = {}
+            for label in ("B", "I", "O"):
+                full = words_of(so_far + " " + label)
+                candidates[label] = full[len(head_ids)] if full[:len(head_ids)] == head_ids and \
+                    len(full) > len(head_ids) else full[-1]
+        base_ids = list(answered)
+        start, stop = len(prefix), len(ids) - len(suffix)
+        base_ids[start:stop] = [pad] * (stop - start)
+        inputs = torch.tensor([answered], device=device)
+        baseline = torch.tensor([base_ids], device=device)
+        mask = torch.ones_like(inputs)
+
+        def forward(input_ids, attention_mask):
+            return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, -1]
+
+        with torch.no_grad():
+            logits = forward(inputs, mask)[0]
+        name = max(candidates, key=lambda key: float(logits[candidates[key]]))
+        method = LayerIntegratedGradients(forward, embeddings)
+        scores, delta = method.attribute(inputs, baselines=baseline, target=candidates[name], n_steps=steps,
+                                         additional_forward_args=(mask,), return_convergence_delta=True,
+                                         internal_batch_size=steps)
+        if segments is not None:
+            segments = np.concatenate([segments, np.full(len(answered) - len(segments), -1)])
+        out.append(Attribution(tokenizer.convert_ids_to_tokens(answered),
+                               scores.sum(-1)[0].detach().float().cpu().numpy(), float(delta[0]), name,
+                               len(answered) - 1, segments, base_ids))
+    return out
+
+
+def run_attribution(settings: AttributeSettings | None = None, **fields) -> AttributeResult:
+    """Explain a tuned model's predictions with Integrated Gradients; what `bioprobe attribute` calls.
+
+    Classifier runs explain their head's prediction (size 0 has an untrained head, so it is refused); instruction
+    runs (and the released model, size 0) their answer inside a prompt (`attribute_prompted`).
 
     Args:
-        task, model_name, training_size, seed: Which fine-tuning run.
-        examples: Items of the split whose per-token attributions are stored and drawn.
-        limit: NLI: test items over which the premise / hypothesis share is averaged (default: the whole split).
-        data: Data source (default: the run's data).
-        split: Split to explain.
-        steps: Integration steps.
-        max_length: Longest input.
-        runs_dir: The runs dir.
-        device: cpu or cuda.
-        overwrite: Attribute again even when the table exists for these settings and this checkpoint.
+        settings: What to explain (`bioprobe.settings.AttributeSettings`; or its fields as keyword arguments).
+        **fields: Settings fields (used when `settings` is None, or as changes to it).
 
     Returns:
         The table and figure written, the attributions (empty when reused), and the NLI hypothesis share (None for
         NER).
     """
-    from bioprobe.data import load_task_data
-    from finetune.checkpoints import load_finetuned
-    from probing.activations import _select, find_source
+    from bioprobe.data import data_key, load_task_data
+    from bioprobe.instructions import entity_types
+    from bioprobe.models import load_model
+    from bioprobe.settings import build, values
+    from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.probing.activations import _fingerprint, _select, find_source, run_data
 
-    spec = get_task(task)
-    if training_size == 0:
+    s = build(AttributeSettings, fields, "run_attribution") if settings is None else settings.replace(**fields)
+    spec = get_task(s.task)
+    instruct = s.objective == "instruct"
+    if s.training_size == 0 and not instruct:
         raise BioprobeError("Attribution explains a fine-tuned model's predictions; the size-0 head is untrained, "
-                            "so pass a training size from 1 to 100.")
-    source = find_source(spec.name, model_name, training_size, seed, runs_dir, None)
-    request = source.record.get("request", {})
-    task_data = load_task_data(spec.name, data if data is not None else request.get("data"),
-                               tuple(request["labels"]) if request.get("labels") else None)
-    rows = task_data.splits[split]
+                            "so pass a training size from 1 to 100 (or --objective instruct: the released model).")
+    source = find_source(spec.name, s.model_name, s.training_size, s.seed, s.runs_dir, None, s.objective)
+    record = source.record or {}
+    request = record.get("request", {})
+    data = run_data(source, s.data)
+    task_data = load_task_data(spec.name, data, s.labels or (tuple(request["labels"]) if request.get("labels")
+                                                             else None))
+    rows = task_data.splits[s.split]
     if len(rows) == 0:
-        raise BioprobeError(f"The {split} split of {task_data.source} is empty; there is nothing to explain.")
-    from bioprobe.data import data_key
-    from probing.activations import _fingerprint
-
-    path = runstore.results_path(runs_dir, "attribution", spec.name, source.name, training_size, seed)
-    figure = runstore.runs_dir(runs_dir) / "figures" / f"attribution_{spec.name}_{source.name}_size{training_size}"
-    settings = {"data": data_key(spec.name, data if data is not None else request.get("data")), "split": split,
-                "examples": examples, "limit": limit, "steps": steps, "max_length": max_length,
-                "fingerprint": _fingerprint(source, model_name, seed)}
+        raise BioprobeError(f"The {s.split} split of {task_data.source} is empty; there is nothing to explain.")
+    path = runstore.results_path(s.runs_dir, "attribution", spec.name, source.name, s.training_size, s.seed,
+                                 objective=s.objective)
+    figure = runstore.runs_dir(s.runs_dir) / "figures" / (f"attribution_{spec.name}_{source.name}_size"
+                                                          f"{s.training_size}{'-instruct' if instruct else ''}")
+    template = record.get("template") or "medtuned"
+    recorded = {**values(s, ("eval",)), "data": data_key(spec.name, data),
+                "template": template if instruct else None,
+                "fingerprint": _fingerprint(source, s.model_name, s.seed)}
     sidecar = path.with_suffix(".json")
-    if not overwrite and path.is_file() and sidecar.is_file() and runstore.read_json(sidecar) == settings:
+    if not s.overwrite and path.is_file() and sidecar.is_file() and runstore.read_json(sidecar) == recorded:
         import pandas as pd
 
         stored = pd.read_csv(path)
         share = stored.loc[stored["metric"] == "hypothesis_share", "value"]
         return AttributeResult(path, [figure.with_suffix(".png"), figure.with_suffix(".pdf")], [],
                                float(share.iloc[0]) if len(share) else None, reused=True)
-    loaded = load_finetuned(runs_dir, spec.name, source.name, training_size, seed, device=device, merge=True)
-    shown = list(range(min(examples, len(rows))))
-    chosen = _select(len(rows), limit, seed) if spec.name == "nli" else []
+    if source.record is not None:
+        loaded = load_finetuned(s.runs_dir, spec.name, source.name, s.training_size, s.seed, device=s.device,
+                                merge=True, objective=s.objective)
+    else:
+        loaded = load_model(s.model_name, head="causal-lm", device=s.device)
+    shown = list(range(min(s.examples, len(rows))))
+    chosen = _select(len(rows), s.limit, s.seed) if spec.name == "nli" else []
     needed = sorted(set(shown) | set(chosen))  # an item both drawn and averaged is attributed once
-    done = dict(zip(needed, attribute_examples(spec.name, loaded, rows.select(needed), steps, max_length)))
+    subset = rows.select(needed)
+    if instruct:
+        found = attribute_prompted(spec.name, loaded, subset, template, s.seed, entity_types(task_data.labels),
+                                   s.steps, s.prompt_length)
+    else:
+        found = attribute_examples(spec.name, loaded, subset, s.steps, s.length)
+    done = dict(zip(needed, found))
     attributions = [done[i] for i in shown]
     share, n_share = None, 0
     table = []
@@ -232,20 +387,21 @@ def run_attribution(task: str, model_name: str, training_size: int, examples: in
         averaged = [done[i] for i in chosen]
         shares = np.array([hypothesis_share(a) for a in averaged])
         share, n_share = float(np.nanmean(shares)), int(np.isfinite(shares).sum())
-        from attention.stats import bootstrap_mean
+        from bioprobe.attention.stats import bootstrap_mean
 
-        mean, low, high = bootstrap_mean(shares[:, None], seed=seed)
+        mean, low, high = bootstrap_mean(shares[:, None], seed=s.seed)
         table.append({"layer": None, "head": None, "metric": "hypothesis_share", "value": float(mean[0]),
                       "ci_low": float(low[0]), "ci_high": float(high[0]), "n_items": n_share})
         deltas = np.abs([a.delta for a in averaged])
         table.append({"layer": None, "head": None, "metric": "mean_abs_convergence_delta",
                       "value": float(deltas.mean()), "n_items": n_share})
-    common = {"analysis": "attribution", "task": spec.name, "model": source.name, "training_size": training_size,
-              "seed": seed, "split": split, "steps": steps}
+    common = {"analysis": "attribution", "task": spec.name, "model": source.name, "training_size": s.training_size,
+              "seed": s.seed, "objective": s.objective, "split": s.split, "steps": s.steps}
     runstore.write_table(path, [{**common, **row} for row in table])
-    runstore.write_json(sidecar, settings)
+    runstore.write_json(sidecar, recorded)
     from bioprobe.figures import attribution_examples
 
-    drawn = attribution_examples(attributions, figure,
-                                 title=f"{source.name}, {spec.name.upper()}, {training_size} % training data")
+    what = "instruction-tuned, " if instruct else ""
+    drawn = attribution_examples(attributions, figure, title=f"{source.name}, {spec.name.upper()}, {what}"
+                                                             f"{s.training_size} % training data")
     return AttributeResult(path, drawn, attributions, share)

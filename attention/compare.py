@@ -12,6 +12,7 @@ import numpy as np
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task
+from bioprobe.settings import AttentionSettings
 
 
 @dataclass
@@ -33,26 +34,6 @@ class Statistics:
     extra: dict = field(default_factory=dict)
 
 
-def parse_sizes(text: str | int | None) -> list[int]:
-    """"10,30,50,100" -> [10, 30, 50, 100]; each a training size 1-100 (0 is the reference itself).
-
-    Raises:
-        BioprobeError: for a list that does not parse or a size outside 1-100.
-    """
-    if text is None or str(text).strip() == "":
-        raise BioprobeError("Give the fine-tuned models to compare, e.g. --training_sizes 10,30,50,100.")
-    try:
-        sizes = [int(part) for part in str(text).split(",") if part.strip()]
-    except ValueError:
-        raise BioprobeError(f"--training_sizes '{text}' does not parse; give percentages like 10,30,50,100.") \
-            from None
-    bad = [size for size in sizes if not 1 <= size <= 100]
-    if not sizes or bad:
-        raise BioprobeError(f"--training_sizes '{text}' must list fine-tuned sizes from 1 to 100 (the pretrained "
-                            "model, size 0, is what they are compared with).")
-    return sorted(dict.fromkeys(sizes))
-
-
 def _attentions(model, inputs: dict, name: str):
     outputs = model(**inputs, output_attentions=True)
     attentions = getattr(outputs, "attentions", None)
@@ -72,9 +53,10 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
         models: `{key: fine-tuned model}` (eager attention), compared with `reference` on every batch.
         sequences: Input ids of each sentence / pair, special tokens included.
         pad_id: Padding id.
-        special_ids: Ids counted as special tokens ([CLS], [SEP], BOS, ...).
+        special_ids: Ids counted as special tokens: the structural ones the tokenizer adds ([CLS], [SEP], BOS; see
+            `bioprobe.align.structural_special_ids`), not [UNK] or [MASK], which stand for words.
         batch_tokens: Padded tokens per forward pass.
-        metrics: Names from `attention.stats.METRICS` to keep (default all).
+        metrics: Names from `bioprobe.attention.stats.METRICS` to keep (default all).
         reference_name: How errors name the reference.
         type_ids: Token type ids per sequence (pair encoders), or None.
 
@@ -85,8 +67,8 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     import torch
     from tqdm.auto import tqdm
 
-    from attention.stats import METRICS, layer_stats
-    from probing.extract import Unit, _collate, length_batches
+    from bioprobe.attention.stats import METRICS, layer_stats
+    from bioprobe.probing.extract import Unit, _collate, length_batches
 
     metrics = tuple(metrics or METRICS)
     device = next(reference.parameters()).device
@@ -131,122 +113,153 @@ class AttentionResult:
     reused: bool = False
 
 
-def _inputs(task: str, rows, tokenizer, kind: str, max_length: int):
-    """Input ids (and token type ids of pair encoders) per sentence / pair, encoded as fine-tuning encodes them,
-    and how many sentences / pairs were truncated."""
+def _inputs(task: str, rows, tokenizer, kind: str, max_length: int, prompt: tuple | None = None,
+            labels: tuple[str, ...] = ()):
+    """Input ids (and token type ids of pair encoders) per sentence / pair, encoded as fine-tuning encodes them (or,
+    with `prompt` = `(template, seed, row indices)`, inside their seeded instruction prompts), and how many sentences
+    / pairs were truncated."""
     import datasets
 
     from bioprobe.align import encode_words
-    from finetune.encode import encode_nli
+    from bioprobe.finetune.encode import encode_nli
 
+    columns = rows[:]  # every column as lists, read once
+    if prompt is not None:
+        from bioprobe.instructions import entity_types
+        from bioprobe.probing.extract import plan_in_prompt
+
+        template, seed, chosen = prompt
+        plan = plan_in_prompt(task, columns, chosen, tokenizer, "first" if task == "ner" else "joint-mean",
+                              max_length, template, seed, entity_types(labels) if task == "ner" else ())
+        by_item = sorted(plan.units, key=lambda unit: unit.items[0][0] if unit.items else 0)
+        return [unit.sequences[0] for unit in by_item], None, plan.n_truncated
     if task == "ner":
-        encodings = [encode_words(tokenizer, words, max_length=max_length) for words in rows["tokens"]]
+        encodings = [encode_words(tokenizer, words, max_length=max_length) for words in columns["tokens"]]
         return [e.input_ids for e in encodings], None, sum(e.n_truncated_words > 0 for e in encodings)
-    pairs = datasets.Dataset.from_dict({"premise": rows["premise"], "hypothesis": rows["hypothesis"],
+    pairs = datasets.Dataset.from_dict({"premise": columns["premise"], "hypothesis": columns["hypothesis"],
                                         "label": ["entailment"] * len(rows)})
-    encoded = encode_nli(pairs, tokenizer, ("entailment",), max_length, kind)
-    types = encoded["token_type_ids"] if "token_type_ids" in encoded.column_names else None
+    encoded = encode_nli(pairs, tokenizer, ("entailment",), max_length, kind)[:]
+    types = encoded.get("token_type_ids")
     return encoded["input_ids"], types, int(sum(encoded["truncated"]))
 
 
-def compare_attention(task: str, model_name: str, training_sizes, data: str | None = None, split: str = "test",
-                      limit: int | None = None, metrics=None, runs_dir=None, seed: int = 42, max_length: int = 128,
-                      batch_tokens: int = 4096, device: str | None = None, importance: bool = True,
-                      n_boot: int = 1000, figures: bool = True, overwrite: bool = False) -> AttentionResult:
-    """Compare the attention of each fine-tuned model with the pretrained model's, head by head.
+def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int = 1000, figures: bool = True,
+                      **fields) -> AttentionResult:
+    """Compare the attention of each tuned model with a reference model's (the pretrained one), head by head.
 
     Per layer and head, over real tokens (padding masked, causal structure as the model gives it): cosine of the
     flattened maps (the study's metric), Jensen-Shannon divergence of corresponding rows, entropy of each model and
-    its change, attention mass on special tokens and on the same / previous / next token; mean over sentences with a
-    95 % bootstrap interval. With `importance`, Michel et al. (2019) head importance of each fine-tuned model on the
-    same items, and the rank correlation of importance with the attention change (1 - cosine).
+    its change, attention mass on the structural special tokens ([CLS], [SEP], BOS: `structural_special_ids`; an
+    [UNK] is a word) and on the same / previous / next token; mean over sentences with a 95 % bootstrap interval.
+    With `importance`, Michel et al. (2019) head importance of each tuned model on the same items (an instruction-
+    tuned model: from the loss on the gold answer inside its prompt), and the rank correlation of importance with the
+    attention change (1 - cosine). Instruction-tuned runs (`objective="instruct"`) are compared with their base;
+    `reference` names another model of the same tokenizer instead (e.g. llama2 for llama2-medtuned, whose size 0 is
+    then the released model itself).
 
     Args:
-        task: "ner" or "nli".
-        model_name: Registry name, hub id or local folder (as given to `bioprobe finetune`).
-        training_sizes: Fine-tuned sizes, e.g. "10,30,50,100" or [10, 30].
-        data: Data source (default: the data the checkpoints were tuned on).
-        split: Split whose sentences are compared.
-        limit: A seeded sample of this many sentences / pairs.
-        metrics: Subset of `attention.stats.METRICS` (default all).
-        runs_dir: The runs dir.
-        seed: Seed of the fine-tuning runs, the sample and the bootstrap.
-        max_length: Longest input; longer ones are truncated and counted.
-        batch_tokens: Padded tokens per forward pass.
-        device: cpu or cuda.
-        importance: Compute head importance.
+        settings: What to compare (`bioprobe.settings.AttentionSettings`; or its fields as keyword arguments).
         n_boot: Bootstrap resamples.
         figures: Redraw the attention figures afterwards.
-        overwrite: Compare again even when every table exists for these settings and checkpoints.
+        **fields: Settings fields (used when `settings` is None, or as changes to it).
 
     Returns:
         The tables written (or reused), their rows and the statistics (None when reused).
     """
-    from attention.stats import METRICS, bootstrap_mean
-    from bioprobe.data import load_task_data
+    from bioprobe.attention.stats import METRICS, bootstrap_mean
+    from bioprobe.align import structural_special_ids
+    from bioprobe.data import data_key, load_task_data
     from bioprobe.models import load_model
     from bioprobe.registry import MODELS, resolve_model
-    from finetune.checkpoints import load_finetuned
-    from probing.activations import _select, find_source
+    from bioprobe.settings import build, values
+    from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.probing.activations import _fingerprint, _select, find_source, run_data
 
-    spec = get_task(task)
-    sizes = parse_sizes(training_sizes if not isinstance(training_sizes, (list, tuple)) else
-                        ",".join(map(str, training_sizes)))
-    unknown = [m for m in (metrics or ()) if m not in METRICS]
+    s = build(AttentionSettings, fields, "compare_attention") if settings is None else settings.replace(**fields)
+    spec = get_task(s.task)
+    sizes = s.sizes()
+    metrics = list(s.metrics or METRICS)
+    unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise BioprobeError(f"Unknown attention metric '{unknown[0]}'; choose from {', '.join(METRICS)}.")
-    sources = {size: find_source(spec.name, model_name, size, seed, runs_dir, None) for size in sizes}
+    sources = {size: find_source(spec.name, s.model_name, size, s.seed, s.runs_dir, None, s.objective)
+               for size in sizes}
+    tuned = next((source for source in sources.values() if source.record is not None), None)
     first = sources[sizes[0]]
-    request = first.record.get("request", {})
-    data = data if data is not None else request.get("data")
-    from bioprobe.data import data_key
-    from probing.activations import _fingerprint
-
-    paths = {size: runstore.results_path(runs_dir, "attention", spec.name, first.name, size, seed, split)
-             for size in sizes}
-    settings = {"data": data_key(spec.name, data), "split": split, "limit": limit, "max_length": max_length,
-                "metrics": list(metrics or METRICS), "importance": importance, "n_boot": n_boot}
-    fingerprints = {size: _fingerprint(source, model_name, seed) for size, source in sources.items()}
-    if not overwrite and all(_current(path, {**settings, "fingerprint": fingerprints[size]})
-                             for size, path in paths.items()):
+    data = run_data(tuned, s.data) if tuned is not None else s.data
+    if s.reference:
+        reference_model = resolve_model(s.reference)
+    elif tuned is not None:
+        base = tuned.record["model"]
+        reference_model = resolve_model(base if base in MODELS else tuned.record["model_source"])
+    else:
+        reference_model = resolve_model(s.model_name)
+    variant = "-".join(filter(None, [s.split, "in-prompt" if s.in_prompt else None,
+                                     f"vs-{reference_model.name}" if s.reference else None]))
+    paths = {size: runstore.results_path(s.runs_dir, "attention", spec.name, first.name, size, s.seed, variant,
+                                         objective=s.objective) for size in sizes}
+    recorded = {**values(s, ("eval",)), "training_size": None, "training_sizes": None, "data": data_key(spec.name, data),
+                "metrics": metrics, "n_boot": n_boot, "reference": reference_model.source,
+                "importance": s.importance and not (s.objective == "classifier" and 0 in sizes)}
+    fingerprints = {size: _fingerprint(source, s.model_name, s.seed) for size, source in sources.items()}
+    if not s.overwrite and all(_current(path, {**recorded, "fingerprint": fingerprints[size]})
+                               for size, path in paths.items()):
         import pandas as pd
 
         rows_read = [row for path in paths.values() for row in pd.read_csv(path).to_dict("records")]
-        drawn = _draw(runs_dir) if figures else []
-        return AttentionResult(list(paths.values()), rows_read, drawn, None, reused=True)
-    labels = tuple(request["labels"]) if request.get("labels") else None
+        return AttentionResult(list(paths.values()), rows_read, _draw(s.runs_dir) if figures else [], None,
+                               reused=True)
+    labels = s.labels or (tuple(tuned.record["request"]["labels"]) if tuned is not None and
+                          tuned.record.get("request", {}).get("labels") else None)
     task_data = load_task_data(spec.name, data, labels)
-    if split not in task_data.splits:
-        raise BioprobeError(f"Unknown split '{split}'; use train, validation or test.")
-    rows = task_data.splits[split]
+    rows = task_data.splits[s.split]
     if len(rows) == 0:
-        raise BioprobeError(f"The {split} split of {task_data.source} is empty; there is nothing to compare.")
-    chosen = _select(len(rows), limit, seed)
+        raise BioprobeError(f"The {s.split} split of {task_data.source} is empty; there is nothing to compare.")
+    chosen = _select(len(rows), s.limit, s.seed)
     rows = rows.select(chosen)
 
-    base = first.record["model"]
-    resolved = resolve_model(base if base in MODELS else first.record["model_source"])
-    registered = MODELS.get(resolved.name)
-    reference = load_model(resolved, head="base", eager_attention=True, device=device,
+    registered = MODELS.get(reference_model.name)
+    reference = load_model(reference_model, head="base", eager_attention=True, device=s.device,
                            four_bit=bool(registered and registered.four_bit))
-    models = {size: load_finetuned(runs_dir, spec.name, first.name, size, seed, eager_attention=True,
-                                   device=device, merge=True) for size in sizes}
+    head = "causal-lm" if s.objective == "instruct" else "base"
+    models = {}
+    for size, source in sources.items():
+        if source.record is not None:
+            models[size] = load_finetuned(s.runs_dir, spec.name, first.name, size, s.seed, eager_attention=True,
+                                          device=s.device, merge=True, objective=s.objective)
+        else:  # size 0 against an explicit reference: the model as released
+            own = MODELS.get(resolve_model(s.model_name).name)
+            models[size] = load_model(s.model_name, head=head, eager_attention=True, device=s.device,
+                                      four_bit=bool(own and own.four_bit))
     tokenizer = reference.tokenizer
-    sequences, type_ids, truncated = _inputs(spec.name, rows, tokenizer, first.kind, max_length)
+    for size, loaded in models.items():
+        if loaded.tokenizer.get_vocab() != tokenizer.get_vocab():
+            raise BioprobeError(f"{reference_model.name} and {first.name} do not share a tokenizer, so their attention "
+                                "maps cannot be compared position by position; pick a reference of the same family.")
+    template = (tuned.record.get("template") if tuned is not None else None) or "medtuned"
+    sequences, type_ids, truncated = _inputs(spec.name, rows, tokenizer, first.kind, s.length,
+                                             (template, s.seed, chosen) if s.in_prompt else None,
+                                             task_data.labels)
     scores, seconds = {}, {}
-    if importance:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights for CPU inference there
-        from attention.importance import head_importance
+    if recorded["importance"]:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights there
+        from bioprobe.attention.importance import head_importance
+        from bioprobe.instructions import entity_types
 
+        instructions = {"template": template, "seed": s.seed, "entity_types": entity_types(task_data.labels)} \
+            if s.objective == "instruct" else None
         for size, loaded in models.items():
             started = time.perf_counter()
-            scores[size] = head_importance(spec.name, loaded, rows, max_length, batch_tokens)
+            scores[size] = head_importance(spec.name, loaded, rows,
+                                           s.prompt_length if instructions else s.length, s.batch_tokens,
+                                           instructions=instructions)
             seconds[size] = round(time.perf_counter() - started, 2)
     stats = attention_statistics(reference.model, {size: loaded.model for size, loaded in models.items()},
-                                 sequences, tokenizer.pad_token_id, tokenizer.all_special_ids, batch_tokens,
-                                 metrics, reference_name=f"{first.name} (pretrained)", type_ids=type_ids)
+                                 sequences, tokenizer.pad_token_id, structural_special_ids(tokenizer),
+                                 s.batch_tokens, metrics, reference_name=f"{reference_model.name} (reference)",
+                                 type_ids=type_ids)
     importance_rows = {}
-    if importance:
-        from attention.importance import importance_rows as rank_rows
+    if recorded["importance"]:
+        from bioprobe.attention.importance import importance_rows as rank_rows
 
         for size in sizes:
             change = 1 - np.nanmean(stats.values[size]["cosine"], axis=0) if "cosine" in stats.values[size] else None
@@ -254,34 +267,36 @@ def compare_attention(task: str, model_name: str, training_sizes, data: str | No
         stats.extra["importance_s"] = seconds
 
     tables, all_rows = [], []
-    common = {"analysis": "attention", "task": spec.name, "model": first.name, "seed": seed, "split": split,
+    common = {"analysis": "attention", "task": spec.name, "model": first.name, "seed": s.seed, "split": s.split,
+              "objective": s.objective, "in_prompt": s.in_prompt, "reference": reference_model.name,
               "kind": first.kind, "n_sentences": stats.n_sentences, "truncated": truncated,
               "data": task_data.source}
     for size in sizes:
         out = []
-        for metric, values in stats.values[size].items():
-            mean, low, high = bootstrap_mean(values, n_boot=n_boot, seed=seed)
+        for metric, per_sentence in stats.values[size].items():
+            mean, low, high = bootstrap_mean(per_sentence, n_boot=n_boot, seed=s.seed)
             n_layers, n_heads = mean.shape
             for layer in range(n_layers):
-                for head in range(n_heads):
-                    out.append({"layer": layer, "head": head, "metric": metric, "value": float(mean[layer, head]),
-                                "ci_low": float(low[layer, head]), "ci_high": float(high[layer, head])})
+                for head_index in range(n_heads):
+                    out.append({"layer": layer, "head": head_index, "metric": metric,
+                                "value": float(mean[layer, head_index]), "ci_low": float(low[layer, head_index]),
+                                "ci_high": float(high[layer, head_index])})
         out += importance_rows.get(size, [])
         out = [{**common, "training_size": size, "n_layers": n_layers, "n_heads": n_heads, **row} for row in out]
         path = paths[size]
         runstore.write_table(path, out)
         runstore.write_json(path.with_suffix(".json"), {
-            "settings": {**settings, "fingerprint": fingerprints[size]},
+            "settings": {**recorded, "fingerprint": fingerprints[size]},
             "analysis": "attention", "table": path.name, "task": spec.name, "model": first.name,
-            "training_size": size, "seed": seed, "split": split, "limit": limit, "max_length": max_length,
+            "training_size": size, "seed": s.seed, "split": s.split, "limit": s.limit, "max_length": s.length,
             "metrics": list(stats.values[size]), "n_sentences": stats.n_sentences, "truncated": truncated,
-            "data": task_data.source, "sample": chosen if limit else None,
+            "data": task_data.source, "sample": chosen if s.limit else None,
             "seconds": {"forward": round(stats.forward_s, 2), "statistics": round(stats.stats_s, 2),
-                        **({"importance": stats.extra["importance_s"][size]} if importance else {})},
+                        **({"importance": stats.extra["importance_s"][size]} if recorded["importance"] else {})},
             "environment": runstore.environment()})
         tables.append(path)
         all_rows += out
-    return AttentionResult(tables, all_rows, _draw(runs_dir) if figures else [], stats)
+    return AttentionResult(tables, all_rows, _draw(s.runs_dir) if figures else [], stats)
 
 
 def _current(path: Path, settings: dict) -> bool:

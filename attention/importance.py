@@ -57,8 +57,8 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
     """Padded batches with gold labels, encoded as in fine-tuning."""
     import torch
 
-    from finetune.encode import IGNORE, encode_ner, encode_nli
-    from probing.extract import Unit, _collate, length_batches
+    from bioprobe.finetune.encode import IGNORE, encode_ner, encode_nli
+    from bioprobe.probing.extract import Unit, _collate, length_batches
 
     config = loaded.model.config
     names = tuple(config.id2label[i] for i in range(len(config.id2label)))
@@ -66,7 +66,8 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
         encoded = encode_ner(rows, loaded.tokenizer, names, max_length)
     else:
         encoded = encode_nli(rows, loaded.tokenizer, names, max_length, loaded.resolved.spec.kind)
-    types = encoded["token_type_ids"] if "token_type_ids" in encoded.column_names else None
+    encoded = encoded[:]  # lists, read from Arrow once (indexing a Dataset column is one Arrow read per item)
+    types = encoded.get("token_type_ids")
     units = [Unit([ids], [types[i]] if types else None, [[]], [(i, 0)]) for i, ids in enumerate(encoded["input_ids"])]
     labels = encoded["labels"]
     for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
@@ -81,18 +82,59 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
         yield inputs, gold
 
 
-def head_importance(task: str, loaded, rows, max_length: int = 128, batch_tokens: int = 4096) -> dict:
+def instruction_examples(task: str, rows, template: str, tokenizer, max_length: int, seed: int,
+                         entity_types: tuple[str, ...] = ()) -> list[dict]:
+    """NER / NLI items as instruction-tuning sequences (the answer-only label mask of `bioprobe.finetune.prompts`): each
+    item's seeded analysis instruction (`bioprobe.instructions.analysis_instruction`) with its gold answer. Items
+    longer than `max_length` are left out."""
+    from bioprobe.instructions import NLI_WORDS, analysis_instruction, ner_output, nli_input
+    from bioprobe.finetune.prompts import Example, encode_example
+
+    columns = rows[:]
+    out = []
+    for i in range(len(rows)):
+        instruction, entity = analysis_instruction(task, i, seed, entity_types)
+        if task == "ner":
+            words = columns["tokens"][i]
+            example = Example(instruction, " ".join(words), ner_output(words, columns["tags"][i], entity))
+        else:
+            example = Example(instruction, nli_input(columns["premise"][i], columns["hypothesis"][i]),
+                              NLI_WORDS[columns["label"][i]])
+        encoded = encode_example(tokenizer, template, example, max_length)
+        if encoded is not None:
+            out.append(encoded)
+    return out
+
+
+def _answer_batches(examples: list[dict], pad_id: int, batch_tokens: int):
+    """Padded batches of instruction sequences with their answer-only labels."""
+    import torch
+
+    from bioprobe.finetune.prompts import collate
+    from bioprobe.probing.extract import Unit, length_batches
+
+    units = [Unit([e["input_ids"]], None, [[]], [(i, 0)]) for i, e in enumerate(examples)]
+    for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
+        padded = collate([examples[unit.items[0][0]] for unit in batch], pad_id)
+        yield {k: v for k, v in padded.items() if k != "labels"}, padded["labels"].to(torch.long)
+
+
+def head_importance(task: str, loaded, rows, max_length: int = 128, batch_tokens: int = 4096,
+                    instructions: dict | None = None) -> dict:
     """Michel et al. head importance of a fine-tuned model on labelled items.
 
     Importance of head h is the absolute gradient of the task loss (mean over a batch) with respect to a gate
     fixed at 1 on the head's output, summed over batches; it is also given normalised to unit L2 norm per layer
-    (as Michel et al. do before pruning).
+    (as Michel et al. do before pruning). For an instruction-tuned model (`instructions`) the loss is the language-
+    modelling loss on the gold answer's tokens and EOS, each item inside its instruction prompt.
 
     Args:
         task: "ner" or "nli".
         loaded: The fine-tuned model with its task head (`bioprobe.models.Loaded`).
         rows: Items in the task schema (NER tokens/tags, NLI premise/hypothesis/label).
         max_length, batch_tokens: Encoding and batching.
+        instructions: For a causal LM: `{"template", "seed", "entity_types"}` of its prompts (see
+            `instruction_examples`); None for a classifier.
 
     Returns:
         `{"raw": [layers, heads], "normalised": [layers, heads]}` numpy arrays.
@@ -110,7 +152,16 @@ def head_importance(task: str, loaded, rows, max_length: int = 128, batch_tokens
     model.eval()
     try:
         with head_gates(model, gates):
-            for inputs, gold in _labelled_batches(task, loaded, rows, max_length, batch_tokens):
+            if instructions is None:
+                batches = _labelled_batches(task, loaded, rows, max_length, batch_tokens)
+            else:
+                examples = instruction_examples(task, rows, instructions["template"], loaded.tokenizer, max_length,
+                                                instructions["seed"], instructions.get("entity_types", ()))
+                if not examples:
+                    raise BioprobeError(f"Every item is longer than --max-length {max_length} inside its prompt; "
+                                        "pass a larger --max-length for head importance.")
+                batches = _answer_batches(examples, loaded.tokenizer.pad_token_id, batch_tokens)
+            for inputs, gold in batches:
                 inputs = {k: v.to(gates.device) for k, v in inputs.items()}
                 loss = model(**inputs, labels=gold.to(gates.device)).loss
                 (grad,) = torch.autograd.grad(loss, gates)

@@ -50,7 +50,8 @@ def layer_stats(
         att_a: `[B, H, T, T]` attention of model a (rows are queries, columns keys), any float dtype.
         att_b: `[B, H, T, T]` attention of model b on the same batch.
         real: `[B, T]` bool, True at real (non-padding) tokens; any padding side, not necessarily contiguous.
-        special: `[B, T]` bool, True at special tokens (`[CLS]`, `[SEP]`, BOS, ...); padding is ignored.
+        special: `[B, T]` bool, True at the structural special tokens (`[CLS]`, `[SEP]`, BOS, ...: those of
+            `bioprobe.align.structural_special_ids`, not `[UNK]` or `[MASK]`); padding is ignored.
 
     Returns:
         `{metric: [B, H] float64 tensor on the maps' device}` for every name in `METRICS`, in that order. A
@@ -98,7 +99,7 @@ def single_stats(att: torch.Tensor, real: torch.Tensor, special: torch.Tensor) -
 
     - `entropy`: Shannon entropy in bits of each query row renormalised over the real keys, averaged over the
       real query rows (`0 log 0 = 0`).
-    - `special`: attention mass on the special keys, averaged over the real query rows.
+    - `special`: attention mass on the special keys (those `special` marks), averaged over the real query rows.
     - `self`: mass on the query's own token (the diagonal), averaged over the real query rows.
     - `prev`: mass on the previous real token, averaged over the real query rows that have one (all but the
       first); `next`: mass on the next real token, averaged over the rows that have one (all but the last).
@@ -110,7 +111,7 @@ def single_stats(att: torch.Tensor, real: torch.Tensor, special: torch.Tensor) -
     Args:
         att: `[B, H, T, T]` attention of one layer (rows are queries, columns keys), any float dtype.
         real: `[B, T]` bool, True at real (non-padding) tokens.
-        special: `[B, T]` bool, True at special tokens; padding is ignored.
+        special: `[B, T]` bool, True at the structural special tokens (see `layer_stats`); padding is ignored.
 
     Returns:
         `{metric: [B, H] float64 tensor on the map's device}` for every name in `SINGLE_METRICS`. `prev` and

@@ -4,7 +4,7 @@
 
 The study's loop, run once per training size: each sentence tokenized on its own, the pretrained and the fine-tuned
 model at batch 1 with attention maps, then for every layer and head a scikit-learn cosine of the flattened numpy
-maps. Ours: `attention.compare.attention_statistics`, length-sorted batches, the pretrained pass shared by all sizes,
+maps. Ours: `bioprobe.attention.compare.attention_statistics`, length-sorted batches, the pretrained pass shared by all sizes,
 every map reduced to statistics at once; timed with the cosine only (the study's work) and with all 13 statistics.
 The four "fine-tuned" models are the pretrained weights plus seeded noise (the same architecture and cost as real
 checkpoints, so the timing is that of real ones; the cosine values are checked to agree, not interpreted).
@@ -59,7 +59,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from attention.compare import attention_statistics
+    from bioprobe.attention.compare import attention_statistics
     from bioprobe.data import load_task_data
     from bioprobe.models import load_model
 

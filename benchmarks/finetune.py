@@ -26,7 +26,7 @@ def naive_tokens_per_second(model_name: str, task: str, items: list[int], max_le
     from bioprobe.data import load_task_data
     from bioprobe.models import load_model
     from bioprobe.registry import get_task
-    from finetune.encode import encode_ner, encode_nli
+    from bioprobe.finetune.encode import encode_ner, encode_nli
 
     spec = get_task(task)
     data = load_task_data(task, "demo")
@@ -69,12 +69,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from bioprobe.data import load_task_data
-    from finetune.train import run_finetune, select_training_items
+    from bioprobe.finetune.train import run_finetune, select_training_items
 
     train = load_task_data(args.task, "demo").splits["train"]
     items = select_training_items(args.task, train, 100, 42, args.items)
     with tempfile.TemporaryDirectory() as runs:
-        result = run_finetune(args.task, args.model, 100, data="demo", epochs=1, batch_size=args.batch_size,
+        result = run_finetune(task=args.task, model_name=args.model, training_size=100, data="demo", epochs=1, batch_size=args.batch_size,
                               max_length=args.max_length, runs_dir=runs, train_limit=args.items, test_limit=50,
                               device="cpu")
     ours = result.record["training"]["train_tokens_per_second"]

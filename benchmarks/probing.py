@@ -5,7 +5,7 @@ cross-validated logistic regression used the plain way.
 
 Training words come from demo NER corpora generated with seeds 1, 2, ... (train splits) until `--items` words are
 reached; test words are the demo corpus's own test split (seed 0). Vectors are extracted once (not timed). Timed:
-`probing.run.probe_layers` for all layers with the control task (and, separately, MDL), against the reference,
+`bioprobe.probing.run.probe_layers` for all layers with the control task (and, separately, MDL), against the reference,
 `make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=5, cv=3))` fitted on all training items for the task and
 again for the control labels, on `--reference-layers` layers (its time per layer is scaled to 7 layers).
 """
@@ -45,8 +45,8 @@ def extract(loaded, sentences, tags, folder: Path, name: str):
     """Word vectors of every layer (first subword), as the `Activations` that `probe_layers` reads."""
     import numpy as np
 
-    from probing.activations import Activations
-    from probing.extract import plan_ner, run_plan
+    from bioprobe.probing.activations import Activations
+    from bioprobe.probing.extract import plan_ner, run_plan
 
     plan = plan_ner(sentences, loaded.tokenizer, "first", 128)
     run_plan(loaded.model, plan, folder / f"{name}.npy", loaded.tokenizer.pad_token_id, desc=f"Extracting {name}")
@@ -65,8 +65,8 @@ def reference(train, test, layer: int, seed: int) -> tuple[float, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from probing.probes import control_labels
-    from probing.run import task_labels
+    from bioprobe.probing.probes import control_labels
+    from bioprobe.probing.run import task_labels
 
     names = sorted(set(task_labels("ner", train.label, False)))
     index = {n: i for i, n in enumerate(names)}
@@ -96,7 +96,7 @@ def main() -> None:
     import torch
 
     from bioprobe.models import load_model
-    from probing.run import probe_layers
+    from bioprobe.probing.run import probe_layers
 
     loaded = load_model("minilm", head="base", device="cpu")
     train_words, train_tags, test_words, test_tags = words(args.items)

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 from bioprobe.errors import BioprobeError
 
-__all__ = ["WordEncoding", "encode_words", "first_subword_labels", "special_tokens"]
+__all__ = ["WordEncoding", "encode_words", "first_subword_labels", "special_tokens", "structural_special_ids"]
 
 # Probe words for finding the in-sentence form of a word: letters, a hyphenated word, punctuation,
 # a digit, a capitalised word.
@@ -182,6 +182,23 @@ def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after one sequence (e.g. `[CLS]` / `[SEP]`, `<s>` / nothing)."""
     plan = _plan(tokenizer)
     return list(plan.prefix_ids), list(plan.suffix_ids)
+
+
+def structural_special_ids(tokenizer) -> set[int]:
+    """The ids of the structural special tokens: those the tokenizer itself adds around a sequence or a pair.
+
+    That is `[CLS]` / `[SEP]` for BERT, `<s>` for Llama and Mistral, `</s>` for BioGPT, nothing for GPT-2: the
+    positions that are no part of the text. Read from the tokenizer's own template (the special-tokens mask of
+    `tokenizer("x")` and `tokenizer("x", "y")`), never from `all_special_ids`, which also lists `[UNK]`, `[MASK]`
+    and the pad token: an `[UNK]` (or a `[MASK]`) stands for a word of the text and is a word position, and a
+    decoder's pad token is often its EOS. This is the one rule for "special token" in the analyses: the
+    Integrated Gradients baseline keeps exactly these ids, and the attention "special" mass is the mass on them.
+    """
+    found: set[int] = set()
+    for texts in (("x",), ("x", "y")):
+        encoded = tokenizer(*texts, return_special_tokens_mask=True)
+        found.update(i for i, added in zip(encoded["input_ids"], encoded["special_tokens_mask"]) if added)
+    return found
 
 
 def encode_words(

@@ -6,6 +6,7 @@ when it is missing or stale (the model's files changed since).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -17,11 +18,13 @@ import numpy as np
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import MODELS, get_task, resolve_model
-from probing.extract import DEFAULT_POOLING, check_pooling, plan_ner, plan_nli, run_plan
+from bioprobe.probing.extract import DEFAULT_POOLING, check_pooling, plan_in_prompt, plan_ner, plan_nli, run_plan
 
 SPLITS = ("train", "validation", "test")
 BASELINES = ("random-init",)
 FORMAT = 1  # bump when the cache layout changes
+_SHARED: dict | None = None
+"""Models loaded inside `sharing_models()`, by what they are loaded from (None outside it)."""
 
 
 @dataclass
@@ -73,8 +76,12 @@ class Source:
     record: dict | None = None
 
 
-def find_source(task: str, model_name: str, training_size: int, seed: int, runs_dir, baseline: str | None) -> Source:
-    """Resolve what `model_name` at `training_size` means, checking that a fine-tuned checkpoint exists.
+def find_source(task: str, model_name: str, training_size: int, seed: int, runs_dir, baseline: str | None,
+                objective: str = "classifier") -> Source:
+    """Resolve what `model_name` at `training_size` means, checking that a tuned checkpoint exists.
+
+    Size 0 is the pretrained model (the same for both objectives: an instruction run at size 0 is the released
+    model itself).
 
     Raises:
         BioprobeError: for an unknown baseline, a baseline with N > 0, or a missing checkpoint (naming the command
@@ -92,35 +99,55 @@ def find_source(task: str, model_name: str, training_size: int, seed: int, runs_
         name = resolved.name
     if training_size == 0:
         return Source(name, f"random-init-seed{seed}" if baseline else "pretrained", resolved.spec.kind, 0)
-    folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed)
+    folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed, objective)
     record = runstore.read_json(folder / "run.json")
-    return Source(name, runstore.run_label(training_size, seed), record["model_kind"], training_size, folder,
-                  record)
+    return Source(name, runstore.run_label(training_size, seed, objective), record["model_kind"], training_size,
+                  folder, record)
+
+
+def run_data(source: Source, data: str | None) -> str | None:
+    """The NER / NLI data an analysis of `source` reads: `data` when given, else the data its run was tuned on.
+
+    Raises:
+        BioprobeError: when the run was tuned on instruction data (not NER / NLI) and no `data` is given.
+    """
+    if data is not None or source.record is None:
+        return data
+    record = source.record
+    if record.get("objective") == "instruct" and not record.get("data", {}).get("built", True):
+        raise BioprobeError(f"{source.name} {source.key} was tuned on instruction data ({record['data']['source']}), "
+                            "not NER / NLI data; pass --data with the NER / NLI data to analyse it on.")
+    return record.get("request", {}).get("data")
 
 
 def get_activations(task: str, model_name: str, training_size: int = 0, split: str = "test",
                     pooling: str | None = None, limit: int | None = None, data: str | None = None, seed: int = 42,
                     max_length: int = 128, batch_tokens: int | None = None, runs_dir=None, baseline: str | None = None,
-                    device: str | None = None, labels: tuple[str, ...] | None = None,
-                    overwrite: bool = False) -> Activations:
+                    device: str | None = None, labels: tuple[str, ...] | None = None, overwrite: bool = False,
+                    objective: str = "classifier", in_prompt: bool = False,
+                    template: str | None = None) -> Activations:
     """Pooled vectors of every layer for one split, from the cache or extracted now.
 
     Args:
         task: "ner" or "nli".
         model_name: Registry name, hub id or local folder (as given to `bioprobe finetune`).
-        training_size: 0 for the pretrained model (shared by every training size), N for the fine-tuned checkpoint.
+        training_size: 0 for the pretrained model (shared by every training size), N for the tuned checkpoint.
         split: "train", "validation" or "test".
         pooling: NER "first" (default), "mean", "last"; NLI "joint-mean" (default), "cls", "last", "separate-mean".
         limit: Use a seeded sample of this many sentences / pairs of the split (the same for every model).
-        data: Data source; default: the fine-tuning run's data for N > 0, else the task default.
-        seed: Seed of the fine-tuning run (and of the random-init weights and the `limit` sample).
+        data: Data source; default: the tuning run's data for N > 0, else the task default.
+        seed: Seed of the tuning run (and of the random-init weights, the `limit` sample and in-prompt
+            instructions).
         max_length: Longest input in subwords (longer inputs are truncated and counted).
-        batch_tokens: Padded tokens per forward pass (default: by device, see `probing.extract.BATCH_TOKENS`).
+        batch_tokens: Padded tokens per forward pass (default: by device, see `bioprobe.probing.extract.BATCH_TOKENS`).
         runs_dir: The runs dir; the cache lives in `RUNS/activations/`.
         baseline: "random-init" for freshly initialised weights of the same architecture.
         device: cpu or cuda.
         labels: NER tag names for integer tags (`--labels`).
         overwrite: Extract again even when the cache is current.
+        objective: Which tuned run of size N: "classifier" or "instruct".
+        in_prompt: Encode each item inside an instruction prompt (`bioprobe.probing.extract.plan_in_prompt`).
+        template: Prompt format with `in_prompt` (default: the run's, else medtuned).
 
     Returns:
         The activations (memory-mapped).
@@ -129,19 +156,29 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
     if split not in SPLITS:
         raise BioprobeError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
     pooling = pooling or DEFAULT_POOLING[spec.name]
-    source = find_source(spec.name, model_name, training_size, seed, runs_dir, baseline)
+    source = find_source(spec.name, model_name, training_size, seed, runs_dir, baseline, objective)
     check_pooling(spec.name, pooling, source.kind, source.name)
+    if in_prompt and source.kind != "decoder":
+        raise BioprobeError(f"--in-prompt encodes items inside an instruction prompt for a decoder; {source.name} is "
+                            "an encoder.")
+    if in_prompt and pooling == "separate-mean":
+        raise BioprobeError("Pooling 'separate-mean' encodes premise and hypothesis apart, so it cannot be used "
+                            "inside one prompt; use joint-mean or last with --in-prompt.")
+    data = run_data(source, data)
     if source.record is not None:
         request = source.record.get("request", {})
-        data = data if data is not None else request.get("data")
         labels = labels or (tuple(request["labels"]) if request.get("labels") else None)
+    if in_prompt:
+        template = template or (source.record or {}).get("template") or "medtuned"
     from bioprobe.data import data_key
 
     key = {"format": FORMAT, "data": data_key(spec.name, data), "split": split, "pooling": pooling, "limit": limit,
            "limit_seed": seed if limit else None, "max_length": max_length, "labels": labels}
+    if in_prompt:
+        key.update(in_prompt=True, template=template, prompt_seed=seed)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     folder = (runstore.runs_dir(runs_dir) / "activations" / spec.name / source.name / source.key
-              / f"{split}-{pooling}-len{max_length}-{digest}")
+              / f"{split}-{pooling}{'-in-prompt' if in_prompt else ''}-len{max_length}-{digest}")
     fingerprint = _fingerprint(source, model_name, seed)
     if not overwrite and fingerprint is not None:
         cached = _open(folder)
@@ -149,7 +186,7 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
             return cached
     return _extract(spec.name, source, model_name, folder, key, split=split, pooling=pooling, limit=limit,
                     data=data, seed=seed, max_length=max_length, batch_tokens=batch_tokens, device=device,
-                    labels=labels)
+                    labels=labels, template=template if in_prompt else None)
 
 
 def _open(folder: Path) -> Activations | None:
@@ -211,17 +248,42 @@ def _select(n: int, limit: int | None, seed: int) -> list[int]:
     return sorted(rng.choice(n, size=limit, replace=False).tolist())
 
 
+@contextlib.contextmanager
+def sharing_models():
+    """Within the block, each model is loaded once and reused by every split extracted from it (a probing run
+    extracts train, validation and test from the same weights); the models are dropped when it ends."""
+    global _SHARED
+    outer = _SHARED
+    if outer is None:
+        _SHARED = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _SHARED = None
+
+
 def _load(task: str, source: Source, model_name: str, seed: int, device: str | None):
-    """The model to run for a source, with its tokenizer."""
+    """The model to run for a source, with its tokenizer (loaded once per source inside `sharing_models()`)."""
+    key = (task, source.name, source.key, str(source.checkpoint), model_name, seed, device)
+    if _SHARED is not None and key in _SHARED:
+        return _SHARED[key]
+    loaded = _load_now(task, source, model_name, seed, device)
+    if _SHARED is not None:
+        _SHARED[key] = loaded
+    return loaded
+
+
+def _load_now(task: str, source: Source, model_name: str, seed: int, device: str | None):
     import transformers
 
     from bioprobe.models import load_model
 
     if source.checkpoint is not None:
-        from finetune.checkpoints import load_finetuned
+        from bioprobe.finetune.checkpoints import load_finetuned
 
         return load_finetuned(source.checkpoint.parents[3], task, source.name, source.training_size,
-                              seed, device=device, merge=True)
+                              seed, device=device, merge=True, objective=source.record.get("objective", "classifier"))
     resolved = resolve_model(model_name)
     if source.key.startswith("random-init"):
         transformers.set_seed(seed)
@@ -231,11 +293,12 @@ def _load(task: str, source: Source, model_name: str, seed: int, device: str | N
 
 
 def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict, *, split, pooling, limit, data,
-             seed, max_length, batch_tokens, device, labels) -> Activations:
+             seed, max_length, batch_tokens, device, labels, template=None) -> Activations:
     """Extract one split into `folder` (written aside first, so an old cache survives a failed run)."""
     import time
 
     from bioprobe.data import load_task_data
+    from bioprobe.instructions import entity_types
 
     task_data = load_task_data(task, data, labels)
     rows = task_data.splits[split]
@@ -243,12 +306,16 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
         raise BioprobeError(f"The {split} split of {task_data.source} is empty; there is nothing to probe.")
     chosen = _select(len(rows), limit, seed)
     rows = rows.select(chosen)
+    columns = rows[:]  # every column as Python lists, read once: indexing a Dataset column is an Arrow lookup each
     loaded = _load(task, source, model_name, seed, device)
     tokenizer = loaded.tokenizer
-    if task == "ner":
-        plan = plan_ner(rows["tokens"], tokenizer, pooling, max_length)
+    if template is not None:
+        types = entity_types(task_data.labels) if task == "ner" else ()
+        plan = plan_in_prompt(task, columns, chosen, tokenizer, pooling, max_length, template, seed, types)
+    elif task == "ner":
+        plan = plan_ner(columns["tokens"], tokenizer, pooling, max_length)
     else:
-        plan = plan_nli(rows["premise"], rows["hypothesis"], tokenizer, pooling, source.kind, max_length)
+        plan = plan_nli(columns["premise"], columns["hypothesis"], tokenizer, pooling, source.kind, max_length)
     partial = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -260,12 +327,12 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     unit = np.array([chosen[s] for s, _ in keys], dtype=np.int64)
     word = np.array([w for _, w in keys], dtype=np.int64)
     if task == "ner":
-        tokens, tags = rows["tokens"], rows["tags"]
+        tokens, tags = columns["tokens"], columns["tags"]
         text = np.array([tokens[s][w] for s, w in keys], dtype=str)
         label = np.array([tags[s][w] for s, w in keys], dtype=str)
     else:
         text = np.array([""] * len(keys), dtype=str)
-        gold = rows["label"]
+        gold = columns["label"]
         label = np.array([gold[s] for s, _ in keys], dtype=str)
     np.savez(partial / "items.npz", unit=unit, word=word, text=text, label=label)
     meta = {

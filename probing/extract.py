@@ -83,7 +83,8 @@ def plan_ner(sentences: list[list[str]], tokenizer, pooling: str, max_length: in
     """Plan word vectors for NER sentences.
 
     Args:
-        sentences: Words of each sentence.
+        sentences: Words of each sentence, as lists (`dataset["tokens"][:]`, not a lazy datasets column, whose every
+            access is an Arrow read).
         tokenizer: The model's tokenizer.
         pooling: "first", "mean" or "last" subword of each word.
         max_length: Longest input in subwords; words past it are cut and counted.
@@ -107,7 +108,7 @@ def plan_nli(premises: list[str], hypotheses: list[str], tokenizer, pooling: str
              max_length: int) -> Plan:
     """Plan pair vectors for NLI.
 
-    The pair is encoded as fine-tuning encodes it (`finetune.encode.encode_nli`: an encoder's own pair format, a
+    The pair is encoded as fine-tuning encodes it (`bioprobe.finetune.encode.encode_nli`: an encoder's own pair format, a
     decoder's `Premise: … Hypothesis: …` template), except for `separate-mean`, which encodes premise and
     hypothesis on their own and concatenates their mean vectors (the study's setup).
 
@@ -116,7 +117,7 @@ def plan_nli(premises: list[str], hypotheses: list[str], tokenizer, pooling: str
     """
     import datasets
 
-    from finetune.encode import encode_nli
+    from bioprobe.finetune.encode import encode_nli
 
     units, cut = [], 0
     if pooling == "separate-mean":
@@ -131,14 +132,78 @@ def plan_nli(premises: list[str], hypotheses: list[str], tokenizer, pooling: str
         return Plan(_longest_first(units), "mean", blocks=2, n_truncated=cut)
     rows = datasets.Dataset.from_dict({"premise": list(premises), "hypothesis": list(hypotheses),
                                        "label": ["entailment"] * len(premises)})
-    encoded = encode_nli(rows, tokenizer, ("entailment",), max_length, kind)
-    types = encoded["token_type_ids"] if "token_type_ids" in encoded.column_names else None
+    encoded = encode_nli(rows, tokenizer, ("entailment",), max_length, kind)[:]  # lists, read from Arrow once
+    types = encoded.get("token_type_ids")
     for index, ids in enumerate(encoded["input_ids"]):
         n = len(ids)
         span = {"joint-mean": (0, n), "cls": (0, 1), "last": (n - 1, n)}[pooling]
-        units.append(Unit([list(ids)], [list(types[index])] if types else None, [[(*span, 0)]], [(index, 0)]))
+        units.append(Unit([ids], [types[index]] if types else None, [[(*span, 0)]], [(index, 0)]))
     return Plan(_longest_first(units), {"joint-mean": "mean", "cls": "first", "last": "last"}[pooling],
                 n_truncated=int(sum(encoded["truncated"])))
+
+
+def plan_in_prompt(task: str, columns: dict, rows: list[int], tokenizer, pooling: str, max_length: int,
+                   template: str, seed: int, entity_types: tuple[str, ...] = ()) -> Plan:
+    """Plan item vectors with every sentence or pair read inside an instruction prompt, as an instruction-tuned model
+    reads its input: the item's seeded analysis instruction (`bioprobe.instructions.analysis_instruction`: for NER
+    one of the corpus' entity types) in `template`, with the input tokenised apart so that its spans are exact
+    (`bioprobe.finetune.prompts.prompt_parts`).
+
+    NER items are the words (`pooling` first / mean / last over each word's subwords inside the prompt); NLI items
+    the pair: `joint-mean` over the input's tokens, `last` the prompt's last token (where the answer is read). An
+    input too long for `max_length` loses its last words (NER) or the end of the premise (NLI, as in fine-tuning).
+
+    Args:
+        task: "ner" or "nli".
+        columns: The split's columns (NER `tokens`; NLI `premise`, `hypothesis`).
+        rows: Each item's row index in its split (what the seeded instruction is drawn for).
+        tokenizer: The model's tokenizer.
+        pooling: As above.
+        max_length: Longest prompt in tokens.
+        template: "medtuned" or "chat".
+        seed: Seed of the instructions.
+        entity_types: NER entity types to draw from.
+
+    Returns:
+        The plan; its items are `(sentence index, word index)` or `(pair index, 0)`.
+
+    Raises:
+        BioprobeError: when the prompt alone leaves no room for the input within `max_length`.
+    """
+    from bioprobe.align import encode_words
+    from bioprobe.instructions import analysis_instruction
+    from bioprobe.finetune.prompts import check_template, prompt_parts
+
+    check_template(tokenizer, template, type(tokenizer).__name__)
+    parts: dict[str, tuple[list[int], list[int]]] = {}
+    units, cut = [], 0
+    for k, row in enumerate(rows):
+        instruction, _ = analysis_instruction(task, row, seed, entity_types)
+        if instruction not in parts:
+            parts[instruction] = prompt_parts(tokenizer, template, instruction)
+        prefix, suffix = parts[instruction]
+        room = max_length - len(prefix) - len(suffix)
+        if room <= 0:
+            raise BioprobeError(f"--max-length {max_length} leaves no room for the input inside the prompt "
+                                f"({len(prefix) + len(suffix)} tokens); pass a larger --max-length.")
+        start = len(prefix)
+        if task == "ner":
+            encoding = encode_words(tokenizer, columns["tokens"][k], max_length=room, add_special_tokens=False)
+            cut += encoding.n_truncated_words
+            kept = [(w, span) for w, span in enumerate(encoding.spans) if span is not None]
+            targets = [(start + a, start + b, j) for j, (_, (a, b)) in enumerate(kept)]
+            units.append(Unit([prefix + encoding.input_ids + suffix], None, [targets], [(k, w) for w, _ in kept]))
+            continue
+        premise = tokenizer("Premise: " + columns["premise"][k], add_special_tokens=False)["input_ids"]
+        hypothesis = tokenizer("\nHypothesis: " + columns["hypothesis"][k], add_special_tokens=False)["input_ids"]
+        kept_h = hypothesis[:room]
+        kept_p = premise[:max(room - len(kept_h), 0)]
+        cut += len(kept_p) + len(kept_h) < len(premise) + len(hypothesis)
+        ids = prefix + kept_p + kept_h + suffix
+        span = (start, start + len(kept_p) + len(kept_h)) if pooling == "joint-mean" else (len(ids) - 1, len(ids))
+        units.append(Unit([ids], None, [[(*span, 0)]], [(k, 0)]))
+    reduce = {"first": "first", "mean": "mean", "last": "last", "joint-mean": "mean"}[pooling]
+    return Plan(_longest_first(units), reduce, n_truncated=cut)
 
 
 def _longest_first(units: list[Unit]) -> list[Unit]:

@@ -9,6 +9,7 @@ import hashlib
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,8 @@ C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 CV_MAX_ITEMS = 6000
 """Training items (a seeded stratified subsample) on which `choose_C` cross-validates."""
 MAX_ITER = {"logistic": 1000, "svc": 2000, "mlp": 200}
-"""Solver iteration limit per probe kind (epochs for the MLP); hitting it is reported as `converged=False`."""
+"""Solver iteration limit per probe kind (epochs for the MLP); hitting it is reported as `converged=False`
+(see `solver_converged`)."""
 TOL = {"logistic": 1e-4, "svc": 1e-4, "mlp": 1e-4}
 """Solver stopping tolerance per probe kind (the scikit-learn defaults)."""
 MLP_HIDDEN = 256
@@ -31,7 +33,9 @@ MLP_BATCH = 200
 MLP_MIN_VALIDATION = 100
 """The MLP stops early on a stratified 10 % validation split only when that split has this many items."""
 MDL_EPS = 1e-6
-"""Weight of the uniform distribution mixed into every MDL code: `p = (1 - eps) p + eps / K`."""
+"""Weight of the uniform distribution mixed into every MDL block coded by a probe: `p = (1 - eps) p + eps / K`."""
+CV_FOLDS = 3
+"""Folds of `choose_C`; a label set allows them when at least two classes have this many items."""
 
 
 @dataclass
@@ -43,11 +47,14 @@ class ProbeResult:
         macro_f1: F1 averaged over the classes that occur in the test labels.
         accuracy_ci: 95 % bootstrap percentile interval of `accuracy`.
         macro_f1_ci: 95 % bootstrap percentile interval of `macro_f1`.
-        converged: False when the solver stopped at its iteration limit.
+        converged: False when the solver stopped at its iteration limit (see `solver_converged`).
         C: Inverse regularisation strength used. For "mlp" the L2 weight is `alpha = batch / (C * n_train)`,
             the same penalty per item as logistic regression's `C`. None when no probe was fitted (one class).
         predictions: `[n_test]` predicted class ids.
         note: Why a result needs care ("did not converge in 1000 iterations", "only one class ..."), else "".
+        validation_accuracy: Accuracy of the same probe on the validation items, when they were given; what a
+            layer is chosen by, so that the test score of the chosen layer is not a selected maximum.
+        validation_macro_f1: Macro-F1 on the validation items (over the classes in their labels), when given.
     """
 
     accuracy: float
@@ -58,6 +65,8 @@ class ProbeResult:
     C: float | None
     predictions: np.ndarray
     note: str = ""
+    validation_accuracy: float | None = None
+    validation_macro_f1: float | None = None
 
 
 @dataclass
@@ -71,6 +80,8 @@ class MDLResult:
         block_ends: Item counts at the block boundaries `[t_1, ..., n]`.
         block_codelengths: Bits spent on each block; the first is `t_1 * log2(n_classes)`.
         converged: False when some block's probe stopped at its iteration limit.
+        block_C: Per block, the C of the probe that coded it; None for the first block (uniform code) and for
+            blocks coded with the add-one estimate of their prefix's class counts.
     """
 
     codelength: float
@@ -79,6 +90,7 @@ class MDLResult:
     block_ends: list[int]
     block_codelengths: list[float] = field(default_factory=list)
     converged: bool = True
+    block_C: list[float | None] = field(default_factory=list)
 
 
 def one_blas_thread():
@@ -91,6 +103,23 @@ def one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
+
+
+@contextmanager
+def quiet_solver_warnings():
+    """Context that hides the solvers' ConvergenceWarning and StratifiedKFold's "least populated class" warning.
+
+    Convergence is read off each fitted estimator (`solver_converged`) and written to the results, so these
+    warnings only repeat it, once per fit and fold. `warnings` filters are one process-wide list: enter this
+    once in the thread that starts the worker threads, around the whole pool, never inside a worker (a
+    `catch_warnings` entered and left in one thread rewrites the filters every other thread is using).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        yield
 
 
 def _as_float32(X) -> np.ndarray:
@@ -159,22 +188,32 @@ def _make_probe(kind: str, C: float, seed: int, y_train: np.ndarray, warm_start:
     return Pipeline([("scale", StandardScaler(copy=copy)), ("probe", clf)])
 
 
-def _fit(probe, X: np.ndarray, y: np.ndarray) -> tuple[bool, str]:
-    """Fit `probe` in place; returns (converged, note). ConvergenceWarnings are caught, others pass through."""
-    from sklearn.exceptions import ConvergenceWarning
+def solver_converged(clf) -> bool:
+    """Whether a fitted probe stopped before its iteration limit: `n_iter_ < max_iter`.
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        probe.fit(X, y)
-    converged = True
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            converged = False
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if converged:
+    Read off the estimator, not from warnings (whose filters are shared by every thread): LogisticRegression's
+    `n_iter_` `[1]` (lbfgs reports at most `max_iter`), LinearSVC's `n_iter_` (the most liblinear iterations over
+    its one-vs-rest problems; liblinear warns exactly when it reaches `max_iter`) and MLPClassifier's `n_iter_`
+    (epochs run; it stops earlier when the loss or the early-stopping score stalls). A solver that meets its
+    tolerance in exactly its last allowed iteration counts as not converged.
+
+    Args:
+        clf: A fitted LogisticRegression, LinearSVC or MLPClassifier.
+    """
+    return bool(np.max(clf.n_iter_) < clf.max_iter)
+
+
+def _fit(probe, X: np.ndarray, y: np.ndarray) -> tuple[bool, str]:
+    """Fit `probe` in place; returns (converged, note). Touches no warning filter (safe in threads)."""
+    probe.fit(X, y)
+    if solver_converged(probe[-1]):
         return True, ""
     return False, f"did not converge in {probe[-1].max_iter} iterations"
+
+
+def folds_possible(y: np.ndarray) -> bool:
+    """Whether labels `y` `[items]` allow `choose_C`'s stratified `CV_FOLDS`-fold split (two classes of that many)."""
+    return bool((np.bincount(y) >= CV_FOLDS).sum() >= 2) if len(y) else False
 
 
 def _stratified_subsample(y: np.ndarray, max_items: int, seed: int) -> np.ndarray:
@@ -191,44 +230,53 @@ def _stratified_subsample(y: np.ndarray, max_items: int, seed: int) -> np.ndarra
     return np.sort(np.concatenate(keep))
 
 
-def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS) -> float:
-    """Inverse regularisation strength with the best 3-fold stratified cross-validated accuracy.
+def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS, criterion: str = "accuracy") -> float:
+    """Inverse regularisation strength with the best 3-fold stratified cross-validated accuracy (or log-loss).
 
     Walks up `C_GRID` on a seeded stratified subsample of at most `max_items` training items, the three folds in
     parallel threads; logistic fits warm-start from the previous C. The walk stops at the first C whose mean
     accuracy falls below the best so far (accuracy is unimodal in C up to noise). Ties in accuracy (common on
     separable data) go to the lower validation log-loss for "logistic" and "mlp", whose probabilities MDL uses,
-    and to the smaller C, the simpler probe, for "svc".
+    and to the smaller C, the simpler probe, for "svc". With `criterion="log_loss"` (what the online code of
+    `mdl_online` pays) the walk stops at the first C whose mean log-loss rises above the best so far, and the
+    smallest C whose log-loss is within one standard error (over the held-out items) of the lowest wins, the
+    one-standard-error rule: on the few items of an early MDL prefix, differences between Cs are mostly noise,
+    and picking the noisy minimum gives overconfident probes.
 
     Args:
-        kind: One of `PROBES`.
+        kind: One of `PROBES` ("logistic" or "mlp" with `criterion="log_loss"`).
         X: `[items, dim]` training features (float16 or float32; only the subsample is converted).
         y: `[items]` training labels.
         seed: Seed of the subsample, the folds and the solvers.
         max_items: Most items the cross-validation sees.
+        criterion: "accuracy" (default) or "log_loss".
 
     Returns:
         The chosen C (1.0 when fewer than two classes have three or more items, so no 3-fold split exists).
+
+    Touches no warning filter, so it is safe in threads: a class with fewer than 3 items makes StratifiedKFold
+    warn, and a capped fold makes the solver warn (see `quiet_solver_warnings`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
 
     _check_kind(kind)
+    if criterion not in ("accuracy", "log_loss"):
+        raise ValueError(f"Unknown criterion {criterion!r}; use 'accuracy' or 'log_loss'.")
+    if criterion == "log_loss" and kind == "svc":
+        raise ValueError("Probe 'svc' has no probabilities, so no log-loss: use criterion='accuracy'.")
     y = _as_labels(y)
     if len(y) == 0:
         raise ValueError("Cannot choose C: the training set is empty.")
     if np.asarray(X).shape[0] != len(y):
         raise ValueError(f"Features have {np.asarray(X).shape[0]} items but labels have {len(y)}.")
-    if (np.bincount(y) >= 3).sum() < 2:
+    if not folds_possible(y):
         return 1.0
     idx = _stratified_subsample(y, max_items, seed)
     X_sub, y_sub = _as_float32(np.asarray(X)[idx]), y[idx]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class")
-        splits = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=seed).split(X_sub, y_sub))
+    splits = list(StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed).split(X_sub, y_sub))
     folds = []
     for train, val in splits:
         X_tr, X_val = X_sub[train], X_sub[val]                # fresh copies: standardised in place
@@ -236,8 +284,8 @@ def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS) -> float
         folds.append((scaler.transform(X_tr), y_sub[train], scaler.transform(X_val), y_sub[val]))
     probes: list = [None] * len(folds)
 
-    def score(f: int, C: float) -> tuple[float, float]:
-        """(accuracy, mean log-loss in nats; 0 for "svc") of fold `f` at `C`."""
+    def score(f: int, C: float) -> tuple[float, float, np.ndarray]:
+        """(accuracy, mean log-loss in nats, per-item log-losses `[n_val]`; zeros for "svc") of fold `f` at `C`."""
         X_tr, y_tr, X_val, y_val = folds[f]
         if kind == "logistic" and probes[f] is not None:
             probes[f].set_params(C=C)               # warm start from the previous (more regularised) solution
@@ -245,22 +293,31 @@ def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS) -> float
             probes[f] = _make_probe(kind, C, seed, y_tr, warm_start=True)[-1]
         probe = probes[f].fit(X_tr, y_tr)
         if kind == "svc":
-            return float((probe.predict(X_val) == y_val).mean()), 0.0
+            return float((probe.predict(X_val) == y_val).mean()), 0.0, np.zeros(len(y_val))
         proba = probe.predict_proba(X_val)
         predicted = probe.classes_[proba.argmax(1)]
         hit = np.zeros(len(y_val))
         seen = np.isin(y_val, probe.classes_)
         hit[seen] = proba[seen, np.searchsorted(probe.classes_, y_val[seen])]
-        return float((predicted == y_val).mean()), float(-np.log(np.clip(hit, 1e-15, None)).mean())
+        losses = -np.log(np.clip(hit, 1e-15, None))
+        return float((predicted == y_val).mean()), float(losses.mean()), losses
 
     accuracy = np.full(len(C_GRID), -np.inf)
     log_loss = np.full(len(C_GRID), np.inf)
-    with warnings.catch_warnings(), one_blas_thread(), ThreadPoolExecutor(min(len(folds), os.cpu_count() or 1)) as pool:
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    log_loss_se = np.full(len(C_GRID), np.inf)
+    with one_blas_thread(), ThreadPoolExecutor(min(len(folds), os.cpu_count() or 1)) as pool:
         for i, C in enumerate(C_GRID):
-            accuracy[i], log_loss[i] = np.mean(list(pool.map(score, range(len(folds)), [C] * len(folds))), axis=0)
-            if i and accuracy[i] < accuracy[:i].max() - 1e-12:
+            scores = list(pool.map(score, range(len(folds)), [C] * len(folds)))
+            accuracy[i], log_loss[i] = np.mean([sc[:2] for sc in scores], axis=0)
+            losses = np.concatenate([sc[2] for sc in scores])    # every subsampled item, held out once
+            log_loss_se[i] = losses.std(ddof=1) / math.sqrt(len(losses)) if len(losses) > 1 else np.inf
+            if criterion == "log_loss" and i and log_loss[i] > log_loss[:i].min() + 1e-12:
                 break
+            if criterion == "accuracy" and i and accuracy[i] < accuracy[:i].max() - 1e-12:
+                break
+    if criterion == "log_loss":
+        best = int(np.argmin(log_loss))
+        return float(C_GRID[int(np.flatnonzero(log_loss <= log_loss[best] + log_loss_se[best])[0])])
     best = np.flatnonzero(accuracy >= accuracy.max() - 1e-12)
     return float(C_GRID[best[np.argmin(log_loss[best])]])
 
@@ -344,8 +401,10 @@ def bootstrap_ci(y_true, y_pred, n_classes: int, groups=None, n_boot: int = 1000
 
 
 def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, seed: int = 0,
-                  C: float | None = None, groups=None, n_boot: int = 1000) -> ProbeResult:
-    """Fit a probe on the training features and score it on the test features with bootstrap intervals.
+                  C: float | None = None, groups=None, n_boot: int = 1000, X_validation=None,
+                  y_validation=None) -> ProbeResult:
+    """Fit a probe on the training features and score it on the test features with bootstrap intervals (and on
+    validation features, when given, to choose among layers without looking at the test scores).
 
     Args:
         kind: One of `PROBES`: "logistic" (StandardScaler + multinomial LogisticRegression, lbfgs), "svc"
@@ -361,6 +420,8 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
             task probe's C to a control probe so that both use the same settings.
         groups: Optional `[n_test]` group ids for a cluster bootstrap (see `bootstrap_ci`).
         n_boot: Bootstrap resamples.
+        X_validation: Optional `[n_validation, dim]` features on which the same probe is scored too.
+        y_validation: `[n_validation]` class ids (with `X_validation`).
 
     Returns:
         A `ProbeResult`. With one class in the training labels no probe is fitted: it predicts that class
@@ -375,11 +436,19 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
         raise ValueError("Cannot score a probe: the test set is empty.")
     if np.asarray(X_train).shape[0] != len(y_train) or np.asarray(X_test).shape[0] != len(y_test):
         raise ValueError("Features and labels must have the same number of items in each split.")
+    validate = X_validation is not None
+    if validate:
+        y_validation = _as_labels(y_validation, n_classes, "y_validation")
+        if len(y_validation) == 0:
+            raise ValueError("Cannot score a probe on validation items: the validation set is empty.")
+        if np.asarray(X_validation).shape[0] != len(y_validation):
+            raise ValueError("Validation features and labels must have the same number of items.")
     own_test = np.asarray(X_test).dtype != np.float32      # converted here: ours to standardise in place
     X_test = _as_float32(X_test)
     present = np.unique(y_train)
     if len(present) == 1:
         predictions = np.full(len(y_test), present[0], dtype=np.int64)
+        predicted_validation = np.full(len(y_validation), present[0], dtype=np.int64) if validate else None
         converged, note = True, f"only one class in training labels (class {present[0]}): predicts it everywhere"
     else:
         own_train = np.asarray(X_train).dtype != np.float32
@@ -392,6 +461,10 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
             del X_train                                       # standardised in place when it was our copy
             probe[0].set_params(copy=not own_test)
             predictions = probe.predict(X_test).astype(np.int64)
+            if validate:
+                own_validation = np.asarray(X_validation).dtype != np.float32
+                probe[0].set_params(copy=not own_validation)
+                predicted_validation = probe.predict(_as_float32(X_validation)).astype(np.int64)
     ci = bootstrap_ci(y_test, predictions, n_classes, groups=groups, n_boot=n_boot, seed=seed)
     return ProbeResult(
         accuracy=float((predictions == y_test).mean()),
@@ -402,6 +475,8 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
         C=None if C is None else float(C),
         predictions=predictions,
         note=note,
+        validation_accuracy=float((predicted_validation == y_validation).mean()) if validate else None,
+        validation_macro_f1=_macro_f1(y_validation, predicted_validation) if validate else None,
     )
 
 
@@ -449,10 +524,22 @@ def mdl_online(kind: str, X, y, n_classes: int, seed: int = 0, C: float | None =
     """Online codelength of the labels given the features (Voita & Titov, 2020).
 
     Items are put in a seeded random order and cut at `t_i = max(1, round(f_i * n))` (half rounds up; repeated
-    ends dropped). The first block costs the uniform code, `t_1 * log2 K` bits; each later block is coded with a
-    probe trained on all items before it: `sum -log2 p(y | x)`. Every predicted distribution is mixed with the
-    uniform one, `p = (1 - MDL_EPS) p + MDL_EPS / K`, so classes the prefix never saw stay finite (about
-    `log2(K / MDL_EPS)` bits); a prefix with one class predicts it with probability `1 - MDL_EPS + MDL_EPS / K`.
+    ends dropped). The first block costs the uniform code, `t_1 * log2 K` bits; each later block is coded from the
+    items before it (its prefix) only, as a receiver who has decoded them could:
+
+    - a prefix that allows `choose_C`'s 3-fold split (two classes with 3 items) codes the block with a probe
+      trained on it, `sum -log2 p(y | x)`, its C the one of lowest cross-validated log-loss on that prefix
+      (`choose_C(..., criterion="log_loss")`; or the given `C`). A class the prefix never saw keeps its add-one
+      probability `1 / (t + K)` and the probe's distribution shares out the rest; the result is mixed with the
+      uniform one, `p = (1 - MDL_EPS) p + MDL_EPS / K`, which bounds an overconfident miss at about
+      `log2(K / MDL_EPS)` bits;
+    - a smaller prefix (one class, or a handful of items) codes it with the add-one (Laplace) estimate of its
+      class counts, `p(c) = (n_c + 1) / (t + K)`: no probe can be tuned on it, and a one-class prefix would
+      otherwise make every item of another class cost `log2(K / MDL_EPS)` = 21 bits.
+
+    Features that say nothing about the labels thus give a compression of 1 up to the few bits spent learning
+    the class frequencies; measure it on items the compared models were not trained on (`bioprobe.probing.run` uses the
+    validation split).
 
     Args:
         kind: "logistic" or "mlp" (a probabilistic probe; "svc" has no probabilities and is refused).
@@ -460,7 +547,8 @@ def mdl_online(kind: str, X, y, n_classes: int, seed: int = 0, C: float | None =
         y: `[n]` class ids in `0..n_classes-1`.
         n_classes: Number of classes K (at least 2).
         seed: Seed of the order, of `choose_C` and of the solvers.
-        C: Inverse regularisation strength of every block's probe; None chooses it once by `choose_C` on all items.
+        C: Inverse regularisation strength of every probe-coded block; None (default) chooses each block's by
+            `choose_C` on its prefix.
         fractions: Increasing fractions in (0, 1] at which blocks end; items after the last end are not coded.
 
     Returns:
@@ -485,25 +573,30 @@ def mdl_online(kind: str, X, y, n_classes: int, seed: int = 0, C: float | None =
     order = np.random.default_rng(seed).permutation(n)
     X = _as_float32(np.asarray(X)[order[: ends[-1]]])
     y = y[order[: ends[-1]]]
-    if C is None and len(ends) > 1:
-        C = choose_C(kind, X, y, seed)
     bits = math.log2(n_classes)
-    blocks = [ends[0] * bits]
+    blocks, block_C = [ends[0] * bits], [None]
     converged = True
     for start, stop in zip(ends[:-1], ends[1:]):
-        present = np.unique(y[:start])
-        probs = np.zeros((stop - start, n_classes))
-        if len(present) == 1:
-            probs[:, present[0]] = 1.0
-        else:
-            probe = _make_probe(kind, C, seed, y[:start])
-            with one_blas_thread():
-                ok, _ = _fit(probe, X[:start], y[:start])
-                probs[:, probe.classes_] = probe.predict_proba(X[start:stop])
-            converged &= ok
+        prefix, coded = y[:start], y[start:stop]
+        if not folds_possible(prefix):
+            counts = np.bincount(prefix, minlength=n_classes)
+            blocks.append(float(-np.log2((counts[coded] + 1) / (start + n_classes)).sum()))
+            block_C.append(None)
+            continue
+        chosen = C if C is not None else choose_C(kind, X[:start], prefix, seed, criterion="log_loss")
+        probe = _make_probe(kind, chosen, seed, prefix)
+        with one_blas_thread():
+            ok, _ = _fit(probe, X[:start], prefix)
+            seen = probe.predict_proba(X[start:stop])
+        converged &= ok
+        # Classes the prefix lacks keep their add-one mass 1 / (t + K); the probe shares out the rest.
+        unseen = np.setdiff1d(np.arange(n_classes), probe.classes_)
+        probs = np.full((stop - start, n_classes), 1.0 / (start + n_classes))
+        probs[:, probe.classes_] = seen * (1.0 - len(unseen) / (start + n_classes))
         probs = (1.0 - MDL_EPS) * probs + MDL_EPS / n_classes
-        blocks.append(float(-np.log2(probs[np.arange(stop - start), y[start:stop]]).sum()))
+        blocks.append(float(-np.log2(probs[np.arange(stop - start), coded]).sum()))
+        block_C.append(float(chosen))
     codelength = float(sum(blocks))
     uniform = ends[-1] * bits
     return MDLResult(codelength=codelength, uniform_codelength=uniform, compression=uniform / codelength,
-                     block_ends=ends, block_codelengths=blocks, converged=converged)
+                     block_ends=ends, block_codelengths=blocks, converged=converged, block_C=block_C)

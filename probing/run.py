@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task
+from bioprobe.settings import ProbeSettings
 
 
 @dataclass
@@ -85,94 +85,91 @@ def align(reference, other) -> tuple[np.ndarray, np.ndarray]:
     return ref_rows, other_rows
 
 
-def run_probing(task: str, model_name: str, training_size: int = 0, data: str | None = None, seed: int = 42,
-                layers: str | None = None, pooling: str | None = None, probe: str = "logistic",
-                control: bool = True, mdl: bool = True, cka: bool = True, debiased: bool = True,
-                baseline: str | None = None, bio: bool = False, limit: int | None = None,
-                max_length: int = 128, batch_tokens: int | None = None, runs_dir=None, device: str | None = None,
-                labels: tuple[str, ...] | None = None, figures: bool = True, overwrite: bool = False) -> ProbingResult:
-    """Probe every layer of a model on a task and compare it with the pretrained model.
+def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, **fields) -> ProbingResult:
+    """Probe every layer of a model on a task and compare it with a reference model (`bioprobe probe`).
 
     Probes are trained on the train split and scored on the test split (vectors from the activation cache,
     extracted first when missing). Per layer: accuracy and macro-F1 with 95 % bootstrap intervals (over sentences
-    for NER, pairs for NLI), the control task and selectivity (Hewitt & Liang 2019), MDL online codelength and
-    compression (Voita & Titov 2020); for a fine-tuned model or a random-init baseline, linear CKA of each layer
-    with the same layer of the pretrained model (test items) and the layer-by-layer CKA matrix.
+    for NER, pairs for NLI), the same probe's validation accuracy and macro-F1 (what the best layer is chosen by,
+    so that its test score is not the maximum of noisy test scores), the control task and selectivity (Hewitt &
+    Liang 2019), MDL online codelength and compression (Voita & Titov 2020) on the validation items, which no
+    fine-tuned checkpoint was trained on (its training items it saw with their labels, so an online code of them
+    would mix memorisation into what the representation encodes); for a fine-tuned model, a random-init baseline or
+    an explicit `reference`, linear CKA of each layer with the same layer of the reference (the pretrained model by
+    default; test items) and the layer-by-layer CKA matrix. Every split's items are the same seeded `limit` sample
+    for every model.
 
     Args:
-        task: "ner" or "nli".
-        model_name: Registry name, hub id or local folder.
-        training_size: 0 probes the pretrained model; N the fine-tuned checkpoint of `bioprobe finetune`.
-        data: Data source (default: the run's data for N > 0, else the task default).
-        seed: Seed of the fine-tuning run, the probes, controls and bootstrap.
-        layers: "all" (default) or e.g. "0,3,5-6".
-        pooling: See `probing.extract.POOLINGS`.
-        probe: "logistic" (default), "svc" or "mlp".
-        control, mdl, cka: Compute the control task, MDL, CKA.
-        debiased: Debiased CKA (default) or the standard estimator.
-        baseline: "random-init": freshly initialised weights of the same architecture (with training_size 0).
-        bio: NER: probe BIO tags instead of entity types.
-        limit: Seeded sample of this many sentences / pairs per split.
-        max_length, batch_tokens, device, labels: Extraction settings (see `get_activations`).
-        runs_dir: The runs dir.
+        settings: What to probe (`bioprobe.settings.ProbeSettings`; or its fields as keyword arguments).
         figures: Redraw the probing figures from the tables afterwards.
-        overwrite: Probe again even when the table for these settings and activations exists.
+        **fields: Settings fields (used when `settings` is None, or as changes to it).
 
     Returns:
         The table written and its rows.
     """
-    from probing.activations import get_activations
-    from probing.extract import DEFAULT_POOLING
-    from probing.probes import PROBES
+    from bioprobe.settings import build, values
+    from bioprobe.probing.activations import get_activations, sharing_models
+    from bioprobe.probing.extract import DEFAULT_POOLING
 
-    spec = get_task(task)
-    if probe not in PROBES:
-        raise BioprobeError(f"Unknown probe '{probe}'; use one of {', '.join(PROBES)}.")
-    pooling = pooling or DEFAULT_POOLING[spec.name]
-    layer_numbers(layers)  # a typo is reported before any extraction
-    fetch = dict(task=spec.name, model_name=model_name, pooling=pooling, limit=limit, data=data, seed=seed,
-                 max_length=max_length, batch_tokens=batch_tokens, runs_dir=runs_dir, device=device, labels=labels)
-    train = get_activations(training_size=training_size, split="train", baseline=baseline, **fetch)
-    test = get_activations(training_size=training_size, split="test", baseline=baseline, **fetch)
-    chosen = parse_layers(layers, train.n_layers, train.meta["model"])
+    s = build(ProbeSettings, fields, "run_probing") if settings is None else settings.replace(**fields)
+    spec = get_task(s.task)
+    pooling = s.pooling or DEFAULT_POOLING[spec.name]
+    layer_numbers(s.layers)  # a typo is reported before any extraction
+    fetch = dict(task=spec.name, model_name=s.model_name, pooling=pooling, limit=s.limit, data=s.data, seed=s.seed,
+                 max_length=s.length, batch_tokens=s.batch_tokens, runs_dir=s.runs_dir, device=s.device,
+                 labels=s.labels, in_prompt=s.in_prompt)
+    tuned = dict(training_size=s.training_size, baseline=s.baseline, objective=s.objective)
+    with sharing_models():  # the three splits come from one load of the weights
+        train = get_activations(split="train", **tuned, **fetch)
+        validation = get_activations(split="validation", **tuned, **fetch)
+        test = get_activations(split="test", **tuned, **fetch)
+    chosen = parse_layers(s.layers, train.n_layers, train.meta["model"])
     reference = None
-    if cka and (training_size > 0 or baseline):
-        reference = get_activations(training_size=0, split="test", **{**fetch, "data": test.meta["data"]})
+    if s.cka and (s.training_size > 0 or s.baseline or s.reference):
+        reference = get_activations(split="test", training_size=0, **{
+            **fetch, "data": test.meta["data"], "model_name": s.reference or s.model_name,
+            "template": test.meta.get("template")})
 
-    variant = "-".join(filter(None, [baseline, probe, pooling, "bio" if bio else None]))
-    path = runstore.results_path(runs_dir, "probing", spec.name, train.meta["model"], training_size, seed, variant)
-    settings = {"layers": chosen, "probe": probe, "pooling": pooling, "control": control, "mdl": mdl,
-                "cka": reference is not None, "debiased": debiased, "bio": bio, "baseline": baseline, "limit": limit,
-                "max_length": max_length, "data": train.meta["data"],
-                "fingerprints": [acts.meta["fingerprint"] for acts in (train, test, reference) if acts is not None]}
+    variant = "-".join(filter(None, [s.baseline, s.probe, pooling, "bio" if s.bio else None,
+                                     "in-prompt" if s.in_prompt else None,
+                                     f"vs-{reference.meta['model']}" if s.reference else None]))
+    path = runstore.results_path(s.runs_dir, "probing", spec.name, train.meta["model"], s.training_size, s.seed,
+                                 variant, objective=s.objective)
+    recorded = {**values(s, ("eval",)), "layers": chosen, "pooling": pooling, "cka": reference is not None,
+                "data": train.meta["data"], "mdl_items": "validation", "selection": "validation_accuracy",
+                "fingerprints": [acts.meta["fingerprint"] for acts in (train, validation, test, reference)
+                                 if acts is not None]}
     sidecar = path.with_suffix(".json")
-    if not overwrite and path.is_file() and sidecar.is_file() and runstore.read_json(sidecar).get("settings") == \
-            settings:
+    if not s.overwrite and path.is_file() and sidecar.is_file() and \
+            runstore.read_json(sidecar).get("settings") == recorded:
         import pandas as pd
 
         rows = pd.read_csv(path).to_dict("records")
-        return ProbingResult(path, rows, _draw(runs_dir) if figures else [], reused=True)
+        return ProbingResult(path, rows, _draw(s.runs_dir) if figures else [], reused=True)
 
     started = time.perf_counter()
-    rows = probe_layers(spec.name, train, test, chosen, probe=probe, control=control, mdl=mdl, bio=bio, seed=seed)
+    rows = probe_layers(spec.name, train, test, chosen, probe=s.probe, control=s.control, mdl=s.mdl, bio=s.bio,
+                        seed=s.seed, validation=validation)
     if reference is not None:
-        rows += cka_rows(reference, test, chosen, debiased)
+        rows += cka_rows(reference, test, chosen, s.cka_estimator == "debiased")
     common = {"analysis": "probing", "task": spec.name, "model": train.meta["model"],
-              "training_size": training_size, "seed": seed, "probe": probe, "pooling": pooling,
-              "baseline": baseline or "", "bio": bio, "kind": train.meta["kind"], "n_layers": train.n_layers,
-              "n_train": int(train.features.shape[1]), "n_test": int(test.features.shape[1]),
+              "training_size": s.training_size, "seed": s.seed, "objective": s.objective, "probe": s.probe,
+              "pooling": pooling, "baseline": s.baseline or "", "bio": s.bio, "in_prompt": s.in_prompt,
+              "reference": reference.meta["model"] if reference is not None else "", "kind": train.meta["kind"],
+              "n_layers": train.n_layers, "n_train": int(train.features.shape[1]),
+              "n_validation": int(validation.features.shape[1]), "n_test": int(test.features.shape[1]),
               "data": train.meta["data_source"]}
     rows = [{**common, **row} for row in rows]
     runstore.write_table(path, rows)
     runstore.write_json(sidecar, {
         "analysis": "probing", "table": path.name, "task": spec.name, "model": train.meta["model"],
-        "training_size": training_size, "seed": seed, "settings": settings,
-        "caches": {"train": str(train.folder), "test": str(test.folder),
+        "training_size": s.training_size, "seed": s.seed, "settings": recorded,
+        "caches": {"train": str(train.folder), "validation": str(validation.folder), "test": str(test.folder),
                    "reference": str(reference.folder) if reference is not None else None},
-        "truncated": {"train": train.meta["truncated"], "test": test.meta["truncated"],
-                      "unit": train.meta["truncated_unit"]},
+        "truncated": {"train": train.meta["truncated"], "validation": validation.meta["truncated"],
+                      "test": test.meta["truncated"], "unit": train.meta["truncated_unit"]},
         "seconds": round(time.perf_counter() - started, 2), "environment": runstore.environment()})
-    return ProbingResult(path, rows, _draw(runs_dir) if figures else [])
+    return ProbingResult(path, rows, _draw(s.runs_dir) if figures else [])
 
 
 def _draw(runs_dir) -> list[Path]:
@@ -183,18 +180,41 @@ def _draw(runs_dir) -> list[Path]:
 
 
 def probe_layers(task: str, train, test, layers: list[int], probe: str = "logistic", control: bool = True,
-                 mdl: bool = True, bio: bool = False, seed: int = 42, progress: bool = True) -> list[dict]:
-    """Probe, control and MDL rows for each layer (see `run_probing`)."""
+                 mdl: bool = True, bio: bool = False, seed: int = 42, progress: bool = True,
+                 validation=None) -> list[dict]:
+    """Probe, validation, control and MDL rows for each layer (see `run_probing`).
+
+    Args:
+        task: "ner" or "nli".
+        train, test: Activations of the train and test split.
+        layers: Layers to probe.
+        probe, control, mdl, bio, seed: See `run_probing`.
+        progress: Show a progress bar.
+        validation: Activations of the validation split: each layer's probe is scored on them too
+            (`validation_accuracy`, `validation_macro_f1`) and MDL is measured on them. Without them (a benchmark)
+            MDL is measured on the training items; either way the MDL rows' `mdl_items` column says which.
+
+    Returns:
+        Tidy rows without the run's common columns.
+    """
     from tqdm.auto import tqdm
 
-    from probing.probes import control_labels, fit_and_score, mdl_online, one_blas_thread, shuffled_labels
+    from bioprobe.probing.probes import (control_labels, fit_and_score, mdl_online, one_blas_thread, quiet_solver_warnings,
+                                shuffled_labels)
 
     gold_train = task_labels(task, train.label, bio)
     gold_test = task_labels(task, test.label, bio)
-    names = sorted(set(gold_train) | set(gold_test), key=lambda name: (name != "O", name))
+    gold_validation = task_labels(task, validation.label, bio) if validation is not None else []
+    names = sorted(set(gold_train) | set(gold_test) | set(gold_validation), key=lambda name: (name != "O", name))
     index = {name: i for i, name in enumerate(names)}
     y_train = np.array([index[v] for v in gold_train])
     y_test = np.array([index[v] for v in gold_test])
+    y_validation = np.array([index[v] for v in gold_validation], dtype=np.int64)
+    if validation is not None and len(y_validation) == 0:
+        raise BioprobeError("The validation split has no items to probe; MDL and the choice of the best layer need "
+                            "some.")
+    mdl_items, mdl_acts, y_mdl = ("validation", validation, y_validation) if validation is not None else \
+        ("train", train, y_train)
     if len(set(y_train)) < 2:
         raise BioprobeError(f"The training items have a single label ({names[y_train[0]]}); a probe needs at least "
                             "two classes.")
@@ -207,10 +227,15 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
 
     def one_layer(layer: int) -> list[dict]:
         x_train, x_test = train.features[layer], test.features[layer]
-        fit = fit_and_score(probe, x_train, y_train, x_test, y_test, len(names), seed=seed, groups=groups)
+        x_validation = validation.features[layer] if validation is not None else None
+        fit = fit_and_score(probe, x_train, y_train, x_test, y_test, len(names), seed=seed, groups=groups,
+                            X_validation=x_validation, y_validation=y_validation if validation is not None else None)
         extra = {"converged": fit.converged, "note": fit.note, "C": fit.C}
         out = [_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, extra),
                _row(layer, "macro_f1", fit.macro_f1, fit.macro_f1_ci, extra)]
+        if validation is not None:
+            out += [_row(layer, "validation_accuracy", fit.validation_accuracy, None, extra),
+                    _row(layer, "validation_macro_f1", fit.validation_macro_f1, None, extra)]
         if control:
             ctrl = fit_and_score(probe, x_train, c_train, x_test, c_test, len(names), seed=seed, C=fit.C,
                                  groups=groups)
@@ -218,22 +243,22 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
             out.append(_row(layer, "control_accuracy", ctrl.accuracy, ctrl.accuracy_ci, cextra))
             out.append(_row(layer, "selectivity", fit.accuracy - ctrl.accuracy, None, extra))
         if mdl:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                code = mdl_online(mdl_probe, x_train, y_train, len(names), seed=seed,
-                                  C=fit.C if mdl_probe == probe else None)
+            # Each block's C is chosen on its own prefix (the task probe's C saw every training item).
+            code = mdl_online(mdl_probe, mdl_acts.features[layer], y_mdl, len(names), seed=seed)
             mextra = {"converged": code.converged, "note": "" if code.converged else "an MDL block did not converge",
-                      "C": fit.C, "mdl_probe": mdl_probe}
+                      "C": None, "mdl_probe": mdl_probe, "mdl_items": mdl_items, "n_mdl": code.block_ends[-1],
+                      "mdl_C": " ".join("-" if C is None else f"{C:g}" for C in code.block_C)}
             out += [_row(layer, "mdl_codelength", code.codelength, None, mextra),
                     _row(layer, "mdl_uniform_codelength", code.uniform_codelength, None, mextra),
                     _row(layer, "mdl_compression", code.compression, None, mextra)]
         return out
 
     # Layers are independent: one thread per core, each with single-threaded BLAS (the probes' products are skinny,
-    # where one BLAS thread per fit beats two; see probing.probes).
+    # where one BLAS thread per fit beats two; see probing.probes). Warning filters are process-wide, so they are
+    # set here, around the pool, and never inside a worker; convergence is read off each fitted probe.
     rows: list[dict] = []
     workers = max(1, min(len(layers), os.cpu_count() or 1))
-    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+    with quiet_solver_warnings(), one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         for out in tqdm(pool.map(one_layer, layers), total=len(layers), desc=f"Probing {train.meta['model']} "
                         f"{train.meta['source']}", unit="layer", leave=False, disable=not progress):
             rows += out
@@ -242,7 +267,7 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
 
 def cka_rows(reference, other, layers: list[int], debiased: bool = True) -> list[dict]:
     """CKA of each chosen layer with the same layer of the reference, and the full layer-by-layer matrix."""
-    from probing.similarity import cka_matrix
+    from bioprobe.probing.similarity import cka_matrix
 
     ref_rows, other_rows = align(reference, other)
     if len(ref_rows) < 4:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from bioprobe.align import WordEncoding, encode_words, first_subword_labels
+from bioprobe.align import WordEncoding, encode_words, first_subword_labels, structural_special_ids
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import resolve_model
 
@@ -222,6 +222,16 @@ def test_words_spelling_special_tokens_stay_text(tok):
     enc = encode_words(llama, ["<s>"])
     # "<" and ">" are not in the tiny vocabulary: SentencePiece's byte fallback spells them as bytes
     assert llama.convert_ids_to_tokens(enc.input_ids) == ["<s>", "▁", "<0x3C>", "s", "<0x3E>"]
+
+
+def test_structural_special_ids_are_the_tokens_the_tokenizer_adds(tok):
+    """[CLS] / [SEP] / BOS of each family's single and pair template; never [UNK], [MASK] or the pad token."""
+    expected = {"bert": {"[CLS]", "[SEP]"}, "gpt2": set(), "biogpt": {"</s>"}, "llama": {"<s>"}, "mistral": {"<s>"}}
+    for family, tokens in expected.items():
+        tokenizer = tok[family]
+        assert structural_special_ids(tokenizer) == {tokenizer.convert_tokens_to_ids(t) for t in tokens}, family
+    bert = tok["bert"]
+    assert set(bert.all_special_ids) - structural_special_ids(bert) == {0, 1, 4}  # [PAD], [UNK], [MASK]
 
 
 def test_empty_sentence_and_bad_input(tok):

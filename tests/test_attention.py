@@ -1,6 +1,6 @@
 """Attention comparison, head importance and attribution on tiny models of every family: known answers (a model
-against itself, the study's per-sentence cosine, padding, a finite-difference gate gradient, IG completeness), the
-CLI and task scripts, and bad input."""
+against itself, the study's per-sentence cosine, padding, a finite-difference gate gradient, IG completeness, a
+decoder's IG read at the input's last token, [UNK] as a word), the CLI and task scripts, and bad input."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from attention.compare import attention_statistics
-from attention.importance import head_gates, head_importance
+from bioprobe.attention.compare import attention_statistics
+from bioprobe.attention.importance import head_gates, head_importance
 from bioprobe import runstore
 from bioprobe.align import encode_words
 from bioprobe.cli import main
@@ -104,7 +104,7 @@ def test_padding_changes_nothing(tiny_model_dirs):
 
 def test_head_gates_reproduce_the_gradient_by_finite_differences(tiny_model_dirs):
     """Importance is d loss / d gate: check one head's gradient against (loss(1 + e) - loss(1 - e)) / 2e."""
-    from attention.importance import _labelled_batches
+    from bioprobe.attention.importance import _labelled_batches
 
     loaded = load_model(str(tiny_model_dirs["llama"]), head="sequence",
                         labels=("entailment", "neutral", "contradiction"), device="cpu")
@@ -141,13 +141,14 @@ def test_head_gates_reproduce_the_gradient_by_finite_differences(tiny_model_dirs
 
 def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cued, tmp_path):
     """Completeness: with enough steps the attributions sum to f(input) - f(baseline) (small convergence delta)."""
-    from attention.attribute import attribute_examples, hypothesis_share
+    from bioprobe.attention.attribute import attribute_examples, hypothesis_share
+    from bioprobe.align import structural_special_ids
 
     runs = tmp_path / "runs"
     model = str(tiny_model_dirs["bert"])
     ok("finetune", "--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--training_size", "30",
        "--epochs", "1", "--runs-dir", str(runs))
-    from finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.data import load_task_data
 
     loaded = load_finetuned(runs, "nli", model, 30, device="cpu")
@@ -157,7 +158,7 @@ def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cu
         assert abs(item.delta) < 1e-3
         encoded = loaded.tokenizer(row["premise"], row["hypothesis"])
         types, special = np.array(encoded["token_type_ids"]), np.isin(encoded["input_ids"],
-                                                                       loaded.tokenizer.all_special_ids)
+                                                                       list(structural_special_ids(loaded.tokenizer)))
         np.testing.assert_array_equal(item.segments, np.where(special, -1, types))
         share = hypothesis_share(item)
         magnitude = np.abs(item.scores)
@@ -231,7 +232,7 @@ def test_bad_input_is_one_sentence_and_a_nonzero_exit(args, fragment, tiny_model
 def test_a_model_without_attention_maps_is_named():
     from types import SimpleNamespace
 
-    from attention.compare import _attentions
+    from bioprobe.attention.compare import _attentions
     from bioprobe.errors import BioprobeError
 
     def no_maps(**inputs):  # what a model whose attention kernel cannot return maps gives back
@@ -245,8 +246,8 @@ def test_decoder_pair_segments_hold_when_the_premise_is_truncated(tiny_model_dir
     """The hypothesis is the end of a decoder's pair input, whole, however much of the premise was cut."""
     import datasets
 
-    from attention.attribute import _segments
-    from finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+    from bioprobe.attention.attribute import _segments
+    from bioprobe.finetune.encode import HYPOTHESIS, PREMISE, encode_nli
 
     loaded = load_model(str(tiny_model_dirs["gpt2"]), head="base", device="cpu")
     tokenizer = loaded.tokenizer
@@ -257,8 +258,155 @@ def test_decoder_pair_segments_hold_when_the_premise_is_truncated(tiny_model_dir
     p_ids = tokenizer(PREMISE + premise, add_special_tokens=False)["input_ids"]
     for max_length in (len(p_ids) + len(h_ids), len(h_ids) + 3):  # whole, then the premise cut to 3 tokens
         encoded = encode_nli(pair, tokenizer, ("neutral",), max_length, "decoder")[0]
-        segments = _segments(encoded["input_ids"], set(tokenizer.all_special_ids), tokenizer, hypothesis, "decoder")
+        segments = _segments(encoded["input_ids"], tokenizer, premise, hypothesis, "decoder", max_length)
         n_premise = len(encoded["input_ids"]) - len(h_ids)
         assert list(segments) == [0] * n_premise + [1] * len(h_ids)
         assert encoded["input_ids"][n_premise:] == h_ids
     assert n_premise == 3
+
+
+class FixedMaps(torch.nn.Module):
+    """A stand-in model whose one layer, one head attention map is given, whatever the input."""
+
+    def __init__(self, att):
+        super().__init__()
+        self.att = torch.tensor(att, dtype=torch.float64)
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask=None, output_attentions=False, **kwargs):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(attentions=(self.att[None, None].expand(input_ids.shape[0], 1, -1, -1),))
+
+
+def test_attention_special_mass_counts_the_added_tokens_not_unk(tiny_model_dirs):
+    """On [CLS] insulin [UNK] aspirin [SEP] the special mass is each row's mass on [CLS] and [SEP] only."""
+    from bioprobe.align import structural_special_ids
+
+    loaded = eager(tiny_model_dirs["bert"])
+    tokenizer = loaded.tokenizer
+    ids = encode_words(tokenizer, ["insulin", "☃", "aspirin"]).input_ids
+    assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "insulin", "[UNK]", "aspirin", "[SEP]"]
+    att = [[0.5, 0.1, 0.2, 0.1, 0.1],  # on [CLS] + [SEP]: 0.6
+           [0.1, 0.4, 0.3, 0.1, 0.1],  # 0.2
+           [0.2, 0.2, 0.2, 0.2, 0.2],  # 0.4
+           [0.0, 0.1, 0.6, 0.2, 0.1],  # 0.1
+           [0.3, 0.0, 0.0, 0.0, 0.7]]  # 1.0
+    stats = attention_statistics(FixedMaps(att), {1: FixedMaps(att)}, [ids], tokenizer.pad_token_id,
+                                 structural_special_ids(tokenizer)).values[1]
+    assert stats["special_a"][0, 0, 0] == pytest.approx((0.6 + 0.2 + 0.4 + 0.1 + 1.0) / 5, abs=1e-12)  # 0.46
+    old = attention_statistics(FixedMaps(att), {1: FixedMaps(att)}, [ids], tokenizer.pad_token_id,
+                               tokenizer.all_special_ids).values[1]
+    assert old["special_a"][0, 0, 0] == pytest.approx((0.8 + 0.5 + 0.6 + 0.7 + 1.0) / 5, abs=1e-12)  # [UNK] in: 0.72
+
+
+def test_compare_attention_special_mass_leaves_out_unk(tiny_model_dirs, cued, tmp_path):
+    """Through `compare_attention`: on "insulin ☃ aspirin" ([CLS] insulin [UNK] aspirin [SEP]) the pretrained
+    model's special mass of each head is the mean over rows of its mass on columns 0 and 4 only."""
+    from bioprobe.attention.compare import compare_attention
+
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["bert"])
+    ok("finetune", "--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--training_size", "10",
+       "--epochs", "1", "--runs-dir", str(runs))
+    data = tmp_path / "unk"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.conll").write_text("insulin\tB-Chemical\n☃\tO\naspirin\tB-Chemical\n\n")
+    result = compare_attention(task="ner", model_name=model, training_sizes="10", data=str(data), runs_dir=runs, importance=False, figures=False,
+                               metrics=["special_a"], n_boot=10)
+    table = pd.DataFrame(result.rows)
+    reference = eager(tiny_model_dirs["bert"])
+    ids = encode_words(reference.tokenizer, ["insulin", "☃", "aspirin"]).input_ids
+    assert reference.tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "insulin", "[UNK]", "aspirin", "[SEP]"]
+    with torch.no_grad():
+        maps = reference.model(torch.tensor([ids]), output_attentions=True).attentions
+    for layer in range(2):
+        for head in range(2):
+            att = maps[layer][0, head].double()
+            got = table.loc[(table["layer"] == layer) & (table["head"] == head), "value"].item()
+            assert got == pytest.approx(float(att[:, [0, 4]].sum(-1).mean()), abs=1e-6)
+            assert got != pytest.approx(float(att[:, [0, 2, 4]].sum(-1).mean()), abs=1e-4)  # [UNK] left out
+
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+
+
+def pairs(premises, hypotheses):
+    import datasets
+
+    return datasets.Dataset.from_dict({"premise": premises, "hypothesis": hypotheses,
+                                       "label": ["neutral"] * len(premises)})
+
+
+def test_an_unk_word_is_a_word_in_segments_baseline_and_share(tiny_model_dirs):
+    """[UNK] and [MASK] are words of the text: they keep their sentence's segment and are replaced in the baseline;
+    only the tokens the tokenizer adds ([CLS], [SEP]) are -1 and kept."""
+    from bioprobe.attention.attribute import attribute_examples, hypothesis_share
+
+    loaded = load_model(str(tiny_model_dirs["bert"]), head="sequence", labels=NLI_LABELS, device="cpu")
+    (item,) = attribute_examples("nli", loaded, pairs(["insulin ☃ the gene"], ["[MASK] reduced protein"]), steps=8,
+                                 progress=False)
+    assert item.tokens == ["[CLS]", "insulin", "[UNK]", "the", "gene", "[SEP]", "[MASK]", "reduced", "protein",
+                           "[SEP]"]
+    assert list(item.segments) == [-1, 0, 0, 0, 0, -1, 1, 1, 1, -1]
+    assert item.baseline == [2, 0, 0, 0, 0, 3, 0, 0, 0, 3]  # [CLS] [PAD] x 4 [SEP] [PAD] x 3 [SEP]
+    magnitude = np.abs(item.scores)
+    assert hypothesis_share(item) == pytest.approx(magnitude[6:9].sum() / (magnitude[1:5].sum() + magnitude[6:9].sum()))
+
+
+def test_a_decoder_pair_with_an_unk_keeps_its_boundary(tiny_model_dirs):
+    """BioGPT spells an unknown character <unk>: it counts in the hypothesis's length, so it must count as a
+    hypothesis position too (otherwise the boundary slides one token into the premise)."""
+    from bioprobe.attention.attribute import attribute_examples
+
+    loaded = load_model(str(tiny_model_dirs["biogpt"]), head="sequence", labels=NLI_LABELS, device="cpu")
+    (item,) = attribute_examples("nli", loaded, pairs(["insulin lowers glucose"], ["the ☃ gene"]), steps=8,
+                                 progress=False)
+    # </s> | P re mi se</w> :</w> insulin</w> lo w er s</w> g l uc os e</w> | H yp o th esis</w> :</w> the</w> <unk> gene</w>
+    assert item.tokens[0] == "</s>" and item.tokens[-2:] == ["<unk>", "gene</w>"]
+    assert list(item.segments) == [-1] + [0] * 15 + [1] * 9
+    assert item.baseline == [2] + [1] * 24  # </s>, then <pad> everywhere, the <unk> too
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "biogpt", "mistral"])
+def test_integrated_gradients_of_a_decoder_pair_start_where_the_input_is_read(family, tiny_model_dirs):
+    """A decoder's sequence head reads the last non-pad token. The baseline is all pad after BOS, so the model itself
+    would read it at position 0; IG's path is read at the input's last token. Completeness holds when F(baseline) is
+    read there too: sum of attributions = F(input) - F(baseline at the input's last position), delta ~ 0."""
+    from bioprobe.attention.attribute import attribute_examples
+    from bioprobe.finetune.encode import encode_nli
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="sequence", labels=NLI_LABELS, device="cpu")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    rows = pairs(["the gene was treated with insulin", "aspirin lowers glucose"],
+                 ["reduced protein expression", "the patient was treated"])
+    found = attribute_examples("nli", loaded, rows, steps=300, progress=False)
+    encoded = encode_nli(rows, tokenizer, NLI_LABELS, 128, "decoder")
+    bos = {"gpt2": [], "llama": [1], "mistral": [1], "biogpt": [2]}[family]  # what each tokenizer puts first
+    pad = {"gpt2": 636, "llama": 2, "mistral": 2, "biogpt": 1}[family]  # EOS for gpt2 / llama / mistral; <pad>
+    assert tokenizer.pad_token_id == pad
+    for item, row in zip(found, encoded):
+        ids = row["input_ids"]
+        baseline = bos + [pad] * (len(ids) - len(bos))
+        target = NLI_LABELS.index(item.target)
+        with torch.no_grad():
+            f_input = float(model(input_ids=torch.tensor([ids])).logits[0, target])
+            hidden = model.base_model(input_ids=torch.tensor([baseline])).last_hidden_state
+            f_baseline = float(model.score(hidden)[0, len(ids) - 1, target])  # read at the input's last token
+            f_baseline_at_0 = float(model(input_ids=torch.tensor([baseline])).logits[0, target])
+        assert abs(item.delta) < 1e-4
+        assert float(item.scores.sum()) == pytest.approx(f_input - f_baseline, abs=1e-4)
+        assert abs(f_baseline - f_baseline_at_0) > 1e-4  # the model's own pooling of the baseline is elsewhere
+        assert item.baseline == baseline
+
+
+def test_ner_integrated_gradients_of_a_decoder_converge(tiny_model_dirs):
+    """A token head is read at the explained position on every point of the path: the pad baseline is harmless."""
+    import datasets
+
+    from bioprobe.attention.attribute import attribute_examples
+
+    loaded = load_model(str(tiny_model_dirs["gpt2"]), head="token", labels=("O", "B-Gene", "I-Gene"), device="cpu")
+    rows = datasets.Dataset.from_dict({"tokens": [["IL-2", "activates", "STAT5"]], "tags": [["B-Gene", "O", "O"]]})
+    (item,) = attribute_examples("ner", loaded, rows, steps=300, progress=False)
+    assert item.position == 0 and abs(item.delta) < 1e-4

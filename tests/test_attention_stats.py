@@ -11,7 +11,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy as scipy_entropy
 from sklearn.metrics.pairwise import cosine_similarity
 
-from attention.stats import METRICS, SINGLE_METRICS, bootstrap_mean, layer_stats, single_stats
+from bioprobe.attention.stats import METRICS, SINGLE_METRICS, bootstrap_mean, layer_stats, single_stats
 
 # Uniform rows, and one-hot rows all on the first token ([CLS]).
 U = [[1 / 3, 1 / 3, 1 / 3],

@@ -3,6 +3,7 @@ the cache is reused, detected stale and never lost."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -12,9 +13,9 @@ import torch
 from bioprobe.align import encode_words
 from bioprobe.errors import BioprobeError
 from bioprobe.models import load_model
-from probing import activations as activations_module
-from probing.activations import get_activations
-from probing.extract import Unit, length_batches, plan_ner, plan_nli, run_plan
+from bioprobe.probing import activations as activations_module
+from bioprobe.probing.activations import get_activations
+from bioprobe.probing.extract import Unit, length_batches, plan_ner, plan_nli, run_plan
 from tiny_data import write_cued_ner, write_cued_nli
 
 SENTENCES = [
@@ -66,7 +67,7 @@ def test_ner_word_vectors_equal_one_sentence_at_a_time(tiny_model_dir, pooling, 
 def test_nli_pair_vectors_equal_one_pair_at_a_time(tiny_model_dir, pooling, tmp_path):
     import datasets
 
-    from finetune.encode import encode_nli
+    from bioprobe.finetune.encode import encode_nli
 
     loaded = load_model(str(tiny_model_dir), head="base", device="cpu")
     kind = loaded.resolved.spec.kind
@@ -190,3 +191,93 @@ def test_empty_split_says_so(tiny_model_dirs, tmp_path):
     data = write_cued_nli(tmp_path / "nli", sizes=(("train", 30), ("validation", 6), ("test", 0)))
     with pytest.raises(BioprobeError, match="empty"):
         get_activations("nli", str(tiny_model_dirs["bert"]), data=str(data), runs_dir=tmp_path)
+
+
+# A small CoNLL test split, written out by hand: each cached item must be exactly one of these words with its tag.
+CONLL_TEST = [
+    [("Metformin", "B-Chemical"), ("lowers", "O"), ("glucose", "B-Chemical"), (".", "O")],
+    [("IL-2", "B-Gene/Protein"), ("activates", "O"), ("STAT5", "B-Gene/Protein"), ("in", "O"), ("T", "O"),
+     ("cells", "O"), ("of", "O"), ("patients", "O"), ("with", "O"), ("type", "B-Disease"), ("2", "I-Disease"),
+     ("diabetes", "I-Disease"), (".", "O")],
+    [("aspirin", "B-Chemical")],
+    [("The", "O"), ("BRCA1", "B-Gene/Protein"), ("gene", "O")],
+]
+
+
+def write_conll(folder, splits: dict) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sentences in splits.items():
+        (folder / f"{name}.conll").write_text("".join("".join(f"{w}\t{t}\n" for w, t in s) + "\n" for s in sentences))
+    return str(folder)
+
+
+def test_items_are_the_words_and_tags_of_the_file(tiny_model_dirs, tmp_path):
+    data = write_conll(tmp_path / "data", {"train": CONLL_TEST[::-1], "dev": CONLL_TEST[2:], "test": CONLL_TEST})
+    model = str(tiny_model_dirs["bert"])
+    acts = get_activations("ner", model, split="test", data=data, runs_dir=tmp_path)
+    got = list(zip(acts.unit.tolist(), acts.word.tolist(), acts.text.tolist(), acts.label.tolist()))
+    expected = [(s, w, word, tag) for s, sentence in enumerate(CONLL_TEST) for w, (word, tag) in enumerate(sentence)]
+    assert sorted(got) == expected  # every word once, with its own text and tag
+    # Rows run longest sentence first, its words in order: the 13 words of sentence 1 are rows 0-12.
+    assert got[:13] == [(1, w, word, tag) for w, (word, tag) in enumerate(CONLL_TEST[1])]
+    # The row of STAT5 (sentence 1, word 2) holds STAT5's vector: its first subword, sentence 1 run on its own.
+    loaded = load_model(model, head="base", device="cpu")
+    encoding = encode_words(loaded.tokenizer, [w for w, _ in CONLL_TEST[1]], max_length=128)
+    states = hidden_states(loaded.model, encoding.input_ids)
+    np.testing.assert_allclose(np.asarray(acts.features[:, 2], dtype=np.float32),
+                               states[:, encoding.spans[2][0]].numpy(), rtol=2e-3, atol=2e-3)
+    # A sample of sentences keeps each chosen sentence whole, with the split's sentence numbers.
+    sample = get_activations("ner", model, split="test", data=data, runs_dir=tmp_path, limit=2)
+    kept = list(zip(sample.unit.tolist(), sample.word.tolist(), sample.text.tolist(), sample.label.tolist()))
+    chosen = sorted(set(sample.unit.tolist()))
+    assert len(chosen) == 2 and sorted(kept) == [item for item in expected if item[0] in chosen]
+
+
+def test_nli_items_are_the_labels_of_their_pairs(tiny_model_dirs, tmp_path):
+    pairs = [("Aspirin was given.", "A drug was given.", "entailment"),
+             ("The patient has no fever.", "The patient is febrile.", "contradiction"),
+             ("EGFR is mutated.", "The tumour is large.", "neutral")]
+    folder = tmp_path / "nli"
+    folder.mkdir()
+    for name in ("train", "dev", "test"):
+        (folder / f"{name}.jsonl").write_text("".join(
+            json.dumps({"premise": p, "hypothesis": h, "label": label}) + "\n" for p, h, label in pairs))
+    acts = get_activations("nli", str(tiny_model_dirs["bert"]), split="test", data=str(folder), runs_dir=tmp_path)
+    got = sorted(zip(acts.unit.tolist(), acts.word.tolist(), acts.text.tolist(), acts.label.tolist()))
+    assert got == [(0, 0, "", "entailment"), (1, 0, "", "contradiction"), (2, 0, "", "neutral")]
+
+
+@pytest.fixture
+def row_reads(monkeypatch):
+    """How many rows were read one at a time from a `datasets.Dataset` (an integer index, or one step of
+    iterating it; a datasets 4+ column does one of the two for each item it is asked for)."""
+    import datasets
+
+    count = [0]
+    getitem, iterate = datasets.Dataset.__getitem__, datasets.Dataset.__iter__
+
+    def counted_getitem(self, key):
+        count[0] += isinstance(key, (int, np.integer))
+        return getitem(self, key)
+
+    def counted_iter(self):
+        for row in iterate(self):
+            count[0] += 1
+            yield row
+
+    monkeypatch.setattr(datasets.Dataset, "__getitem__", counted_getitem)
+    monkeypatch.setattr(datasets.Dataset, "__iter__", counted_iter)
+    return count
+
+
+@pytest.mark.parametrize("task", ["ner", "nli"])
+def test_extraction_reads_columns_whole_not_item_by_item(task, tiny_model_dirs, tmp_path, row_reads):
+    write = write_cued_ner if task == "ner" else write_cued_nli
+    reads = []
+    for n in (4, 40):
+        data = write(tmp_path / f"{task}{n}", sizes=(("train", 8), ("validation", 4), ("test", n)))
+        row_reads[0] = 0
+        acts = get_activations(task, str(tiny_model_dirs["bert"]), split="test", data=str(data), runs_dir=tmp_path)
+        assert len(np.unique(acts.unit)) == n
+        reads.append(row_reads[0])
+    assert reads[0] == reads[1]  # the same reads for 4 and for 40 items: none per item or word

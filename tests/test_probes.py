@@ -12,8 +12,8 @@ from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import f1_score
 
-from probing import probes
-from probing.probes import (C_GRID, MDL_EPS, MDL_FRACTIONS, PROBES, bootstrap_ci, choose_C, control_labels,
+from bioprobe.probing import probes
+from bioprobe.probing.probes import (C_GRID, MDL_EPS, MDL_FRACTIONS, PROBES, bootstrap_ci, choose_C, control_labels,
                             fit_and_score, mdl_online, shuffled_labels)
 
 # Two classes split by the sign of the first coordinate, with a margin of 2; the second coordinate is noise.
@@ -104,17 +104,65 @@ def test_a_given_C_is_used_without_cross_validation(monkeypatch):
     assert result.C == 0.25 and result.accuracy == 1.0
 
 
-@pytest.mark.parametrize("kind", ["logistic", "svc"])
+@pytest.mark.parametrize("kind", PROBES)
 def test_non_convergence_is_reported_not_raised(kind, monkeypatch):
     monkeypatch.setitem(probes.MAX_ITER, kind, 1)
     X_train, y_train = two_gaussians(400, 2.0, dim=10, seed=6)
     X_test, y_test = two_gaussians(200, 2.0, dim=10, seed=7)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)         # none may escape
+        warnings.simplefilter("ignore", ConvergenceWarning)        # convergence is read off the estimator
         result = fit_and_score(kind, X_train, y_train, X_test, y_test, 2, seed=0, C=10.0)
     assert result.converged is False
     assert result.note == "did not converge in 1 iterations"
     assert 0.0 <= result.accuracy <= 1.0 and len(result.predictions) == 200
+
+
+@pytest.mark.parametrize("kind", PROBES)
+def test_a_converged_fit_is_reported_converged(kind):
+    X_train, y_train = two_gaussians(400, 2.0, dim=10, seed=6)
+    X_test, y_test = two_gaussians(200, 2.0, dim=10, seed=7)
+    result = fit_and_score(kind, X_train, y_train, X_test, y_test, 2, seed=0, C=0.1)
+    assert result.converged is True and result.note == ""
+
+
+def test_a_capped_probe_reports_non_convergence_while_another_thread_ignores_warnings(monkeypatch):
+    """Warning filters are one process-wide list. Layers are probed in parallel threads; when another thread enters
+    an ignore-everything filter (what the MDL branch did) while a capped probe fits, a probe that learns its
+    convergence from a warning sees none and reports converged=True. Here the capped fit waits, after it started,
+    until the other thread holds such a filter, and that thread holds it until the fit is done."""
+    import threading
+
+    from sklearn import preprocessing
+
+    monkeypatch.setitem(probes.MAX_ITER, "logistic", 2)
+    X_train, y_train = two_gaussians(400, 2.0, dim=10, seed=6)
+    X_test, y_test = two_gaussians(200, 2.0, dim=10, seed=7)
+    fitting, ignoring, done = threading.Event(), threading.Event(), threading.Event()
+
+    class GatedScaler(preprocessing.StandardScaler):
+        def fit(self, *args, **kwargs):
+            fitting.set()
+            assert ignoring.wait(10)
+            return super().fit(*args, **kwargs)
+
+    def other_layer():
+        assert fitting.wait(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ignoring.set()
+            done.wait(10)
+
+    monkeypatch.setattr(preprocessing, "StandardScaler", GatedScaler)
+    thread = threading.Thread(target=other_layer)
+    with warnings.catch_warnings():                      # puts back whatever filters the two threads leave behind
+        thread.start()
+        try:
+            result = fit_and_score("logistic", X_train, y_train, X_test, y_test, 2, seed=0, C=10.0)
+        finally:
+            done.set()
+            thread.join()
+    assert ignoring.is_set()
+    assert result.converged is False and result.note == "did not converge in 2 iterations"
 
 
 def test_single_class_training_labels_predict_that_class():
@@ -278,12 +326,63 @@ def test_mdl_first_block_uses_the_uniform_code_exactly():
     assert whole.codelength == whole.uniform_codelength == 10 * math.log2(3) and whole.compression == 1.0
 
 
-def test_mdl_of_one_class_prefixes_is_exact():
-    # Every prefix holds only class 0, so each later item costs -log2(1 - eps + eps / K).
+def test_mdl_codes_a_one_class_prefix_with_the_add_one_estimate():
+    # The prefix is two items of class 0: p(0) = (2 + 1) / (2 + 2) = 3/4 for each of the 8 later items, and a miss
+    # would cost log2(4) = 2 bits, not log2(K / eps) = 21 bits.
     X = np.arange(20, dtype=np.float16).reshape(10, 2)
     result = mdl_online("logistic", X, np.zeros(10, dtype=int), 2, fractions=(0.2, 1.0))
-    assert result.block_codelengths[0] == 2.0
-    assert result.codelength == pytest.approx(2.0 + 8 * -math.log2(1 - MDL_EPS + MDL_EPS / 2), rel=1e-12)
+    assert result.block_codelengths == [2.0, pytest.approx(8 * math.log2(4 / 3), rel=1e-12)]
+    assert result.block_C == [None, None]
+    y = np.array([0, 0, 1, 0, 0, 1, 0, 0, 0, 0])         # the order is seeded: find which items come first
+    order = np.random.default_rng(0).permutation(10)
+    coded = mdl_online("logistic", X[np.argsort(order)], y[np.argsort(order)], 2, fractions=(0.2, 1.0))
+    assert coded.block_codelengths[1] == pytest.approx(6 * math.log2(4 / 3) + 2 * math.log2(4), rel=1e-12)
+
+
+def test_mdl_codes_a_prefix_too_small_for_three_folds_with_the_add_one_estimate():
+    # Prefix [0, 1, 1, 2, 2]: no two classes with three items, so no probe; p = (n_c + 1) / (5 + 3) = 2/8, 3/8, 3/8
+    # for the block [0, 1, 2, 2, 2], even with a C given.
+    X = np.arange(20, dtype=np.float16).reshape(10, 2)
+    y = np.array([0, 1, 1, 2, 2, 0, 1, 2, 2, 2])
+    order = np.random.default_rng(0).permutation(10)
+    result = mdl_online("logistic", X[np.argsort(order)], y[np.argsort(order)], 3, C=1.0, fractions=(0.5, 1.0))
+    assert result.block_codelengths[1] == pytest.approx(math.log2(4) + 4 * math.log2(8 / 3), rel=1e-12)
+
+
+def test_mdl_chooses_each_block_C_on_its_prefix_only(monkeypatch):
+    # Block i is coded before the items after it are seen, so its regularisation may depend on its prefix only.
+    seen = []
+    choose = probes.choose_C
+
+    def recording(kind, X, y, seed, **kwargs):
+        seen.append(len(y))
+        return choose(kind, X, y, seed, **kwargs)
+
+    monkeypatch.setattr(probes, "choose_C", recording)
+    X, y = two_gaussians(200, 3.0, dim=4, seed=11)
+    result = mdl_online("logistic", X, y, 2)
+    # ends 1 1 1 2 3 6 13 25 50 100 200 -> [1, 2, 3, 6, 13, 25, 50, 100, 200]; prefixes from 6 on allow 3 folds
+    # (two classes of 3 items) unless the first 6 items hold fewer than 3 of a class.
+    starts = result.block_ends[:-1]
+    assert seen == [start for start, C in zip(starts, result.block_C[1:]) if C is not None]
+    assert 200 not in seen and seen[-1] == 100
+    assert all(C is None or C in C_GRID for C in result.block_C)
+
+
+def test_mdl_of_random_labels_is_the_uniform_code():
+    # Features that say nothing about the labels: the online code can do no better than the uniform code, and a
+    # careful one no worse than a few bits (the class frequencies it learns), so compression is 1 up to noise.
+    for seed in range(4):
+        rng = np.random.default_rng(100 + seed)
+        X = rng.normal(size=(300, 16)).astype(np.float16)
+        for K in (2, 3):
+            result = mdl_online("logistic", X, rng.integers(0, K, 300), K, seed=seed)
+            assert 0.95 <= result.compression <= 1.05, (seed, K, result.block_codelengths)
+
+
+def test_mdl_of_separable_labels_on_a_few_hundred_items_is_far_above_one():
+    X, y = two_gaussians(300, 12.0, dim=8, seed=17)
+    assert mdl_online("logistic", X, y, 2).compression > 3
 
 
 def test_mdl_stays_finite_when_a_prefix_lacks_a_class():

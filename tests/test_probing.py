@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from bioprobe import runstore
 from bioprobe.cli import main
 from bioprobe.registry import resolve_model
-from probing.activations import get_activations
-from probing.probes import fit_and_score
-from probing.run import parse_layers, task_labels
+from bioprobe.probing.activations import get_activations
+from bioprobe.probing.probes import fit_and_score, mdl_online
+from bioprobe.probing.run import parse_layers, task_labels
 from tiny_data import write_cued_ner, write_cued_nli
 from tiny_models import FAMILIES
 
@@ -169,7 +169,7 @@ def test_cls_on_a_decoder_is_refused(tiny_model_dirs, cued, tmp_path):
 
 
 def test_a_probe_that_does_not_converge_is_reported_not_fatal(tiny_model_dirs, cued, tmp_path, monkeypatch):
-    import probing.probes as probes
+    import bioprobe.probing.probes as probes
 
     monkeypatch.setattr(probes, "MAX_ITER", {"logistic": 1, "svc": 1, "mlp": 1})
     ok("probe", "--task", "nli", "--model_name", str(tiny_model_dirs["bert"]), "--data", str(cued["nli"]),
@@ -183,10 +183,10 @@ def test_extract_caches_both_splits_and_probe_reuses_them(tiny_model_dirs, cued,
     result = ok("extract", "--task", "ner", "--model_name", model, "--training_size", "0", "--data",
                 str(cued["ner"]), "--runs-dir", str(tmp_path), "--pooling", "mean", "--limit", "50")
     lines = result.stdout.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["train", "test"]
+    assert [line.split(":")[0] for line in lines] == ["train", "validation", "test"]  # --split all: what probing reads
     assert "x 3 layers x 64 dims" in lines[0]
 
-    import probing.activations as activations
+    import bioprobe.probing.activations as activations
 
     def refuse(*args, **kwargs):
         raise AssertionError("probe extracted again although extract cached the vectors")
@@ -200,6 +200,21 @@ def test_extract_caches_both_splits_and_probe_reuses_them(tiny_model_dirs, cued,
     assert train.meta["units"] == 50 and (rows["n_train"] == train.features.shape[1]).all()
 
 
+def test_a_probing_run_loads_each_model_once_for_its_three_splits(tiny_model_dirs, cued, tmp_path, monkeypatch):
+    import bioprobe.probing.activations as activations
+
+    loads = []
+    real = activations._load_now
+    monkeypatch.setattr(activations, "_load_now", lambda *args: loads.append(args[1].key) or real(*args))
+    model = str(tiny_model_dirs["gpt2"])
+    common = ("--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--runs-dir", str(tmp_path))
+    ok("finetune", *common, "--training_size", "100", "--epochs", "1", "--train-limit", "20")
+    ok("probe", *common, "--training_size", "100", "--limit", "20", "--no-mdl", "--no-control")
+    # train, validation and test from one load of the tuned weights; the pretrained reference (CKA) once
+    assert sorted(loads) == ["pretrained", "size100-seed42"]
+    assert activations._SHARED is None  # dropped after the run
+
+
 @pytest.mark.parametrize("probe", ["svc", "mlp"])
 def test_the_other_probes_run_with_control_and_mdl(probe, tiny_model_dirs, cued, tmp_path):
     model = str(tiny_model_dirs["bert"])
@@ -209,3 +224,80 @@ def test_the_other_probes_run_with_control_and_mdl(probe, tiny_model_dirs, cued,
     assert rows.loc["accuracy", "value"] == 1.0  # the cued entities are fixed words: separable at the embeddings
     assert rows.loc["mdl_compression", "value"] > 1.5
     assert rows.loc["mdl_compression", "mdl_probe"] == ("logistic" if probe == "svc" else "mlp")
+
+
+def probe_labels(task: str, *splits) -> list[np.ndarray]:
+    """Class ids per split, numbered as `probe_layers` numbers them (O first, then sorted over every split)."""
+    gold = [task_labels(task, acts.label, False) for acts in splits]
+    names = sorted(set().union(*map(set, gold)), key=lambda n: (n != "O", n))
+    ids = {n: i for i, n in enumerate(names)}
+    return [np.array([ids[v] for v in labels]) for labels in gold]
+
+
+def test_mdl_and_the_best_layer_come_from_validation_items(tiny_model_dirs, cued, tmp_path):
+    """MDL is the online code of the validation labels (items no checkpoint was tuned on), the same sample for the
+    pretrained and the fine-tuned model; each layer's probe is scored on validation too, and the best layer printed
+    is the validation-best one with its test accuracy."""
+    runs, model, data = tmp_path / "runs", str(tiny_model_dirs["bert"]), str(cued["ner"])
+    common = ["--task", "ner", "--model_name", model, "--runs-dir", str(runs)]
+    ok("finetune", *common, "--data", data, "--training_size", "30", "--epochs", "1", "--batch-size", "8")
+    printed = {}
+    for size in (0, 30):
+        printed[size] = ok("probe", *common, "--data", data, "--training_size", str(size), "--no-control",
+                           "--limit", "20").output
+    tables = {size: table(runs, "ner", model, size, "logistic-first") for size in (0, 30)}
+    fetch = dict(data=data, runs_dir=runs, limit=20)
+    for size, rows in tables.items():
+        train, validation, test = (get_activations("ner", model, size, split, **fetch)
+                                   for split in ("train", "validation", "test"))
+        assert validation.meta["units"] == 20
+        y_train, y_validation, y_test = probe_labels("ner", train, validation, test)
+        K = int(max(y_train.max(), y_validation.max(), y_test.max())) + 1
+        mdl = rows[rows["metric"] == "mdl_compression"].set_index("layer")
+        assert (mdl["mdl_items"] == "validation").all()
+        assert (mdl["n_mdl"] == validation.features.shape[1]).all() and validation.features.shape[1] > 0
+        assert mdl.loc[1, "value"] == pytest.approx(
+            mdl_online("logistic", validation.features[1], y_validation, K, seed=42).compression)
+        chosen = rows[rows["metric"] == "validation_accuracy"].set_index("layer")["value"]
+        assert sorted(chosen.index) == [0, 1, 2]
+        fit = fit_and_score("logistic", train.features[2], y_train, test.features[2], y_test, K, seed=42,
+                            X_validation=validation.features[2], y_validation=y_validation)
+        assert chosen[2] == pytest.approx(fit.validation_accuracy)
+        accuracy = rows[rows["metric"] == "accuracy"].set_index("layer")["value"]
+        best = int(chosen.idxmax())
+        assert f"best layer on validation {best}: test {accuracy[best]:.3f}" in printed[size]
+    assert tables[0]["n_mdl"].dropna().iloc[0] == tables[30]["n_mdl"].dropna().iloc[0]
+    same = [get_activations("ner", model, size, "validation", **fetch) for size in (0, 30)]
+    assert same[0].unit.tolist() == same[1].unit.tolist() and same[0].word.tolist() == same[1].word.tolist()
+
+
+def report_rows(test: dict, validation: dict | None) -> pd.DataFrame:
+    """A hand-made probing table of one run: test accuracy (value, low, high) and validation accuracy per layer."""
+    base = {"analysis": "probing", "task": "nli", "model": "m", "training_size": 0, "seed": 42, "head": None,
+            "probe": "logistic", "pooling": "joint-mean", "baseline": "", "bio": False, "n_layers": 2}
+    rows = []
+    for layer, (value, low, high) in test.items():
+        rows.append({**base, "layer": layer, "metric": "accuracy", "value": value, "ci_low": low, "ci_high": high})
+        rows.append({**base, "layer": layer, "metric": "selectivity", "value": value - 0.3})
+        rows.append({**base, "layer": layer, "metric": "mdl_compression", "value": 1 + layer / 10,
+                     **({"mdl_items": "validation"} if validation is not None else {})})
+        if validation is not None:
+            rows.append({**base, "layer": layer, "metric": "validation_accuracy", "value": validation[layer]})
+    return pd.DataFrame(rows)
+
+
+def test_the_report_chooses_the_best_layer_on_validation_and_gives_its_test_score():
+    from bioprobe.report import probing_summary
+
+    test = {0: (0.50, 0.40, 0.60), 1: (0.90, 0.85, 0.95), 2: (0.70, 0.62, 0.78)}   # test-best: layer 1
+    validation = {0: 0.45, 1: 0.60, 2: 0.80}                                       # validation-best: layer 2
+
+    def cells(text: str) -> list[str]:
+        line = next(line for line in text.splitlines() if line.startswith("| m |"))
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    chosen = cells(probing_summary(report_rows(test, validation)))
+    assert chosen[2:7] == ["0.500 [0.400, 0.600]", "2", "0.700 [0.620, 0.780]", "0.400", "1.20"]
+    # A table without validation scores (written before layers were chosen on validation) names no best layer.
+    text = probing_summary(report_rows(test, None))
+    assert cells(text)[3:7] == ["", "", "", ""] and "name no best layer" in text

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from probing import similarity
-from probing.similarity import cka_matrix, linear_cka
+from bioprobe.probing import similarity
+from bioprobe.probing.similarity import cka_matrix, linear_cka
 
 
 def naive_cka(X, Y, debiased):
