@@ -1,12 +1,7 @@
 """Compare pretrained and fine-tuned attention on biomedical NER: `python attention.py --training_sizes 10,30 --model_name biobert`."""
 
-import sys
-from pathlib import Path
-
-# This folder is first on sys.path and its probing.py would shadow the probing package: put the repository first.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bioprobe.cli import attention_cmd  # noqa: E402
+# bioprobe's stages install under its namespace (bioprobe.probing, ...), so this script's own name shadows nothing.
+from bioprobe.cli import attention_cmd
 
 if __name__ == "__main__":
     attention_cmd.main(default_map={"task": "ner"}, prog_name="attention.py")

@@ -1,12 +1,7 @@
 """Fine-tune a model on biomedical NER: `python fine_tuning.py --training_size 30 --model_name gpt2`."""
 
-import sys
-from pathlib import Path
-
-# This folder is first on sys.path and its probing.py would shadow the probing package: put the repository first.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bioprobe.cli import finetune_cmd  # noqa: E402
+# bioprobe's stages install under its namespace (bioprobe.probing, ...), so this script's own name shadows nothing.
+from bioprobe.cli import finetune_cmd
 
 if __name__ == "__main__":
     finetune_cmd.main(default_map={"task": "ner"}, prog_name="fine_tuning.py")

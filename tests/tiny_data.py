@@ -44,3 +44,27 @@ def write_cued_ner(folder: Path, sizes=(("train", 160), ("dev", 30), ("test", 60
             lines += [f"{w}\t{t}" for w, t in words] + [""]
         (folder / f"{split}.conll").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def write_cued_instructions(folder: Path, task: str, sizes=(("train", 96), ("test", 24)), seed: int = 0) -> Path:
+    """JSONL instruction splits (instruction, input, output), short so that tiny models train on them fast: NLI
+    answered by the label word its hypothesis cue names, NER tagging the Chemical words (`word : B|O` lines)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    words_of = {"entailment": "Entailment", "neutral": "Neutral", "contradiction": "Contradiction"}
+    for split, n in sizes:
+        with open(folder / f"{split}.jsonl", "w") as handle:
+            for i in range(n):
+                if task == "nli":
+                    label = list(NLI_CUE)[i % 3]
+                    text = f"Premise: the {rng.choice(FILLER)}\nHypothesis: {NLI_CUE[label]}"
+                    row = {"instruction": "Entailment, Neutral or Contradiction?", "input": text,
+                           "output": words_of[label]}
+                else:
+                    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 4))]
+                    words.insert(rng.randint(0, len(words)), rng.choice(CHEMICALS))
+                    lines = [f"{w} : {'B' if w in CHEMICALS else 'O'}" for w in words]
+                    row = {"instruction": "Tag Chemical named entities (BIO).", "input": " ".join(words),
+                           "output": "\n".join(lines)}
+                handle.write(json.dumps(row) + "\n")
+    return folder

@@ -23,7 +23,8 @@ ones split into several pieces. Each family gets its real tokenizer class and pi
   (that is what its mapping for model_type "mistral" says without `mistral-common`).
 
 Models: 2 layers, hidden size 64, 2 heads, feed-forward 128 (4-bit NF4 blocks of 64 need a width of 64 or more),
-128 positions, saved as the family's pretraining head model (`...ForMaskedLM` / `...ForCausalLM`), as hub checkpoints are.
+512 positions (room for instruction prompts), saved as the family's pretraining head model (`...ForMaskedLM` /
+`...ForCausalLM`), as hub checkpoints are.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ HIDDEN = 64
 LAYERS = 2
 HEADS = 2
 FFN = 128
-POSITIONS = 128
+POSITIONS = 512
 
 # Merges learned per family (vocabularies end up a few hundred to ~900 entries).
 N_MERGES = {"bert": 380, "gpt2": 380, "biogpt": 380, "llama": 380, "mistral": 300}

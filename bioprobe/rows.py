@@ -1,0 +1,118 @@
+"""Selecting tidy result rows for figures and tables: one analysis, the series a curve is named by, the main
+metric per task, the default probing setting and the validation-best layer."""
+
+from __future__ import annotations
+
+from bioprobe.registry import TASKS
+
+MAIN_METRIC = {name: spec.metrics[0] for name, spec in TASKS.items()}
+METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)"}
+
+SELECTION_METRIC = "validation_accuracy"
+"""What the best layer is chosen by: the probe's accuracy on validation items, never its test score."""
+
+
+def objective_of(rows):
+    """The `objective` column of tidy rows ("classifier" where a table predates instruction tuning)."""
+    return rows["objective"].fillna("classifier") if "objective" in rows else \
+        rows.assign(objective="classifier")["objective"]
+
+
+def series(rows):
+    """Per row, what a curve is named by: the model, and for any other objective than a classifier head that
+    objective in brackets, "(instruct)" or "(conversation)" (and the shots of its evaluation when not zero-shot)."""
+    objective = objective_of(rows)
+    shots = rows["shots"].fillna(0).astype(int) if "shots" in rows else 0 * rows["training_size"]
+    return [model if kind == "classifier" else f"{model} ({kind}{'' if not n else f', {n}-shot'})"
+            for model, kind, n in zip(rows["model"], objective, shots)]
+
+
+def analysis(table, name: str):
+    """The rows of one analysis ("finetune", "probing", "attention", "attribution", "generate") of a tidy table of
+    any analyses, with `objective` filled in and `series` added (an empty frame when there are none).
+
+    Args:
+        table: Tidy rows (`runstore.read_tables` of one analysis, or the merged study table).
+        name: The analysis.
+    """
+    if table is None or table.empty or "analysis" not in table:
+        import pandas as pd
+
+        return pd.DataFrame(columns=["analysis", "task", "model", "training_size", "seed", "layer", "head", "metric",
+                                     "value", "objective", "series"])
+    rows = table[table["analysis"] == name]
+    rows = rows.dropna(axis=1, how="all") if len(rows) else rows
+    rows = rows.assign(objective=objective_of(rows))
+    return rows.assign(series=series(rows) if len(rows) else [])
+
+
+def kind_of(rows) -> dict:
+    """Model -> "encoder" / "decoder" from the rows' `kind` column, else from the registry ("" when unknown)."""
+    from bioprobe.registry import MODELS
+
+    found = {}
+    if "kind" in rows:
+        for model, kind in zip(rows["model"], rows["kind"]):
+            if isinstance(kind, str) and kind:
+                found.setdefault(model, kind)
+    for model in rows["model"].unique():
+        if model not in found:
+            found[model] = MODELS[model].kind if model in MODELS else ""
+    return found
+
+
+def size_order(values) -> list:
+    """Training sizes sorted numerically (as ints)."""
+    return sorted({int(v) for v in values})
+
+
+def main_probing_rows(table):
+    """The probing rows of the default setting per task (most frequent probe and pooling, entity types not BIO, items
+    outside a prompt, the model's own pretrained reference), with `baseline` as "" or "random-init"."""
+    rows = analysis(table, "probing")
+    if "bio" in rows.columns:
+        rows = rows[~rows["bio"].fillna(False).astype(bool)]
+    if "in_prompt" in rows.columns:  # items inside a prompt and explicit references are comparisons of their own
+        rows = rows[~rows["in_prompt"].fillna(False).astype(bool)]
+    if "reference" in rows.columns:
+        rows = rows[rows["reference"].fillna("").astype(str).isin(["", *rows["model"].astype(str).unique()])]
+    if rows.empty:
+        return rows
+    rows = rows.assign(baseline=rows["baseline"].astype("string").fillna("").astype(str)
+                       if "baseline" in rows else "")
+    for column, default in (("probe", "logistic"), ("pooling", "")):
+        if column not in rows:
+            rows = rows.assign(**{column: default})
+    probe = rows["probe"].mode().iloc[0]
+    rows = rows[rows["probe"] == probe]
+    import pandas as pd
+
+    keep = [rows[(rows["task"] == task) & (rows["pooling"] == rows.loc[rows["task"] == task, "pooling"].mode().iloc[0])]
+            for task in rows["task"].unique()]
+    return pd.concat(keep, ignore_index=True)
+
+
+def best_layer(validation) -> int | None:
+    """The layer with the highest validation accuracy (ties go to the lowest layer), or None when there is none.
+
+    Choosing by the test score and then reporting that layer's test score and interval would report the maximum
+    of noisy estimates, optimistic most of all on a few hundred NLI pairs; the chosen layer's test score is not.
+
+    Args:
+        validation: Layer -> validation accuracy (a dict or a pandas Series); missing values are skipped.
+    """
+    scores = {int(layer): float(value) for layer, value in dict(validation).items()
+              if value is not None and value == value}
+    if not scores:
+        return None
+    top = max(scores.values())
+    return min(layer for layer, value in scores.items() if value == top)
+
+
+def condition(baseline: str, size: int, objective: str = "classifier") -> str:
+    """How a run's weights are named in figures and tables: "pretrained", "random init" or "30 %" (+ " instruct")."""
+    if baseline:
+        return "random init"
+    if int(size) == 0:
+        return "pretrained" if objective == "classifier" else "released"
+    return f"{int(size)} %" + (" instruct" if objective == "instruct" else "")

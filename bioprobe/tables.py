@@ -1,0 +1,352 @@
+"""The report's tables, built from the tidy result rows and rendered as Markdown, LaTeX (booktabs) and HTML:
+fine-tuning scores by size, the generative evaluation, the clinical prompts, the probing summary, the attention
+summary and the attribution share."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer, main_probing_rows
+
+NAN = float("nan")
+
+
+@dataclass
+class Table:
+    """One table of the report.
+
+    Attributes:
+        name: File stem (`tables/{name}.tex`) and anchor.
+        caption: What the table shows (Markdown emphasis free; used as the LaTeX caption).
+        columns: Header cells.
+        rows: Body rows, cells as display strings.
+        section: Report section ("finetune", "clinical", "probing", "attention", "attribution").
+        notes: Sentences printed under the table (caveats about some rows).
+    """
+
+    name: str
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    section: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _number(value, digits: int = 3) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _interval(value, low, high, digits: int = 3) -> str:
+    if value is None or value != value:
+        return ""
+    if low is None or low != low or high is None or high != high:
+        return _number(value, digits)
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def finetune_tables(table) -> list[Table]:
+    """Per task: the main test score per model (classifier- or instruction-tuned) and training size, mean over seeds
+    (+- s.d. where there are several)."""
+    rows = analysis(table, "finetune")
+    if rows.empty:
+        return []
+    rows = rows[rows["label"].fillna("all") == "all"] if "label" in rows else rows
+    tables = []
+    for task in sorted(rows["task"].unique()):
+        metric = MAIN_METRIC.get(task)
+        part = rows[(rows["task"] == task) & (rows["metric"] == metric)]
+        if part.empty:
+            continue
+        stats = part.groupby(["series", "training_size"])["value"].agg(["mean", "std", "count"])
+        sizes = sorted({int(s) for s in part["training_size"]})
+        several = bool((stats["count"] > 1).any())
+        body = []
+        for name in sorted(part["series"].unique()):
+            cells = [name]
+            for size in sizes:
+                if (name, size) not in stats.index:
+                    cells.append("")
+                    continue
+                mean, sd, count = stats.loc[(name, size)]
+                cells.append(_number(mean) + (f" ± {sd:.3f}" if count > 1 else ""))
+            body.append(cells)
+        caption = (f"{task.upper()} fine-tuning: {METRIC_TITLE.get(metric, metric)} by training data (0 % = the "
+                   "pretrained model with an untrained head; instruct = instruction tuning scored by generation, 0 % "
+                   "the released model)" + ("; mean ± s.d. over seeds." if several else "."))
+        tables.append(Table(f"finetune_{task}", caption, ["model", *[f"{s} %" for s in sizes]], body, "finetune"))
+    return tables
+
+
+def generative_tables(table) -> list[Table]:
+    """Per task: the generative evaluation of instruction-tuned runs by training size: the score over every item,
+    the parse rate, the lenient (NER) or log-likelihood (NLI) score, the items with each failure kind."""
+    rows = analysis(table, "finetune")
+    rows = rows[rows["objective"] == "instruct"] if not rows.empty else rows
+    if rows.empty:
+        return []
+    tables = []
+    for task in sorted(rows["task"].unique()):
+        part = rows[rows["task"] == task]
+        main = MAIN_METRIC.get(task)
+        extra = ["loglik_accuracy"] if task == "nli" else ["f1_lenient"]
+        body = []
+        for (name, size), run in part.groupby(["series", "training_size"]):
+            labels = run["label"].fillna("all") if "label" in run else "all"
+            value = run[labels == "all"].groupby("metric")["value"].mean()
+            failures = run[run["metric"] == "failures"].groupby("label")["value"].mean() \
+                if "label" in run else {}
+            shown = ", ".join(f"{kind.replace('_', ' ')} {int(n)}" for kind, n in dict(failures).items() if n > 0)
+            items = run["n_test"].dropna() if "n_test" in run else []
+            body.append([name, f"{int(size)} %", *[_number(value.get(m, NAN)) for m in (main, "parse_rate", *extra)],
+                         shown or "none", str(int(items.iloc[0])) if len(items) else ""])
+        caption = (f"{task.upper()} generative evaluation of instruction-tuned runs on the test instructions: {main} "
+                   "counts every item (an answer that does not parse is wrong), the parse rate is the share of "
+                   "answers in the expected format, failures count items per kind.")
+        extra_names = {"loglik_accuracy": "log-likelihood accuracy", "f1_lenient": "lenient F1"}
+        tables.append(Table(f"generative_{task}", caption,
+                            ["model", "training data", main, "parse rate", *[extra_names[e] for e in extra],
+                             "failures (items)", "items"], body, "finetune"))
+    return tables
+
+
+PROMPT_METRICS = {  # the clinical prompts' scores, in column order, with their headers
+    "extract": (("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+                ("not_verbatim_share", "not verbatim"), ("predicted_per_item", "entities / item")),
+    "search": (("precision", "precision"), ("recall_at_1", "recall@1"), ("recall_at_3", "recall@3"),
+               ("answered", "answered")),
+    "summarise": (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"), ("summary_words", "words"),
+                  ("faithful_share_proxy", "faithfulness proxy")),
+}
+PROMPT_CAPTION = {
+    "extract": "entity extraction: entity-string precision, recall and F1 against the NER gold (micro-averaged), "
+               "the share of predicted strings that are not verbatim spans of the text, and entities per item",
+    "search": "document search: precision of the sentence numbers given, recall@1 and @3 of the sentence that "
+              "entails the query, and the share of items answered at all",
+    "summarise": "summarisation: ROUGE-1/2/L F-measure where the documents have reference summaries, the summary "
+                 "length in words, and the share of summary sentences whose content words all occur in the document "
+                 "(a crude faithfulness proxy, named as such)",
+}
+
+
+def clinical_tables(table) -> list[Table]:
+    """Per clinical prompt: its scores for the model as released and for every instruction- and conversation-tuned
+    checkpoint at each training size, side by side (mean over seeds)."""
+    rows = analysis(table, "generate")
+    if rows.empty:
+        return []
+    order = {"released": 0, "instruct": 1, "conversation": 2}
+    tables = []
+    for prompt, metrics in PROMPT_METRICS.items():
+        part = rows[rows["task"] == prompt]
+        shown = [(metric, header) for metric, header in metrics if (part["metric"] == metric).any()]
+        if part.empty or not shown:
+            continue
+        body = []
+        runs = part.groupby(["model", "objective", "training_size"])
+        for (model, objective, size), run in sorted(runs, key=lambda kv: (kv[0][0], order.get(kv[0][1], 3),
+                                                                          int(kv[0][2]))):
+            value = run.groupby("metric")["value"].mean()
+            items = run["n_test"].dropna() if "n_test" in run else []
+            body.append([model, objective, f"{int(size)} %", *[_number(value.get(m, NAN)) for m, _ in shown],
+                         str(int(items.iloc[0])) if len(items) else ""])
+        caption = (f"Clinical prompt '{prompt}', {PROMPT_CAPTION[prompt]}; for the model as released and each "
+                   "instruction- or conversation-tuned checkpoint by its training data.")
+        tables.append(Table(f"clinical_{prompt}", caption,
+                            ["model", "checkpoint", "training data", *[h for _, h in shown], "items"], body,
+                            "clinical"))
+    return tables
+
+
+def probing_tables(table) -> list[Table]:
+    """Per task: probe accuracy on layer 0 and on the best layer (highest validation accuracy, see `best_layer`) with
+    its test score and interval, selectivity and MDL compression there, and the CKA of the last layer with the
+    pretrained model, by model and training size (random init and instruction-tuned runs as rows of their own)."""
+    rows = main_probing_rows(table)
+    if rows.empty:
+        return []
+    rows = rows[~((rows["objective"] == "instruct") & (rows["training_size"] == 0))]  # the pretrained row itself
+    tables = []
+    for task in sorted(rows["task"].unique()):
+        part = rows[rows["task"] == task]
+        body, unselected, on_train = [], False, False
+        for (model, baseline, objective, size), run in part.groupby(["model", "baseline", "objective",
+                                                                     "training_size"]):
+            metric = run.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
+            if "accuracy" not in metric:
+                continue
+            accuracy = metric["accuracy"]
+            if "ci_low" in run and "ci_high" in run:
+                interval = run[run["metric"] == "accuracy"].groupby("layer")[["ci_low", "ci_high"]].mean()
+            else:
+                interval = accuracy.to_frame("ci_low").assign(ci_low=NAN, ci_high=NAN)
+            best = best_layer(metric[SELECTION_METRIC]) if SELECTION_METRIC in metric else None
+            unselected |= best is None
+            first = int(accuracy.index.min())
+
+            def cell(name, layer, digits=3):
+                value = metric[name].get(layer) if name in metric and layer is not None else None
+                return _number(value, digits)
+
+            def scored(layer):
+                return _interval(accuracy.get(layer), interval["ci_low"].get(layer), interval["ci_high"].get(layer))
+
+            mdl = cell("mdl_compression", best, 2)
+            items = set(run.loc[run["metric"] == "mdl_compression", "mdl_items"].dropna()) if "mdl_items" in run \
+                else set()
+            if mdl and items != {"validation"}:  # a table written when MDL was measured on the training items
+                mdl, on_train = f"{mdl} (train items)", True
+            last = int(run["n_layers"].iloc[0]) if "n_layers" in run and run["n_layers"].notna().any() else \
+                int(accuracy.index.max())
+            data = "random init" if baseline else "pretrained" if int(size) == 0 else \
+                f"{int(size)} %" + (" instruct" if objective == "instruct" else "")
+            body.append([str(model), data, scored(first), "" if best is None else str(best),
+                         "" if best is None else scored(best), cell("selectivity", best), mdl, cell("cka", last)])
+        notes = []
+        if unselected:
+            notes.append("Runs without validation scores (tables written before the best layer was chosen on "
+                         "validation items) name no best layer; probe them again.")
+        if on_train:
+            notes.append("MDL marked (train items) was measured on the training items, which a fine-tuned model was "
+                         "trained on; probe again to measure it on validation items.")
+        caption = (f"{task.upper()} probing ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling): test "
+                   "accuracy with 95 % bootstrap interval on layer 0 (the embeddings) and on the best layer, the one "
+                   "with the highest validation accuracy; selectivity and MDL compression (validation items) at that "
+                   "layer; debiased CKA of the last layer with the pretrained model.")
+        tables.append(Table(f"probing_{task}", caption,
+                            ["model", "training data", "layer 0", "best layer (validation)", "test accuracy there",
+                             "selectivity there", "MDL compression there", "CKA of last layer with pretrained"],
+                            body, "probing", notes))
+    return tables
+
+
+def attention_tables(table) -> list[Table]:
+    """Per task: the layers whose attention moved most (lowest mean cosine over heads with the pretrained maps) and
+    least, the mean JS divergence, and how head importance ranks against the change, by model and size."""
+    rows = analysis(table, "attention")
+    if rows.empty or "head" not in rows:
+        return []
+    if "in_prompt" in rows:
+        rows = rows[~rows["in_prompt"].fillna(False).astype(bool)]
+    cosine = rows[(rows["metric"] == "cosine") & rows["head"].notna()]
+    tables = []
+    for task in sorted(cosine["task"].unique()):
+        part = cosine[cosine["task"] == task]
+        body = []
+        for (name, size), run in part.groupby(["series", "training_size"]):
+            per_layer = run.groupby("layer")["value"].mean().sort_values()
+            most = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.head(2).items())
+            least = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.tail(1).items())
+            same = rows[(rows["task"] == task) & (rows["series"] == name) & (rows["training_size"] == size)]
+            js = same.loc[same["metric"] == "js", "value"].mean()
+            rho = same.loc[same["metric"] == "importance_change_spearman", "value"]
+            body.append([name, f"{int(size)} %", f"{run['value'].mean():.4f}", most, least, _number(js, 4),
+                         "" if rho.empty or rho.iloc[0] != rho.iloc[0] else f"{rho.iloc[0]:+.2f}"])
+        caption = (f"{task.upper()} attention: mean cosine of the tuned with the pretrained attention maps (1 = "
+                   "unchanged) over heads and test sentences, the layers that changed most and least, the mean "
+                   "Jensen-Shannon divergence, and the Spearman correlation of head importance with the change.")
+        tables.append(Table(f"attention_{task}", caption,
+                            ["model", "training data", "mean cosine", "layers that changed most (cosine)",
+                             "least changed", "mean JS (bits)", "importance vs change (Spearman)"], body,
+                            "attention"))
+    return tables
+
+
+def attribution_table(table) -> list[Table]:
+    """NLI: the share of Integrated-Gradients attribution on the hypothesis, by model and training size."""
+    rows = analysis(table, "attribution")
+    rows = rows[rows["metric"] == "hypothesis_share"] if not rows.empty else rows
+    if rows.empty:
+        return []
+    body = []
+    for _, row in rows.sort_values(["series", "training_size"]).iterrows():
+        items = row.get("n_items")
+        body.append([row["series"], f"{int(row['training_size'])} %",
+                     _interval(row["value"], row.get("ci_low"), row.get("ci_high")),
+                     "" if items is None or items != items else str(int(items))])
+    caption = ("NLI attribution: share of the absolute Integrated-Gradients attribution that falls on the hypothesis "
+               "(test pairs, 95 % bootstrap interval).")
+    return [Table("attribution", caption, ["model", "training data", "hypothesis share", "items"], body,
+                  "attribution")]
+
+
+def all_tables(table) -> list[Table]:
+    """Every table the rows allow, in report order."""
+    return finetune_tables(table) + generative_tables(table) + clinical_tables(table) + probing_tables(table) + \
+        attention_tables(table) + attribution_table(table)
+
+
+def markdown(table: Table, caption: bool = True) -> str:
+    """The table as GitHub Markdown (caption in bold above, notes below)."""
+    lines = [f"**{table.caption}**\n"] if caption else []
+    lines.append("| " + " | ".join(table.columns) + " |")
+    lines.append("|" + "---|" * len(table.columns))
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
+    text = "\n".join(lines) + "\n"
+    return text + "".join(f"\n{note}\n" for note in table.notes)
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "ρ": r"$\rho$",
+          "→": r"$\rightarrow$"}
+
+
+def latex_escape(text: str) -> str:
+    """Text with LaTeX's special characters escaped (and ±, ρ, → as math)."""
+    return "".join(_LATEX.get(character, character) for character in str(text))
+
+
+def latex(table: Table) -> str:
+    """The table as a LaTeX `table` float with a booktabs `tabular` (needs only `\\usepackage{booktabs}`)."""
+    numeric = [all(not cell or cell[0] in "+-0123456789" for cell in column)
+               for column in zip(*table.rows)] if table.rows else [False] * len(table.columns)
+    spec = "".join("r" if is_number else "l" for is_number in numeric)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{latex_escape(table.caption)}}}",
+             f"\\label{{tab:{table.name.replace('_', '-')}}}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in table.rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [f"\\par\\smallskip\\footnotesize {latex_escape(note)}" for note in table.notes]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(columns, rows, caption: str = "") -> str:
+    """A plain HTML table (cells escaped)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def frame_rows(frame) -> tuple[list[str], list[list[str]]]:
+    """Columns and display rows of a DataFrame (numbers to 4 significant decimals, missing values empty)."""
+    columns = [str(c) for c in frame.columns]
+    rows = []
+    for values in frame.itertuples(index=False):
+        cells = []
+        for value in values:
+            if value is None or (isinstance(value, float) and value != value):
+                cells.append("")
+            elif isinstance(value, float):
+                cells.append(f"{value:.4g}")
+            else:
+                cells.append(str(value))
+        rows.append(cells)
+    return columns, rows
+
+
+def write_latex(tables: list[Table], folder: Path) -> list[Path]:
+    """Write each table as `{folder}/{name}.tex`.
+
+    Returns:
+        The files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in tables:
+        path = folder / f"{table.name}.tex"
+        path.write_text(latex(table))
+        written.append(path)
+    return written
