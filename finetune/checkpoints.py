@@ -1,4 +1,5 @@
-"""Load a finished fine-tuning run back: full checkpoints directly, LoRA adapters on top of their base model."""
+"""Load a finished fine-tuning run back: full checkpoints directly, LoRA adapters on top of their base model, and an
+instruction run at size 0 as the released model itself."""
 
 from __future__ import annotations
 
@@ -10,14 +11,22 @@ from bioprobe.models import Loaded, load_model
 from bioprobe.registry import MODELS, ResolvedModel, resolve_model
 
 
+def stored_name(runs_dir: str | Path | None, task: str, model: str) -> str:
+    """The name a model's runs are stored under: `model` itself when the runs dir has it (e.g. a local folder's
+    name), else what it resolves to."""
+    stored = runstore.runs_dir(runs_dir) / "checkpoints" / task / model
+    return model if "/" not in model and stored.is_dir() else resolve_model(model).name
+
+
 def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_size: int, seed: int = 42,
-                   eager_attention: bool = False, device: str | None = None, merge: bool = False) -> Loaded:
-    """Load the model of one finished run, with its task head.
+                   eager_attention: bool = False, device: str | None = None, merge: bool = False,
+                   objective: str = "classifier") -> Loaded:
+    """Load the model of one finished run, with its task head (a causal-LM head for instruction runs).
 
     Args:
         runs_dir: The runs dir.
-        task, model, training_size, seed: Which run (`model`: its name in the runs dir, or what was passed as
-            `--model_name`).
+        task, model, training_size, seed, objective: Which run (`model`: its name in the runs dir, or what was
+            passed as `--model_name`).
         eager_attention: Eager attention, to return attention maps.
         device: Target device.
         merge: Fold LoRA weights into the base model (not possible for a 4-bit base).
@@ -28,13 +37,15 @@ def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_
     Raises:
         BioprobeError: when the run does not exist, naming the command that makes it.
     """
-    stored = runstore.runs_dir(runs_dir) / "checkpoints" / task / model
-    name = model if "/" not in model and stored.is_dir() else resolve_model(model).name
-    folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed)
+    name = stored_name(runs_dir, task, model)
+    folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed, objective)
     record = runstore.read_json(folder / "run.json")
-    labels = tuple(record["labels"])
-    if record["lora"]:  # the folder holds a LoRA adapter (and the trained head) for the base model
-        base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
+    labels = tuple(record["labels"]) if record.get("head") in ("token", "sequence") else None
+    base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
+    if record.get("weights") == "released":  # an instruction run at size 0: the model as released, untouched
+        return load_model(base, head=record["head"], four_bit=record["four_bit"], eager_attention=eager_attention,
+                          device=device)
+    if record["lora"]:  # the folder holds a LoRA adapter (and any trained head) for the base model
         loaded = load_model(base, head=record["head"], labels=labels, four_bit=record["four_bit"],
                             eager_attention=eager_attention, adapter=folder, device=device)
         if merge and not record["four_bit"]:

@@ -21,18 +21,19 @@ def encode_ner(dataset, tokenizer, labels: tuple[str, ...], max_length: int):
     """
     label_id = {label: i for i, label in enumerate(labels)}
 
-    def one(example):
-        encoding = encode_words(tokenizer, example["tokens"], max_length=max_length)
-        ids = [label_id[tag] for tag in example["tags"]]
-        return {
-            "input_ids": encoding.input_ids,
-            "attention_mask": [1] * len(encoding.input_ids),
-            "labels": first_subword_labels(encoding, ids, ignore_index=IGNORE),
-            "length": len(encoding.input_ids),
-            "n_truncated_words": encoding.n_truncated_words,
-        }
+    def batch(examples):  # a batch of rows as column lists: one Arrow read per batch, not one per sentence
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "length": [], "n_truncated_words": []}
+        for words, tags in zip(examples["tokens"], examples["tags"]):
+            encoding = encode_words(tokenizer, words, max_length=max_length)
+            n = len(encoding.input_ids)
+            out["input_ids"].append(encoding.input_ids)
+            out["attention_mask"].append([1] * n)
+            out["labels"].append(first_subword_labels(encoding, [label_id[tag] for tag in tags], ignore_index=IGNORE))
+            out["length"].append(n)
+            out["n_truncated_words"].append(encoding.n_truncated_words)
+        return out
 
-    return dataset.map(one, remove_columns=dataset.column_names, desc="Tokenizing NER")
+    return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing NER")
 
 
 def uses_native_pair(tokenizer, kind: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from finetune.encode import IGNORE
+from bioprobe.finetune.encode import IGNORE
 
 
 def predict_logits(model, dataset, collator, batch_size: int = 32) -> list[np.ndarray]:
@@ -24,16 +24,16 @@ def predict_logits(model, dataset, collator, batch_size: int = 32) -> list[np.nd
     from tqdm.auto import tqdm
 
     inputs = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
-    rows = dataset.select_columns(inputs)
-    lengths = np.array([len(ids) for ids in rows["input_ids"]])
+    columns = dataset.select_columns(inputs)[:]  # lists, read from Arrow once (not one row access per item)
+    lengths = np.array([len(ids) for ids in columns["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
     device = next(model.parameters()).device
-    out: list = [None] * len(rows)
+    out: list = [None] * len(lengths)
     model.eval()
     with torch.inference_mode():
         for start in tqdm(range(0, len(order), batch_size), desc="Evaluating", unit="batch", leave=False):
             chunk = order[start:start + batch_size]
-            batch = collator([rows[int(i)] for i in chunk])
+            batch = collator([{c: columns[c][i] for c in inputs} for i in chunk])
             batch = {k: v.to(device) for k, v in batch.items() if k in inputs}
             logits = model(**batch).logits.float().cpu().numpy()
             for row, i in zip(logits, chunk):

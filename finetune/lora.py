@@ -1,15 +1,15 @@
-"""LoRA and QLoRA: wrap a classification model so that only low-rank adapters and the task head train."""
+"""LoRA and QLoRA: wrap a model so that only low-rank adapters (and a classification head) train."""
 
 from __future__ import annotations
 
 
 def add_lora(model, head: str, targets: tuple[str, ...] | None, four_bit: bool, rank: int = 16, alpha: int = 32,
              dropout: float = 0.05):
-    """Attach fresh LoRA adapters; the classification head stays fully trainable (PEFT `modules_to_save`).
+    """Attach fresh LoRA adapters; a classification head stays fully trainable (PEFT `modules_to_save`).
 
     Args:
-        model: A token- or sequence-classification model (4-bit NF4 weights for QLoRA).
-        head: "token" or "sequence".
+        model: A token- or sequence-classification model or a causal LM (4-bit NF4 weights for QLoRA).
+        head: "token", "sequence" or "causal-lm" (instruction tuning: the LM head stays frozen).
         targets: Module names to adapt; None lets PEFT pick its default for the architecture.
         four_bit: Prepare a 4-bit model for k-bit training first (norms in float32, input grads on).
         rank, alpha, dropout: LoRA hyper-parameters.
@@ -23,7 +23,7 @@ def add_lora(model, head: str, targets: tuple[str, ...] | None, four_bit: bool, 
     if four_bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     config = LoraConfig(
-        task_type=TaskType.TOKEN_CLS if head == "token" else TaskType.SEQ_CLS,
+        task_type={"token": TaskType.TOKEN_CLS, "sequence": TaskType.SEQ_CLS, "causal-lm": TaskType.CAUSAL_LM}[head],
         r=rank,
         lora_alpha=alpha,
         lora_dropout=dropout,

@@ -1,6 +1,7 @@
 """Fine-tune one model on one task at one training size, evaluate on the test split, store the run.
 
-`run_finetune(...)` is what `bioprobe finetune` and the task scripts call; a notebook can call it too.
+`run_finetune(...)` is what `bioprobe finetune` and the task scripts call; a notebook can call it too. The pieces
+every objective shares (preparing a run, Trainer settings, resuming, the run record) live here too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bioprobe import runstore
 from bioprobe.data import data_key
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task, resolve_model
+from bioprobe.settings import FinetuneSettings
 
 
 @dataclass
@@ -37,89 +39,116 @@ def _default_lr(lora: bool) -> float:
     return 2e-4 if lora else 5e-5
 
 
-def run_finetune(
-    task: str,
-    model_name: str,
-    training_size: int,
-    data: str | None = None,
-    seed: int = 42,
-    epochs: float = 3.0,
-    lr: float | None = None,
-    batch_size: int = 16,
-    max_length: int = 128,
-    runs_dir: str | Path | None = None,
-    overwrite: bool = False,
-    lora: bool | None = None,
-    four_bit: bool | None = None,
-    labels: tuple[str, ...] | None = None,
-    save_steps: int = 500,
-    device: str | None = None,
-    callbacks: tuple = (),
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-) -> FinetuneResult:
-    """Fine-tune `model_name` on `task` with `training_size` % of the training split and evaluate on test.
+@dataclass
+class Prepared:
+    """What every fine-tuning run knows before it loads anything.
 
-    Size 0 trains nothing: it stores the pretrained model with an untrained (seeded) head, the baseline every
-    analysis compares against. A finished run is reused unless `overwrite`; an interrupted one resumes from its
-    last Trainer checkpoint. Under `torchrun`/`accelerate launch` the same call trains with DDP and only the main
-    process writes.
+    Attributes:
+        settings: The run's settings.
+        spec: Its task.
+        resolved: Where the model comes from.
+        device: Resolved device.
+        folder: The run's checkpoint folder.
+        state: accelerate's process state (DDP rank and count).
+        request: The settings a finished or interrupted run must share to be reused or resumed.
+    """
+
+    settings: FinetuneSettings
+    spec: object
+    resolved: object
+    device: str
+    folder: Path
+    state: object
+    request: dict
+
+
+def run_finetune(settings: FinetuneSettings | None = None, *, callbacks: tuple = (), **fields) -> FinetuneResult:
+    """Fine-tune a model on a task at a training size and evaluate it on the test split; store the run.
+
+    `settings` (or the same fields as keyword arguments, see `bioprobe.settings.FinetuneSettings`) say what to run.
+    Classifier fine-tuning (`objective="classifier"`) trains a task head; size 0 trains nothing and stores the
+    pretrained model with an untrained (seeded) head, the baseline every analysis compares against. Instruction
+    tuning (`objective="instruct"`) is `bioprobe.finetune.instruct.run_instruct`. A finished run is reused unless
+    `overwrite`; an interrupted one resumes from its last Trainer checkpoint. Under `torchrun`/`accelerate launch`
+    the same call trains with DDP and only the main process writes.
 
     Args:
-        task: "ner" or "nli".
-        model_name: Registry name, hub id or local model folder.
-        training_size: Percentage of the training split (nested, seeded subsets; stratified by label for NLI).
-        data: Data source (see `bioprobe.data.load_task_data`); None for the task's default.
-        seed: Seed of the subset, the head initialisation and training.
-        epochs, lr, batch_size, max_length: Training settings (lr default 5e-5, or 2e-4 with LoRA).
-        runs_dir: Runs dir (default `BIOPROBE_RUNS` or `./runs`).
-        overwrite: Recompute a finished run.
-        lora, four_bit: Override the registry default (LoRA for decoders of 1B+ parameters; 4-bit for the 7B ones).
-        labels: NER tag names for integer tags without ClassLabel names.
-        save_steps: Trainer checkpoint interval in optimizer steps (what an interrupted run resumes from).
-        device: "cpu" or "cuda"; default cuda when available.
+        settings: The run's settings.
         callbacks: Extra `transformers.TrainerCallback`s.
-        train_limit: Draw a seeded (stratified for NLI) pool of this many training items first; training sizes
-            are then percentages of the pool. None: the whole training split.
-        test_limit: Evaluate on the first this many test items. None: the whole test split.
+        **fields: Settings fields (used when `settings` is None, or as changes to it).
 
     Returns:
         The run's folder, test metrics and whether it was reused.
     """
+    from bioprobe.settings import build
+
+    if settings is None:
+        settings = build(FinetuneSettings, fields, "run_finetune")
+    elif fields:
+        settings = settings.replace(**fields)
+    prepared = prepare_run(settings)
+    if isinstance(prepared, FinetuneResult):
+        return prepared
+    if settings.objective == "instruct":
+        from bioprobe.finetune.instruct import run_instruct
+
+        return run_instruct(prepared, callbacks)
+    if settings.objective == "conversation":
+        from bioprobe.finetune.conversation import run_conversation
+
+        return run_conversation(prepared, callbacks)
+    return _train_and_store(prepared, callbacks)
+
+
+def prepare_run(settings: FinetuneSettings) -> Prepared | FinetuneResult:
+    """Resolve the model, device and folder of a run and what it must share with an earlier one; a finished run
+    with the same request is returned as reused (instruction runs are returned prepared: their evaluations are
+    reused one by one)."""
     from accelerate import PartialState
 
     from bioprobe.models import resolve_device
-    from bioprobe.subsets import check_training_size
+    from bioprobe.settings import values
 
-    check_training_size(training_size)
-    spec = get_task(task)
-    resolved = resolve_model(model_name)
-    device = resolve_device(device)
-    folder = runstore.checkpoint_dir(runs_dir, spec.name, resolved.name, training_size, seed)
+    spec = get_task(settings.task)
+    resolved = resolve_model(settings.model_name)
+    device = resolve_device(settings.device)
+    folder = runstore.checkpoint_dir(settings.runs_dir, spec.name, resolved.name, settings.training_size,
+                                     settings.seed, settings.objective)
     state = PartialState(cpu=device.startswith("cpu"))
-    request = {"model_source": resolved.source, "data": data_key(spec.name, data), "epochs": epochs, "lr": lr,
-               "batch_size": batch_size, "processes": state.num_processes, "max_length": max_length, "lora": lora,
-               "four_bit": four_bit, "labels": list(labels) if labels else None, "train_limit": train_limit,
-               "test_limit": test_limit}
-    if runstore.is_complete(folder) and not overwrite:
+    # The weights are decided by the "train" fields (classifier runs are evaluated once, inside the run, so their
+    # "eval" fields belong to the request too); the task, model, size and seed are in the folder's name.
+    roles = ("train",) if settings.objective == "instruct" else ("train", "eval")
+    request = {key: value for key, value in values(settings, roles, settings.objective).items()
+               if key not in ("task", "model_name", "training_size", "seed", "objective")}
+    request.update(model_source=resolved.source, data=data_key(spec.name, settings.data),
+                   processes=state.num_processes, max_length=settings.length)
+    prepared = Prepared(settings, spec, resolved, device, folder, state, request)
+    if runstore.is_complete(folder) and not settings.overwrite:
         record = runstore.read_json(folder / "run.json")
         _check_same_request(folder, record.get("request", {}), request, "A finished run")
-        return FinetuneResult(folder, record["metrics"], reused=True, record=record)
+        if settings.objective != "instruct":  # an instruction run's evaluations are reused one by one
+            return FinetuneResult(folder, record["metrics"], reused=True, record=record)
+        return prepared
     if state.is_main_process:
-        if overwrite:
+        if settings.overwrite:
             shutil.rmtree(folder, ignore_errors=True)
-            runstore.results_path(runs_dir, "finetune", spec.name, resolved.name, training_size, seed).unlink(
-                missing_ok=True)
+            table = runstore.results_path(settings.runs_dir, "finetune", spec.name, resolved.name,
+                                          settings.training_size, settings.seed, objective=settings.objective)
+            table.unlink(missing_ok=True)
+            if settings.objective != "classifier":  # and every evaluation of the run, with its generations
+                stale = [*table.parent.glob(f"{table.stem}-*.csv"), *table.parent.glob(f"{table.stem}-*.json")]
+                generations = runstore.generations_path(settings.runs_dir, spec.name, resolved.name,
+                                                        settings.training_size, settings.seed, "x").parent
+                stale += generations.glob(f"{table.stem}-*")
+                for path in stale:
+                    path.unlink(missing_ok=True)
         started = folder / "request.json"
         resumable = any((folder / "trainer").glob("checkpoint-*"))
         if started.is_file() and resumable:  # an interrupted run resumes only with the settings it started with
             _check_same_request(folder, runstore.read_json(started), request, "An interrupted run")
         runstore.write_json(started, request)
     state.wait_for_everyone()
-    return _train_and_store(spec, resolved, folder, state, request, training_size=training_size, data=data, seed=seed,
-                            epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, runs_dir=runs_dir,
-                            lora=lora, four_bit=four_bit, labels=labels, save_steps=save_steps, device=device,
-                            callbacks=callbacks, train_limit=train_limit, test_limit=test_limit)
+    return prepared
 
 
 def _check_same_request(folder: Path, recorded: dict, request: dict, what: str) -> None:
@@ -131,8 +160,8 @@ def _check_same_request(folder: Path, recorded: dict, request: dict, what: str) 
                             "to replace it or --runs-dir to keep both.")
 
 
-def select_training_items(task: str, train_split, training_size: int, seed: int,
-                          train_limit: int | None = None) -> list[int]:
+def select_training_items(task: str, train_split, training_size: int, seed: int, train_limit: int | None = None,
+                          strata: list | None = None) -> list[int]:
     """Indices into the training split of one run: nested across sizes, seeded, stratified by label for NLI.
 
     Args:
@@ -141,66 +170,190 @@ def select_training_items(task: str, train_split, training_size: int, seed: int,
         training_size: Percentage (of the pool when `train_limit` is given).
         seed: Subset seed.
         train_limit: Size of a seeded pool drawn first (the same pool for every training size).
+        strata: The stratum of every item (default: the `label` column for NLI, none for NER).
 
     Returns:
         Sorted indices into `train_split`.
     """
     from bioprobe.subsets import subset_indices
 
-    labels = train_split["label"] if task == "nli" else None
+    labels = strata if strata is not None else (train_split["label"][:] if task == "nli" else None)
     pool = list(range(len(train_split)))
     if train_limit is not None and train_limit < len(pool):
         from bioprobe.subsets import subset_by_count
 
         pool = subset_by_count(len(pool), train_limit, seed, strata=labels)
-    strata = [labels[i] for i in pool] if labels is not None else None
-    return [pool[i] for i in subset_indices(len(pool), training_size, seed, strata=strata)]
+    chosen = [labels[i] for i in pool] if labels is not None else None
+    return [pool[i] for i in subset_indices(len(pool), training_size, seed, strata=chosen)]
 
 
-def _train_and_store(spec, resolved, folder, state, request, *, training_size, data, seed, epochs, lr, batch_size,
-                     max_length, runs_dir, lora, four_bit, labels, save_steps, device, callbacks, train_limit,
-                     test_limit) -> FinetuneResult:
-    """The body of `run_finetune` once the run is known to be needed (arguments as there)."""
-    import numpy as np
+def training_arguments(prepared: Prepared, lr: float, **extra):
+    """The Trainer settings every objective shares: dynamic padding by the collator, length-grouped batches (from
+    a `length` column), checkpoints every `save_steps` for resuming, bf16 on GPUs that have it, gloo for CPU DDP."""
     import torch
     import transformers
 
-    from bioprobe.data import load_task_data
-    from bioprobe.models import convert_gguf, count_parameters, load_model
-    from finetune.encode import encode_ner, encode_nli
-    from finetune.evaluate import ner_metrics, nli_metrics, predict_logits, word_predictions
-    from finetune.lora import add_lora, trainable_parameters
+    settings, cpu = prepared.settings, prepared.device.startswith("cpu")
+    return transformers.TrainingArguments(
+        output_dir=str(prepared.folder / "trainer"),
+        num_train_epochs=settings.epochs,
+        learning_rate=lr,
+        per_device_train_batch_size=settings.batch_size,
+        warmup_steps=0.06,
+        weight_decay=0.01,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=1,
+        logging_steps=50,
+        report_to="none",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=cpu,
+        bf16=(not cpu) and torch.cuda.is_bf16_supported(),
+        dataloader_pin_memory=not cpu,
+        ddp_backend="gloo" if cpu and prepared.state.num_processes > 1 else None,
+        disable_tqdm=False,
+        **extra,
+    )
 
-    task_data = load_task_data(spec.name, data, labels)
+
+def train(trainer, prepared: Prepared, tokens: int) -> dict:
+    """Train (resuming from the last Trainer checkpoint of an interrupted run); the training statistics.
+
+    Args:
+        trainer: The Trainer.
+        prepared: The run.
+        tokens: Real tokens in one epoch of the training subset (for the throughput).
+    """
+    import torch
+    import transformers
+
+    output_dir = trainer.args.output_dir
+    last = transformers.trainer_utils.get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    started = time.perf_counter()
+    try:
+        output = trainer.train(resume_from_checkpoint=last)
+    except torch.OutOfMemoryError:
+        raise BioprobeError(f"Out of memory while training {prepared.resolved.name}; Trainer checkpoints so far are "
+                            "kept, lower --batch-size or --max-length, or use --lora / --4bit.") from None
+    seconds = time.perf_counter() - started
+    return {"train_loss": float(output.training_loss), "global_step": int(output.global_step),
+            "train_seconds": round(seconds, 2),
+            # throughput of a resumed run would mix two sessions: not recorded
+            "train_tokens_per_second": None if last else round(tokens * prepared.settings.epochs / seconds, 1),
+            "resumed_from": Path(last).name if last else None}
+
+
+def base_record(prepared: Prepared, resolved, head: str, lora: bool, four_bit: bool, parameters: dict,
+                lr: float) -> dict:
+    """The run.json fields every objective shares (the caller adds data, metrics and what is its own)."""
+    settings = prepared.settings
+    return {
+        "status": "complete",
+        "request": prepared.request,
+        "task": prepared.spec.name,
+        "objective": settings.objective,
+        "model": resolved.name,
+        "model_source": resolved.source,
+        "model_kind": resolved.spec.kind,
+        "training_size": settings.training_size,
+        "seed": settings.seed,
+        "head": head,
+        "lora": bool(lora),
+        "four_bit": bool(four_bit),
+        "parameters": parameters,
+        "settings": {"epochs": settings.epochs, "lr": lr, "batch_size": settings.batch_size,
+                     "max_length": settings.length, "save_steps": settings.save_steps, "device": prepared.device,
+                     "processes": prepared.state.num_processes},
+    }
+
+
+@dataclass
+class Training:
+    """A model ready to train, with the registry's 4-bit and LoRA defaults applied.
+
+    Attributes:
+        loaded: The loaded model and tokenizer (`loaded.resolved` knows the model's kind).
+        model: What trains: `loaded.model`, or a PeftModel around it.
+        lora, four_bit: Whether LoRA adapters train and the base is 4-bit.
+        n_params: Parameters of the base model.
+        lr: Learning rate.
+        position_limit: Longest input the model can read (None: no fixed limit).
+    """
+
+    loaded: object
+    model: object
+    lora: bool
+    four_bit: bool
+    n_params: int
+    lr: float
+    position_limit: int | None
+
+
+def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | None = None,
+                      adapters: bool = True) -> Training:
+    """Load the model to train (LoRA adapters attached when used, unless `adapters` is False: nothing will train).
+
+    Raises:
+        BioprobeError: for an explicit `--max-length` longer than the model reads, or 4-bit without LoRA.
+    """
+    import transformers
+
+    from bioprobe.models import convert_gguf, count_parameters, load_model
+    from bioprobe.finetune.lora import add_lora
+
+    settings, resolved = prepared.settings, prepared.resolved
+    four_bit = resolved.spec.four_bit if settings.four_bit is None else settings.four_bit
+    resolved = convert_gguf(resolved)
+    transformers.set_seed(settings.seed)  # after any conversion, which draws from the RNG: the same head every time
+    loaded = load_model(resolved, head=head, labels=labels, four_bit=four_bit, device=prepared.device)
+    resolved = loaded.resolved  # the kind of an unregistered model is now read from its config
+    limit = _position_limit(loaded.model.config)
+    wanted = settings.max_length if settings.objective == "instruct" else settings.length
+    if limit is not None and wanted is not None and wanted > limit:
+        raise BioprobeError(f"--max-length {wanted} is longer than {resolved.name} can read ({limit} "
+                            "positions); pass a smaller --max-length.")
+    n_params = count_parameters(loaded.model)
+    lora = settings.lora
+    if lora is None:
+        lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
+    if four_bit and not lora and adapters:
+        raise BioprobeError("4-bit weights cannot be fine-tuned directly; drop --no-lora (QLoRA) or pass --no-4bit.")
+    model = loaded.model
+    if lora and adapters:
+        model = add_lora(model, head, resolved.spec.lora_targets, four_bit)
+    lr = settings.lr if settings.lr is not None else _default_lr(lora)
+    return Training(loaded, model, bool(lora), bool(four_bit), n_params, lr, limit)
+
+
+def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
+    """Classifier fine-tuning once the run is known to be needed: train a head, evaluate on test, store."""
+    import numpy as np
+    import transformers
+
+    from bioprobe.data import load_task_data
+    from bioprobe.finetune.encode import encode_ner, encode_nli
+    from bioprobe.finetune.evaluate import ner_metrics, nli_metrics, predict_logits, word_predictions
+    from bioprobe.finetune.lora import trainable_parameters
+
+    settings, spec, folder, state = prepared.settings, prepared.spec, prepared.folder, prepared.state
+    training_size, seed, max_length = settings.training_size, settings.seed, settings.length
+    task_data = load_task_data(spec.name, settings.data, settings.labels)
     names = tuple(spec.labels or task_data.labels)
     train_split, test_split = task_data.splits["train"], task_data.splits["test"]
-    if test_limit is not None and test_limit < len(test_split):
-        test_split = test_split.select(range(test_limit))
-    indices = select_training_items(spec.name, train_split, training_size, seed, train_limit)
+    if settings.test_limit is not None and settings.test_limit < len(test_split):
+        test_split = test_split.select(range(settings.test_limit))
+    indices = select_training_items(spec.name, train_split, training_size, seed, settings.train_limit)
     if training_size > 0 and not indices:
         raise BioprobeError(f"{training_size} % of {len(train_split)} training items is no item at all; "
                             "use a larger training size.")
 
-    four_bit = resolved.spec.four_bit if four_bit is None else four_bit
-    resolved = convert_gguf(resolved)
-    transformers.set_seed(seed)  # after any conversion, which draws from the RNG: the head is the same every time
-    loaded = load_model(resolved, head=spec.head, labels=names, four_bit=four_bit, device=device)
-    resolved = loaded.resolved  # the kind of an unregistered model is now read from its config
-    limit = _position_limit(loaded.model.config)
-    if limit is not None and max_length > limit:
-        raise BioprobeError(f"--max-length {max_length} is longer than {resolved.name} can read ({limit} "
-                            "positions); pass a smaller --max-length.")
-    n_params = count_parameters(loaded.model)
-    if lora is None:
-        lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
-    if four_bit and not lora:
-        raise BioprobeError("4-bit weights cannot be fine-tuned directly; drop --no-lora (QLoRA) or pass --no-4bit.")
-    model = loaded.model
-    if lora:
-        model = add_lora(model, spec.head, resolved.spec.lora_targets, four_bit)
-    tokenizer = loaded.tokenizer
-    lr = lr if lr is not None else _default_lr(lora)
-
+    setup = load_for_training(prepared, spec.head, names)
+    loaded, model, lora, four_bit, n_params, lr = (setup.loaded, setup.model, setup.lora, setup.four_bit,
+                                                   setup.n_params, setup.lr)
+    resolved, tokenizer = loaded.resolved, loaded.tokenizer
     if spec.name == "ner":
         train_enc = encode_ner(train_split.select(indices), tokenizer, names, max_length)
         test_enc = encode_ner(test_split, tokenizer, names, max_length)
@@ -216,88 +369,39 @@ def _train_and_store(spec, resolved, folder, state, request, *, training_size, d
     keep = {"input_ids", "attention_mask", "token_type_ids", "labels", "length"}
     train_enc = train_enc.remove_columns([c for c in train_enc.column_names if c not in keep])
 
-    cpu = device.startswith("cpu")
-    args = transformers.TrainingArguments(
-        output_dir=str(folder / "trainer"),
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        per_device_train_batch_size=batch_size,
-        warmup_steps=0.06,
-        weight_decay=0.01,
-        train_sampling_strategy="group_by_length",
-        length_column_name="length",
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=1,
-        logging_steps=50,
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        use_cpu=cpu,
-        bf16=(not cpu) and torch.cuda.is_bf16_supported(),
-        dataloader_pin_memory=not cpu,
-        ddp_backend="gloo" if cpu and state.num_processes > 1 else None,
-        disable_tqdm=False,
-    )
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=train_enc if len(train_enc) else None,
-                                   data_collator=collator, callbacks=list(callbacks))
-    train_stats: dict = {}
-    resumed_from = None
+    trainer = transformers.Trainer(model=model, args=training_arguments(prepared, lr),
+                                   train_dataset=train_enc if len(train_enc) else None, data_collator=collator,
+                                   callbacks=list(callbacks))
+    train_stats: dict = {"resumed_from": None}
     if training_size > 0:
-        last = transformers.trainer_utils.get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() \
-            else None
-        resumed_from = Path(last).name if last else None
-        started = time.perf_counter()
-        try:
-            output = trainer.train(resume_from_checkpoint=last)
-        except torch.OutOfMemoryError:
-            raise BioprobeError(f"Out of memory while training {resolved.name}; Trainer checkpoints so far are kept, "
-                                "lower --batch-size or --max-length, or use --lora / --4bit.") from None
-        seconds = time.perf_counter() - started
-        tokens = int(sum(train_enc["length"])) * epochs  # every process trains on its share of the subset
-        train_stats = {"train_loss": float(output.training_loss), "global_step": int(output.global_step),
-                       "train_seconds": round(seconds, 2),
-                       # throughput of a resumed run would mix two sessions: not recorded
-                       "train_tokens_per_second": None if last else round(tokens / seconds, 1)}
+        train_stats = train(trainer, prepared, int(sum(train_enc["length"])))
 
     if state.is_main_process:
-        logits = predict_logits(trainer.model, test_enc, collator, batch_size * 2)
+        logits = predict_logits(trainer.model, test_enc, collator, settings.batch_size * 2)
         if spec.name == "ner":
-            gold = [list(tags) for tags in test_split["tags"]]
-            metrics = ner_metrics(gold, word_predictions(logits, test_enc["labels"], gold, names))
+            gold = test_split["tags"][:]
+            metrics = ner_metrics(gold, word_predictions(logits, test_enc["labels"][:], gold, names))
         else:
-            metrics = nli_metrics(np.asarray(test_enc["labels"]), np.stack(logits).argmax(-1), len(names))
+            metrics = nli_metrics(np.asarray(test_enc["labels"][:]), np.stack(logits).argmax(-1), len(names))
 
         trainer.model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         record = {
-            "status": "complete",
-            "request": request,
-            "task": spec.name,
-            "model": resolved.name,
-            "model_source": resolved.source,
-            "model_kind": resolved.spec.kind,
-            "training_size": training_size,
-            "seed": seed,
+            **base_record(prepared, resolved, spec.head, lora, four_bit,
+                          {"total": n_params, "trainable": trainable_parameters(model)}, lr),
             "labels": list(names),
-            "head": spec.head,
-            "lora": bool(lora),
-            "four_bit": bool(four_bit),
-            "parameters": {"total": n_params, "trainable": trainable_parameters(model)},
-            "settings": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length,
-                         "save_steps": save_steps, "device": device, "processes": state.num_processes},
             "data": {"source": task_data.source,
                      "sizes": {name: len(split) for name, split in task_data.splits.items()},
-                     "train_limit": train_limit, "test_limit": test_limit, "n_test": len(test_split),
-                     "n_train": len(indices), "subset_indices": indices},
+                     "train_limit": settings.train_limit, "test_limit": settings.test_limit,
+                     "n_test": len(test_split), "n_train": len(indices), "subset_indices": indices},
             "truncated": truncated,
-            "training": {**train_stats, "resumed_from": resumed_from},
+            "training": train_stats,
             "metrics": metrics,
             "environment": runstore.environment(),
         }
         rows = _tidy_rows(spec.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split))
-        runstore.write_table(runstore.results_path(runs_dir, "finetune", spec.name, resolved.name, training_size,
-                                                   seed), rows)
+        runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", spec.name, resolved.name,
+                                                   training_size, seed), rows)
         runstore.write_json(folder / "metrics.json", metrics)
         runstore.write_json(folder / "run.json", record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
@@ -309,14 +413,15 @@ def _train_and_store(spec, resolved, folder, state, request, *, training_size, d
 
 
 def _tidy_rows(task: str, model: str, training_size: int, seed: int, metrics: dict, n_train: int,
-               n_test: int) -> list[dict]:
+               n_test: int, objective: str = "classifier", **extra) -> list[dict]:
     """One row per metric; per-entity-type F1 rows carry the type in `label` (overall rows: "all")."""
     rows = []
     for key, value in metrics.items():
         metric, _, label = key.partition("/")
         rows.append({"analysis": "finetune", "task": task, "model": model, "training_size": training_size,
                      "seed": seed, "layer": None, "head": None, "metric": metric, "value": value,
-                     "label": label or "all", "split": "test", "n_train": n_train, "n_test": n_test})
+                     "label": label or "all", "split": "test", "n_train": n_train, "n_test": n_test,
+                     "objective": objective, **extra})
     return rows
 
 

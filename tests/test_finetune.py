@@ -105,8 +105,8 @@ def reloaded_accuracy(runs, model_dir, size: int, record: dict, nli_dir) -> floa
     import torch
 
     from bioprobe.data import load_task_data
-    from finetune.checkpoints import load_finetuned
-    from finetune.encode import encode_nli
+    from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.encode import encode_nli
 
     loaded = load_finetuned(runs, "nli", str(model_dir), size, 42, device="cpu")
     test = load_task_data("nli", str(nli_dir)).splits["test"]
@@ -118,7 +118,7 @@ def reloaded_accuracy(runs, model_dir, size: int, record: dict, nli_dir) -> floa
 
 
 def test_qlora_step_on_a_tiny_llama_in_4bit(tiny_model_dirs, cued, tmp_path):
-    from finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.checkpoints import load_finetuned
 
     runs = tmp_path / "runs"
     record = finetune("--task", "nli", "--model_name", str(tiny_model_dirs["llama"]), "--data", str(cued["nli"]),
@@ -152,7 +152,7 @@ def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs,
 def test_interrupted_run_resumes_from_its_last_trainer_checkpoint(tiny_model_dirs, cued, tmp_path):
     from transformers import TrainerCallback
 
-    from finetune.train import run_finetune
+    from bioprobe.finetune.train import run_finetune
 
     class Interrupt(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -177,7 +177,7 @@ def test_decoder_pairs_keep_the_whole_hypothesis_when_truncated(tiny_model_dirs)
 
     from bioprobe.models import load_tokenizer
     from bioprobe.registry import resolve_model
-    from finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+    from bioprobe.finetune.encode import HYPOTHESIS, PREMISE, encode_nli
 
     tokenizer = load_tokenizer(resolve_model(str(tiny_model_dirs["llama"])))
     premise = "the gene was treated with the drug in the cell and the protein"
@@ -196,7 +196,7 @@ def test_interrupted_run_refuses_to_resume_with_other_settings(tiny_model_dirs, 
     from transformers import TrainerCallback
 
     from bioprobe.errors import BioprobeError
-    from finetune.train import run_finetune
+    from bioprobe.finetune.train import run_finetune
 
     class Interrupt(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):

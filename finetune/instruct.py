@@ -1,0 +1,312 @@
+"""Instruction tuning at a training size and its generative evaluation: `run_instruct`, what `bioprobe finetune
+--objective instruct` runs (through `bioprobe.finetune.train.run_finetune`).
+
+Training sees the training split's N % (nested, seeded, stratified by label for NLI), loss on the answer and its EOS
+only; size 0 is the model as released. Evaluation generates on the test split (zero- or one-shot), parses by position,
+scores every item, stores every generation (what `--rescore` reads) and, for NLI, also ranks the label words by
+log-likelihood.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from bioprobe import runstore
+from bioprobe.errors import BioprobeError
+from bioprobe.instructions import InstructionData, draw, load_instructions, stratum
+from bioprobe.settings import digest
+from bioprobe.finetune.train import FinetuneResult, Prepared
+
+NER_SLACK, NLI_SLACK = 8, 4
+"""New tokens allowed beyond the expected answer's length (NER: every word labelled O; NLI: the longest label)."""
+
+
+def run_instruct(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResult:
+    """Instruction-tune (size > 0) or take the released model (size 0), then evaluate it by generation.
+
+    A finished training is reused when its request matches (checked by `prepare_run`); an evaluation is reused when
+    its settings and the run are unchanged; `--rescore` scores the stored generations again without a model.
+
+    Returns:
+        The run's folder, the evaluation's metrics, and whether both were reused.
+    """
+    settings, spec = prepared.settings, prepared.spec
+    if prepared.resolved.spec.kind != "decoder":
+        raise BioprobeError(f"Instruction tuning needs a causal language model; {prepared.resolved.name} is an "
+                            "encoder (use --objective classifier, or a decoder such as gpt2, tinyllama or smollm2).")
+    if settings.rescore:
+        return rescore(prepared)
+    instructions = load_instructions(spec.name, settings.data, settings.labels, settings.seed)
+    train_split = instructions.splits["train"]
+    indices = select(spec.name, instructions, settings.training_size, settings.seed, settings.train_limit)
+    model = tokenizer = None
+    trained_reused = runstore.is_complete(prepared.folder) and not settings.overwrite
+    if trained_reused:
+        record = runstore.read_json(prepared.folder / "run.json")
+    else:
+        if settings.training_size > 0 and not indices:
+            raise BioprobeError(f"{settings.training_size} % of {len(train_split)} training instructions is no item "
+                                "at all; use a larger training size.")
+        record, model, tokenizer = _train(prepared, instructions, indices, callbacks)
+    if not prepared.state.is_main_process:
+        return FinetuneResult(prepared.folder, {}, reused=False, record={})
+    metrics, eval_reused = evaluate(prepared, record, instructions, model, tokenizer)
+    return FinetuneResult(prepared.folder, metrics, reused=trained_reused and eval_reused, record=record)
+
+
+def select(task: str, instructions: InstructionData, training_size: int, seed: int,
+           train_limit: int | None) -> list[int]:
+    """Indices of one run's training instructions (nested across sizes, seeded; NLI stratified by answer)."""
+    from bioprobe.finetune.train import select_training_items
+
+    train_split = instructions.splits["train"]
+    return select_training_items(task, train_split, training_size, seed, train_limit,
+                                 strata=stratum(task, train_split["output"][:]))
+
+
+def _train(prepared: Prepared, instructions: InstructionData, indices: list[int], callbacks: tuple):
+    """Train on the chosen instructions and store the run (size 0: record the released model only)."""
+    import datasets
+    import transformers
+
+    from bioprobe.finetune.lora import trainable_parameters
+    from bioprobe.finetune.prompts import Collator, Example, check_template, encode_example
+    from bioprobe.finetune.train import base_record, load_for_training, train, training_arguments
+
+    settings, folder, state = prepared.settings, prepared.folder, prepared.state
+    size = settings.training_size
+    setup = load_for_training(prepared, "causal-lm", adapters=size > 0)
+    tokenizer = setup.loaded.tokenizer
+    check_template(tokenizer, settings.template, prepared.resolved.name)
+    max_length = settings.max_length or min(settings.length, setup.position_limit or settings.length)
+    encoded, dropped = [], 0
+    subset = instructions.splits["train"].select(indices)
+    for instruction, text, output in zip(subset["instruction"][:], subset["input"][:], subset["output"][:]):
+        row = encode_example(tokenizer, settings.template, Example(instruction, text, output), max_length)
+        if row is None:
+            dropped += 1
+        else:
+            encoded.append(row)
+    if size > 0 and not encoded:
+        raise BioprobeError(f"Every one of the {len(indices)} training instructions is longer than --max-length "
+                            f"{max_length} (prompt and answer); pass a larger --max-length.")
+    training = {"resumed_from": None}
+    model = setup.model
+    if size > 0:
+        trainer = transformers.Trainer(model=model, args=training_arguments(prepared, setup.lr),
+                                       train_dataset=datasets.Dataset.from_list(encoded),
+                                       data_collator=Collator(tokenizer.pad_token_id), callbacks=list(callbacks))
+        training = train(trainer, prepared, sum(row["length"] for row in encoded))
+        model = trainer.model
+    record = {}
+    if state.is_main_process:
+        if size > 0:
+            model.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+        record = {
+            **base_record(prepared, setup.loaded.resolved, "causal-lm", setup.lora and size > 0, setup.four_bit,
+                          {"total": setup.n_params, "trainable": trainable_parameters(model) if size > 0 else 0},
+                          setup.lr),
+            "weights": "trained" if size > 0 else "released",
+            "template": settings.template,
+            "labels": list(instructions.entity_types),
+            "data": {"source": instructions.source, "built": instructions.built, "selection": instructions.selection,
+                     "sizes": {name: len(split) for name, split in instructions.splits.items()},
+                     "train_limit": settings.train_limit, "n_train": len(indices), "subset_indices": indices,
+                     "max_length": max_length, "too_long": dropped},
+            "training": training,
+            "environment": runstore.environment(),
+        }
+        runstore.write_json(folder / "run.json", record)
+        record = runstore.read_json(folder / "run.json")  # as a later run reads it (evaluations key on its digest)
+        shutil.rmtree(folder / "trainer", ignore_errors=True)
+        (folder / "request.json").unlink(missing_ok=True)
+    state.wait_for_everyone()
+    return record, model, tokenizer
+
+
+def expected_cap(task: str, tokenizer, words: list[str] | None) -> int:
+    """New tokens an answer may take: the tokens of a full answer (every word labelled O; the longest label word)
+    and its EOS, plus a margin."""
+    from bioprobe.instructions import NLI_WORDS, SEPARATOR
+    from bioprobe.finetune.prompts import answer_ids
+
+    if task == "ner":
+        return len(answer_ids(tokenizer, "\n".join(f"{w}{SEPARATOR}O" for w in words))) + NER_SLACK
+    return max(len(answer_ids(tokenizer, word)) for word in NLI_WORDS.values()) + NLI_SLACK
+
+
+def one_shot_examples(instructions: InstructionData, rows: list[dict], seed: int) -> list:
+    """The seeded training example shown in each test row's one-shot prompt: same task, and for NER the same entity
+    type; the same example at every training size."""
+    from bioprobe.finetune.prompts import Example
+
+    train = instructions.splits["train"]
+    by_type: dict[str, list[int]] = {}
+    for i, kind in enumerate(train["entity_type"][:]):
+        by_type.setdefault(kind, []).append(i)
+    every = list(range(len(train)))
+    shots = []
+    for index, row in enumerate(rows):
+        candidates = by_type.get(row["entity_type"], every)
+        chosen = train[candidates[draw(seed, "shot", index, n=len(candidates))]]
+        shots.append(Example(chosen["instruction"], chosen["input"], chosen["output"]))
+    return shots
+
+
+def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, model=None,
+             tokenizer=None) -> tuple[dict, bool]:
+    """Generate answers on the test instructions, parse and score them, store everything; reused when current.
+
+    Returns:
+        The metrics and whether they were reused.
+    """
+    from bioprobe.data import data_key
+    from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.generate import answer_logliks, generate
+    from bioprobe.finetune.prompts import answer_ids, prompt_ids, prompt_text
+    from bioprobe.finetune.scoring import gold_labels
+
+    settings, spec = prepared.settings, prepared.spec
+    test = instructions.splits["test"]
+    if settings.test_limit is not None and settings.test_limit < len(test):
+        test = test.select(range(settings.test_limit))
+    table, sidecar, generations = _paths(prepared)
+    wanted = _eval_settings(prepared, record, data_key(spec.name, settings.data))
+    if not settings.overwrite and table.is_file() and sidecar.is_file() and \
+            runstore.read_json(sidecar).get("settings") == wanted:
+        return runstore.read_json(sidecar)["metrics"], True
+    rows = test.to_list()
+    golds = [gold_labels(spec.name, row["output"]) for row in rows]
+    if model is None:
+        loaded = load_finetuned(settings.runs_dir, spec.name, record["model"], settings.training_size, settings.seed,
+                                device=prepared.device, merge=True, objective="instruct")
+        model, tokenizer = loaded.model, loaded.tokenizer
+    elif not record.get("four_bit") and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # generate with the adapters folded in, as a reloaded run does
+    started = time.perf_counter()
+    template, limit = record["template"], _limit(model)
+    texts, ids, caps = [], [], []
+    shots = one_shot_examples(instructions, rows, settings.seed) if settings.shots else [None] * len(rows)
+    for index, (row, shot) in enumerate(zip(rows, shots)):
+        texts.append(prompt_text(tokenizer, template, row["instruction"], row["input"], shot))
+        ids.append(prompt_ids(tokenizer, template, texts[-1]))
+        cap = expected_cap(spec.name, tokenizer, golds[index][0] if spec.name == "ner" else None)
+        if settings.max_new_tokens is not None:
+            cap = min(cap, settings.max_new_tokens)
+        if limit is not None:
+            if len(ids[-1]) >= limit:
+                raise BioprobeError(f"Test instruction {index + 1}'s prompt has {len(ids[-1])} tokens, more than "
+                                    f"{record['model']} can read ({limit}); use --test-limit or shorter inputs.")
+            cap = min(cap, limit - len(ids[-1]))
+        caps.append(cap)
+    answers = generate(model, tokenizer, ids, caps, desc=f"Generating {record['model']} {spec.name} "
+                                                          f"{settings.training_size} %")
+    logliks = None
+    if spec.name == "nli":
+        from bioprobe.instructions import NLI_WORDS
+
+        logliks = answer_logliks(model, ids, [answer_ids(tokenizer, word)[:-1] for word in NLI_WORDS.values()],
+                                 tokenizer.pad_token_id)
+    seconds = time.perf_counter() - started
+    items = []
+    for index, (row, text, answer) in enumerate(zip(rows, texts, answers)):
+        item = {"item": index, "task": row["task"], "entity_type": row["entity_type"], "source_item": row["item"],
+                "instruction": row["instruction"], "input": row["input"], "prompt": text, "output": answer.text,
+                "gold": row["output"], "stopped": answer.stopped, "tokens": answer.tokens, "cap": caps[index]}
+        if logliks is not None:
+            item["loglik"] = dict(zip(NLI_WORDS, map(float, logliks[index])))
+        items.append(item)
+    _write_jsonl(generations, items)
+    timing = {"seconds": round(seconds, 2), "generated_tokens": int(sum(a.tokens for a in answers)),
+              "tokens_per_second": round(sum(a.tokens for a in answers) / seconds, 1) if seconds else None}
+    return _score_and_store(prepared, record, items, wanted, timing), False
+
+
+def _limit(model) -> int | None:
+    from bioprobe.finetune.train import _position_limit
+
+    return _position_limit(model.config)
+
+
+def _paths(prepared: Prepared) -> tuple[Path, Path, Path]:
+    """The evaluation's tidy table, its record beside it, and the generations file."""
+    s = prepared.settings
+    variant = f"{s.shots}shot"
+    name = prepared.folder.parent.name
+    table = runstore.results_path(s.runs_dir, "finetune", prepared.spec.name, name, s.training_size, s.seed,
+                                  variant, objective="instruct")
+    generations = runstore.generations_path(s.runs_dir, prepared.spec.name, name, s.training_size, s.seed,
+                                            f"test-{variant}")
+    return table, table.with_suffix(".json"), generations
+
+
+def _eval_settings(prepared: Prepared, record: dict, data: str | None) -> dict:
+    """What an evaluation's result depends on: its settings and the exact run it evaluates."""
+    s = prepared.settings
+    return {"split": "test", "test_limit": s.test_limit, "shots": s.shots, "max_new_tokens": s.max_new_tokens,
+            "template": record["template"], "data": data, "run": digest(record, 16)}
+
+
+def _write_jsonl(path: Path, items: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w") as handle:
+        for item in items:
+            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+    partial.replace(path)
+
+
+def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted: dict, timing: dict) -> dict:
+    """Parse and score stored generations; write the tidy table and its record. The metrics."""
+    import numpy as np
+
+    from bioprobe.finetune.scoring import gold_labels, loglik_scores, ner_scores, nli_scores, parse_ner, parse_nli
+    from bioprobe.finetune.train import _tidy_rows
+
+    settings, task = prepared.settings, prepared.spec.name
+    if task == "ner":
+        golds = [gold_labels(task, item["gold"]) for item in items]
+        parsed = [parse_ner(item["output"], words, item["stopped"]) for item, (words, _) in zip(items, golds)]
+        metrics = ner_scores([labels for _, labels in golds], parsed, [item["entity_type"] for item in items])
+    else:
+        golds = [gold_labels(task, item["gold"]) for item in items]
+        parsed = [parse_nli(item["output"], item["stopped"]) for item in items]
+        metrics = nli_scores(golds, parsed)
+        if items and "loglik" in items[0]:
+            metrics.update(loglik_scores(golds, np.array([list(item["loglik"].values()) for item in items])))
+    for item, parse in zip(items, parsed):
+        item["parse"] = {"labels": parse.labels, "ok": parse.ok,
+                         "failures": {k: v for k, v in parse.failures.items() if v}}
+    table, sidecar, generations = _paths(prepared)
+    _write_jsonl(generations, items)
+    rows = _tidy_rows(task, record["model"], settings.training_size, settings.seed, metrics,
+                      record["data"]["n_train"], len(items), objective="instruct", shots=settings.shots,
+                      template=record["template"], weights=record["weights"])
+    runstore.write_table(table, rows)
+    runstore.write_json(sidecar, {"settings": wanted, "metrics": metrics, "generations": str(generations),
+                                  "n_items": len(items), **timing, "environment": runstore.environment()})
+    return metrics
+
+
+def rescore(prepared: Prepared) -> FinetuneResult:
+    """Score the stored generations of a finished evaluation again (after a scorer change), loading no model.
+
+    Raises:
+        BioprobeError: when the run or its generations are missing.
+    """
+    folder = prepared.folder
+    if not runstore.is_complete(folder):
+        raise BioprobeError(f"There is no finished instruction run in {folder} to rescore; run it without --rescore.")
+    record = runstore.read_json(folder / "run.json")
+    table, sidecar, generations = _paths(prepared)
+    if not generations.is_file() or not sidecar.is_file():
+        raise BioprobeError(f"No stored generations at {generations}; evaluate first (without --rescore).")
+    items = [json.loads(line) for line in generations.read_text().splitlines() if line.strip()]
+    stored = runstore.read_json(sidecar)
+    timing = {key: stored.get(key) for key in ("seconds", "generated_tokens", "tokens_per_second")}
+    metrics = _score_and_store(prepared, record, items, stored["settings"], {**timing, "rescored": True})
+    return FinetuneResult(folder, metrics, reused=False, record=record)

@@ -1,0 +1,439 @@
+"""Instruction tuning: data, the answer-only label mask per tokenizer family, generation, parsing and scoring with
+known answers, the CLI end to end on tiny models, and one clear sentence for every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bioprobe import runstore
+from bioprobe.cli import main
+from test_cli import assert_one_sentence
+from tiny_data import write_cued_instructions
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    from bioprobe.models import convert_gguf, load_tokenizer
+    from bioprobe.registry import resolve_model
+
+    return load_tokenizer(convert_gguf(resolve_model("smollm2")))
+
+
+@pytest.fixture(scope="module")
+def cued(tmp_path_factory):
+    root = tmp_path_factory.mktemp("instructions")
+    return {task: write_cued_instructions(root / task, task) for task in ("ner", "nli")}
+
+
+# --- instruction data ------------------------------------------------------------------------------------------
+
+
+def test_ner_data_becomes_one_instruction_per_sentence_and_entity_type(tmp_path):
+    from bioprobe.instructions import NER_INSTRUCTIONS, load_instructions
+
+    folder = tmp_path / "ner"
+    folder.mkdir()
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.conll").write_text("Aspirin\tB-Chemical\nreduced\tO\nlung\tB-Disease\ncancer\tI-Disease\n"
+                                               ".\tO\n\nThe\tO\ncells\tO\n")
+    data = load_instructions("ner", str(folder), seed=3)
+    assert data.built and data.entity_types == ("Chemical", "Disease")
+    rows = data.splits["train"].to_list()
+    assert [(r["item"], r["entity_type"]) for r in rows] == [(0, "Chemical"), (0, "Disease"), (1, "Chemical"),
+                                                             (1, "Disease")]
+    assert rows[0]["input"] == "Aspirin reduced lung cancer ."
+    assert rows[0]["output"] == "Aspirin : B\nreduced : O\nlung : O\ncancer : O\n. : O"
+    assert rows[1]["output"] == "Aspirin : O\nreduced : O\nlung : B\ncancer : I\n. : O"
+    assert rows[2]["output"] == "The : O\ncells : O"
+    for row in rows:
+        assert row["instruction"] in {t.format(entity=row["entity_type"]) for t in NER_INSTRUCTIONS}
+    assert load_instructions("ner", str(folder), seed=3).splits["train"]["instruction"][:] == \
+        [r["instruction"] for r in rows]  # the same seed draws the same paraphrases
+
+
+def test_paraphrases_vary_across_items_and_seeds():
+    from bioprobe.instructions import load_instructions
+
+    one = load_instructions("nli", "demo", seed=1).splits["train"]["instruction"][:200]
+    two = load_instructions("nli", "demo", seed=2).splits["train"]["instruction"][:200]
+    assert len(set(one)) == 5 and one != two
+
+
+def test_nli_data_becomes_label_word_answers():
+    from bioprobe.data import load_task_data
+    from bioprobe.instructions import load_instructions
+
+    pairs = load_task_data("nli", "demo").splits["test"]
+    rows = load_instructions("nli", "demo").splits["test"].to_list()
+    assert len(rows) == len(pairs)
+    assert rows[0]["input"] == f"Premise: {pairs[0]['premise']}\nHypothesis: {pairs[0]['hypothesis']}"
+    assert {r["output"] for r in rows} == {"Entailment", "Neutral", "Contradiction"}
+    assert [r["output"].lower() for r in rows] == pairs["label"][:]
+
+
+def test_task_rule_on_instruction_text():
+    from bioprobe.instructions import NER_INSTRUCTIONS, NLI_INSTRUCTIONS, task_of
+
+    assert all(task_of(text.format(entity="Disease")) == "ner" for text in NER_INSTRUCTIONS)
+    assert all(task_of(text) == "nli" for text in NLI_INSTRUCTIONS)
+    assert task_of("Identify the relation between the two entities marked in the text.") is None  # RE, not NER
+    assert task_of("Tag gene entities with the BIO scheme.") == "ner"
+    assert task_of("Summarise the discharge note.") is None
+    assert task_of("Does sentence 1 entail sentence 2?") == "nli"
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_mixed_set_is_cut_to_one_task_by_its_column_or_by_the_rule(tmp_path):
+    from bioprobe.instructions import load_instructions
+
+    ner = {"instruction": "Find disease named entities.", "input": "lung cancer", "output": "lung : B\ncancer : I"}
+    nli = {"instruction": "Entailment or not?", "input": "a b", "output": "Neutral"}
+    other = {"instruction": "Summarise.", "input": "long text", "output": "short"}
+    by_rule = tmp_path / "rule"
+    by_rule.mkdir()
+    for split in ("train", "test"):
+        _write_jsonl(by_rule / f"{split}.jsonl", [ner, nli, other, nli])
+    data = load_instructions("nli", str(by_rule))
+    assert data.selection == {"rule": "instruction text (bioprobe.instructions.task_of)", "ner": 2, "nli": 4,
+                              "other": 2, "total": 8}
+    assert len(data.splits["test"]) == 2 and set(data.splits["test"]["output"][:]) == {"Neutral"}
+    by_column = tmp_path / "column"
+    by_column.mkdir()
+    rows = [{**ner, "source": "NCBI-disease NER"}, {**other, "instruction": "Tag it.", "source": "BC5CDR NER",
+            "output": "long : O\ntext : O"}, {**nli, "source": "MedNLI"}]
+    for split in ("train", "test"):
+        _write_jsonl(by_column / f"{split}.jsonl", rows * 2)
+    data = load_instructions("ner", str(by_column))
+    assert data.selection["rule"] == "column 'source'" and data.selection["ner"] == 8
+    assert data.splits["test"]["instruction"][:] == ["Find disease named entities.", "Tag it."] * 2
+
+
+def test_one_instruction_file_is_cut_80_10_10(tmp_path):
+    from bioprobe.instructions import load_instructions
+
+    _write_jsonl(tmp_path / "all.jsonl", [{"instruction": "Entailment?", "input": f"p {i}", "output": "Neutral"}
+                                          for i in range(100)])
+    data = load_instructions("nli", str(tmp_path / "all.jsonl"))
+    assert {name: len(split) for name, split in data.splits.items()} == {"train": 81, "validation": 9, "test": 10}
+    inputs = [x for split in data.splits.values() for x in split["input"][:]]
+    assert sorted(inputs) == sorted(f"p {i}" for i in range(100))
+
+
+@pytest.mark.parametrize("rows, fragments", [
+    ([{"instruction": "x", "answer": "y"}], ["lacks the column(s) input, output", "found instruction, answer"]),
+    ([{"instruction": "Entailment?", "input": "a", "output": " "}], ["line 1", "the output is empty"]),
+    ([{"instruction": "Tag disease named entities.", "input": "lung cancer now", "output": "lung : B\ncancer : I"}],
+     ["2 word lines but the input has 3 words"]),
+    ([{"instruction": "Tag disease named entities.", "input": "lung cancer", "output": "lung : B\ncancer - I"}],
+     ["output line 2 is not 'word : B|I|O'"]),
+])
+def test_malformed_instruction_data_is_one_sentence(tmp_path, rows, fragments):
+    for split in ("train", "test"):
+        _write_jsonl(tmp_path / f"{split}.jsonl", rows)
+    task = "ner" if "Tag" in rows[0]["instruction"] else "nli"
+    result = CliRunner().invoke(main, ["finetune", "--task", task, "--objective", "instruct", "--data",
+                                       str(tmp_path), "--model_name", "gpt2", "--runs-dir", str(tmp_path / "r")])
+    assert_one_sentence(result, *fragments)
+
+
+def test_the_hub_instruction_set_fails_clearly_offline(tmp_path):
+    result = CliRunner().invoke(main, ["finetune", "--task", "ner", "--objective", "instruct", "--data",
+                                       "nlpie/Llama2-MedTuned-Instructions", "--model_name", "smollm2",
+                                       "--runs-dir", str(tmp_path)])
+    assert_one_sentence(result, "nlpie/Llama2-MedTuned-Instructions", "--data")
+
+
+# --- the label mask ----------------------------------------------------------------------------------------------
+
+
+def _tokenizer(family, tiny_model_dirs):
+    from bioprobe.models import load_tokenizer
+    from bioprobe.registry import resolve_model
+
+    return load_tokenizer(resolve_model(str(tiny_model_dirs[family])))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "smollm2"])
+def test_loss_falls_on_the_answer_and_eos_only_even_where_tokens_would_merge(family, tiny_model_dirs,
+                                                                             smollm2_tokenizer):
+    from bioprobe.finetune.prompts import encode_pair
+
+    tokenizer = smollm2_tokenizer if family == "smollm2" else _tokenizer(family, tiny_model_dirs)
+    prompt, answer = "The pro", "tein : B"
+    words = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert words(prompt + answer) != words(prompt) + words(answer)  # "pro" + "tein" merge when tokenised together
+    row = encode_pair(tokenizer, tokenizer(prompt)["input_ids"], answer, max_length=64)
+    eos = tokenizer.eos_token_id
+    prefix = tokenizer(prompt)["input_ids"]  # with the family's own BOS (Llama), none for byte-level BPE
+    assert row["input_ids"] == prefix + words(answer) + [eos]
+    assert row["labels"] == [-100] * len(prefix) + words(answer) + [eos]
+    assert row["length"] == len(row["input_ids"]) and encode_pair(tokenizer, prefix, answer, max_length=4) is None
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "smollm2"])
+def test_a_training_example_masks_the_whole_prompt(family, tiny_model_dirs, smollm2_tokenizer):
+    from bioprobe.finetune.prompts import MEDTUNED, Example, encode_example
+
+    tokenizer = smollm2_tokenizer if family == "smollm2" else _tokenizer(family, tiny_model_dirs)
+    example = Example("Tag Chemical named entities.", "aspirin works", "aspirin : B\nworks : O")
+    row = encode_example(tokenizer, "medtuned", example, max_length=128)
+    prompt = tokenizer(MEDTUNED.format(instruction=example.instruction, input=example.input))["input_ids"]
+    answer = tokenizer(example.output, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert row["input_ids"] == prompt + answer
+    assert row["labels"] == [-100] * len(prompt) + answer
+
+
+def test_chat_template_prompt_and_mask(smollm2_tokenizer):
+    from bioprobe.finetune.prompts import Example, encode_example
+
+    tokenizer = smollm2_tokenizer
+    row = encode_example(tokenizer, "chat", Example("Which label?", "a b", "Neutral"), max_length=256)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Which label?\n\na b"}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert text.endswith("<|im_start|>assistant\n")
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    answer = tokenizer("Neutral", add_special_tokens=False)["input_ids"] + [tokenizer.convert_tokens_to_ids(
+        "<|im_end|>")]
+    assert row["input_ids"] == prompt + answer and row["labels"] == [-100] * len(prompt) + answer
+
+
+def test_padding_keeps_eos_trained_when_pad_is_eos():
+    from bioprobe.finetune.prompts import collate
+
+    eos = pad = 7
+    batch = collate([{"input_ids": [1, 2, 3, eos], "labels": [-100, -100, 3, eos]},
+                     {"input_ids": [4, eos], "labels": [-100, eos]}], pad)
+    assert batch["input_ids"].tolist() == [[1, 2, 3, eos], [4, eos, pad, pad]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, -100, 3, eos], [-100, eos, -100, -100]]
+
+
+# --- parsing and scoring -------------------------------------------------------------------------------------------
+
+
+WORDS = ["Aspirin", "reduced", "fever", "and", "fever", "."]
+GOLD = ["B", "O", "O", "O", "O", "O"]
+
+
+def test_ner_answers_are_read_by_position():
+    from bioprobe.finetune.scoring import parse_ner
+
+    right = parse_ner("Aspirin : B\nreduced : O\nfever : O\nand : O\nfever : O\n. : O", WORDS)
+    assert right.ok and right.labels == GOLD
+    # a repeated word keeps its own position; a word with a colon splits on the last " : "
+    assert parse_ner("1:2 : O\nratio : B", ["1:2", "ratio"]).labels == ["O", "B"]
+    short = parse_ner("Aspirin : B\nreduced : O", WORDS)
+    assert short.failures["missing_lines"] == 4 and short.labels == GOLD and not short.ok
+    long = parse_ner("Aspirin : B\nreduced : O\nfever : O\nand : O\nfever : O\n. : O\nextra : O", WORDS)
+    assert long.failures["extra_lines"] == 1
+    wrong = parse_ner("Aspirin : B\nreduced : O\nfeve : O\nand : X\nfever\n. : O", WORDS, stopped=False)
+    assert wrong.failures == {"empty": 0, "missing_lines": 0, "extra_lines": 0, "word_mismatch": 1,
+                              "unknown_label": 2, "no_stop": 1}
+    assert parse_ner("", WORDS).failures["empty"] == 1
+
+
+def test_ner_scores_count_every_item_and_an_unparsed_answer_as_wrong():
+    from bioprobe.finetune.scoring import ner_scores, parse_ner
+
+    gold = [["B", "O", "O"], ["O", "B", "I"], ["B", "O"]]
+    words = [["aspirin", "helps", "."], ["the", "lung", "cancer"], ["tumor", "grew"]]
+    answers = ["aspirin : B\nhelps : B\n. : O",     # one right entity, one spurious
+               "the : O\nlung : B\ncancer : I",     # right
+               "tumor : B"]                         # right label but a missing line: unparsed, so it predicts nothing
+    parsed = [parse_ner(a, w) for a, w in zip(answers, words)]
+    scores = ner_scores(gold, parsed, ["Chemical", "Disease", "Disease"])
+    # entities: gold 3 (Chemical 1, Disease 2); predicted 3 (aspirin, helps, lung cancer); right 2
+    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 / 3)
+    assert scores["f1/Chemical"] == pytest.approx(2 / 3) and scores["f1/Disease"] == pytest.approx(2 / 3)
+    assert scores["f1_lenient"] == pytest.approx(3 / 3.5)  # P 3/4, R 3/3: the missing line's item now counts
+    assert scores["parse_rate"] == pytest.approx(2 / 3) and scores["failures/missing_lines"] == 1
+
+
+def test_nli_answers_are_normalised_label_words():
+    from bioprobe.finetune.scoring import nli_scores, parse_nli
+
+    cases = {"Entailment": "entailment", "answer: NEUTRAL.": "neutral", "The relation is contradiction": "contradiction",
+             "Entails": "entailment", "maybe": "", "": ""}
+    parsed = {text: parse_nli(text) for text in cases}
+    assert {text: p.labels[0] for text, p in parsed.items()} == cases
+    assert parsed["maybe"].failures["unknown_label"] == 1 and parsed[""].failures["empty"] == 1
+    assert not parse_nli("Neutral", stopped=False).ok
+    gold = ["entailment", "neutral", "contradiction", "entailment"]
+    scores = nli_scores(gold, [parse_nli(t) for t in ("Entailment", "neutral", "no idea", "Contradiction")])
+    assert scores["accuracy"] == 0.5 and scores["parse_rate"] == 0.75 and scores["failures/unknown_label"] == 1
+
+
+def test_loglik_ranking_scores():
+    import numpy as np
+
+    from bioprobe.finetune.scoring import loglik_scores
+
+    logliks = np.array([[-1.0, -2.0, -3.0], [-5.0, -1.0, -2.0], [-1.0, -0.5, -9.0]])
+    scores = loglik_scores(["entailment", "neutral", "contradiction"], logliks)
+    assert scores["loglik_accuracy"] == pytest.approx(2 / 3)
+
+
+# --- generation --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_batched_left_padded_greedy_equals_one_at_a_time(family, tiny_model_dirs):
+    from bioprobe.models import load_model
+    from bioprobe.finetune.generate import generate
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    tokenizer = loaded.tokenizer
+    prompts = [tokenizer(text)["input_ids"] for text in ("the gene", "the protein was treated with the drug",
+                                                         "cells", "expression of the kinase in the cell")]
+    caps = [6, 9, 4, 7]
+    batched = generate(loaded.model, tokenizer, prompts, caps, batch_size=4, progress=False)
+    alone = [generate(loaded.model, tokenizer, [p], [c], batch_size=1, progress=False)[0]
+             for p, c in zip(prompts, caps)]
+    assert batched == alone
+    assert all(g.tokens <= c for g, c in zip(batched, caps))
+    assert any(not g.stopped for g in batched)  # an untrained model runs into its cap: counted, not fatal
+
+
+def test_answer_logliks_equal_a_hand_computed_sum(tiny_model_dirs):
+    import torch
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.generate import answer_logliks
+
+    loaded = load_model(str(tiny_model_dirs["gpt2"]), head="causal-lm")
+    tokenizer = loaded.tokenizer
+    prompts = [tokenizer("the gene")["input_ids"], tokenizer("the protein was")["input_ids"]]
+    answers = [tokenizer(" treated", add_special_tokens=False)["input_ids"],
+               tokenizer(" cell and", add_special_tokens=False)["input_ids"]]
+    scores = answer_logliks(loaded.model, prompts, answers, tokenizer.pad_token_id, batch_size=3)
+    for p, prompt in enumerate(prompts):
+        for a, answer in enumerate(answers):
+            with torch.inference_mode():
+                logp = torch.log_softmax(loaded.model(torch.tensor([prompt + answer])).logits[0], -1)
+            expected = sum(float(logp[len(prompt) - 1 + k, token]) for k, token in enumerate(answer))
+            assert scores[p, a] == pytest.approx(expected, abs=1e-4)
+
+
+# --- end to end --------------------------------------------------------------------------------------------------
+
+
+def instruct(*args):
+    result = CliRunner().invoke(main, ["finetune", "--objective", "instruct", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_instruction_tuning_teaches_the_answer_format_and_to_stop(family, tiny_model_dirs, cued, tmp_path):
+    model = str(tiny_model_dirs[family])
+    common = ["--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--runs-dir", str(tmp_path),
+              "--test-limit", "12"]
+    instruct(*common, "--training_size", "0")
+    instruct(*common, "--training_size", "100", "--train-limit", "36", "--epochs", "30", "--lr", "1e-2",
+             "--batch-size", "8")
+    table = runstore.read_tables(tmp_path, "finetune").query("label == 'all'")
+    value = table.set_index(["training_size", "metric"])["value"]
+    print(table[["training_size", "metric", "value"]].to_string())
+    # A random model never writes a label word and stops; 30 epochs of answer-only loss on 36 items teach both (the
+    # cue words make the label itself learnable too).
+    assert value[0, "parse_rate"] == 0 and value[100, "parse_rate"] >= 0.9
+    assert value[100, "accuracy"] >= 0.75
+    assert set(table["objective"]) == {"instruct"} and set(table["shots"]) == {0}
+    name = next((tmp_path / "checkpoints" / "nli").iterdir()).name  # gpt2-local: a folder named like a registry model
+    record = json.loads((tmp_path / "checkpoints" / "nli" / name / "size100-seed42-instruct" / "run.json").read_text())
+    assert record["objective"] == "instruct" and record["template"] == "medtuned" and record["data"]["n_train"] == 36
+    assert record["weights"] == "trained" and (tmp_path / "checkpoints" / "nli" / name / "size0-seed42-instruct" /
+                                               "run.json").is_file()
+    lines = (tmp_path / "generations" / "nli" / name / "size100-seed42-instruct-test-0shot.jsonl").read_text()
+    items = [json.loads(line) for line in lines.splitlines()]
+    assert len(items) == 12 and items[0]["prompt"].startswith("### Instruction:\nEntailment, Neutral or Contradiction?")
+    assert {"output", "gold", "parse", "stopped", "loglik"} <= set(items[0])
+
+
+def test_ner_generation_scored_rescored_and_reused(tiny_model_dirs, cued, tmp_path):
+    model = str(tiny_model_dirs["gpt2"])
+    common = ["--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--runs-dir", str(tmp_path),
+              "--test-limit", "8", "--training_size", "50", "--epochs", "20", "--lr", "3e-3"]
+    first = instruct(*common)
+    path = tmp_path / "results" / "finetune" / "ner" / "gpt2-local" / "size50-seed42-instruct-0shot.csv"
+    before = pd.read_csv(path)
+    again = instruct(*common)
+    assert "reused" in again.stdout.splitlines()[-1]
+    rescored = instruct(*common, "--rescore")
+    assert "wrote" in rescored.stdout.splitlines()[-1]
+    after = pd.read_csv(path)
+    assert after["value"].tolist() == pytest.approx(before["value"].tolist(), nan_ok=True)
+    assert {"f1", "precision", "recall", "f1_lenient", "parse_rate", "failures"} <= set(before["metric"])
+    record = json.loads((tmp_path / "checkpoints/ner/gpt2-local/size50-seed42-instruct/run.json").read_text())
+    indices = record["data"]["subset_indices"]
+    assert len(indices) == 43 and indices == sorted(indices)
+    del first
+
+
+def test_one_shot_prompt_shows_a_seeded_training_example_of_the_same_entity_type():
+    from bioprobe.instructions import load_instructions
+    from bioprobe.finetune.instruct import one_shot_examples
+    from bioprobe.finetune.prompts import Example, prompt_text
+
+    shot = Example("Tag it.", "a b", "a : B\nb : O")
+    assert prompt_text(None, "medtuned", "Tag this.", "c", shot) == (
+        "### Instruction:\nTag it.\n\n### Input:\na b\n\n### Output:\na : B\nb : O\n\n"
+        "### Instruction:\nTag this.\n\n### Input:\nc\n\n### Output:\n")
+    data = load_instructions("ner", "demo")
+    rows = data.splits["test"].select(range(6)).to_list()
+    shots = one_shot_examples(data, rows, seed=42)
+    train = data.splits["train"].to_list()
+    for row, example in zip(rows, shots):
+        match = next(t for t in train if t["output"] == example.output and t["input"] == example.input)
+        assert match["entity_type"] == row["entity_type"] and example.instruction == match["instruction"]
+    assert shots == one_shot_examples(data, rows, seed=42) and shots != one_shot_examples(data, rows, seed=7)
+
+
+def test_one_shot_evaluation_of_the_released_smollm2(tmp_path):
+    common = ["--task", "nli", "--model_name", "smollm2", "--data", "demo", "--runs-dir", str(tmp_path),
+              "--training_size", "0", "--test-limit", "2"]
+    instruct(*common)
+    one_shot = instruct(*common, "--shots", "1")
+    assert "wrote" in one_shot.stdout.splitlines()[-1]  # the same (released) weights, evaluated one-shot
+    items = [json.loads(line) for line in (tmp_path / "generations/nli/smollm2/size0-seed42-instruct-test-1shot.jsonl")
+             .read_text().splitlines()]
+    assert len(items) == 2 and all(item["prompt"].count("### Instruction:") == 2 for item in items)
+    tables = sorted(p.name for p in (tmp_path / "results/finetune/nli/smollm2").glob("*.csv"))
+    assert tables == ["size0-seed42-instruct-0shot.csv", "size0-seed42-instruct-1shot.csv"]
+
+
+def test_instruction_subsets_are_nested(tiny_model_dirs, cued, tmp_path):
+    model = str(tiny_model_dirs["gpt2"])
+    seen = {}
+    for size in (10, 30, 50, 100):
+        instruct("--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--runs-dir", str(tmp_path),
+                 "--test-limit", "3", "--training_size", str(size), "--epochs", "1", "--max-new-tokens", "2")
+        record = json.loads((tmp_path / f"checkpoints/nli/gpt2-local/size{size}-seed42-instruct/run.json").read_text())
+        seen[size] = set(record["data"]["subset_indices"])
+    assert seen[10] < seen[30] < seen[50] < seen[100] and len(seen[100]) == 86
+
+
+def test_bad_instruct_requests_are_one_sentence(tiny_model_dirs, cued, tmp_path):
+    runner = CliRunner()
+    chat = runner.invoke(main, ["finetune", "--task", "nli", "--objective", "instruct", "--template", "chat",
+                                "--model_name", str(tiny_model_dirs["gpt2"]), "--data", str(cued["nli"]),
+                                "--training_size", "0", "--runs-dir", str(tmp_path)])
+    assert_one_sentence(chat, "has no chat template", "--template medtuned")
+    encoder = runner.invoke(main, ["finetune", "--task", "nli", "--objective", "instruct", "--model_name",
+                                   str(tiny_model_dirs["bert"]), "--data", str(cued["nli"]), "--runs-dir",
+                                   str(tmp_path)])
+    assert_one_sentence(encoder, "needs a causal language model", "encoder")
+    rescore = runner.invoke(main, ["finetune", "--task", "nli", "--objective", "instruct", "--rescore",
+                                   "--model_name", str(tiny_model_dirs["gpt2"]), "--training_size", "30",
+                                   "--runs-dir", str(tmp_path)])
+    assert_one_sentence(rescore, "no finished instruction run")
+    shots = runner.invoke(main, ["finetune", "--task", "nli", "--shots", "1"])
+    assert_one_sentence(shots, "--shots is an option of --objective instruct")
