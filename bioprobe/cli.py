@@ -7,6 +7,16 @@ import sys
 import click
 
 from bioprobe.errors import BioprobeError
+from bioprobe.settings import (
+    AttentionSettings,
+    AttributeSettings,
+    ExtractSettings,
+    FinetuneSettings,
+    GenerateSettings,
+    ProbeSettings,
+    click_options,
+    from_options,
+)
 
 
 class _Command(click.Command):
@@ -23,96 +33,20 @@ class _Command(click.Command):
             sys.exit(130)
 
 
-def _training_size(ctx, param, value):
-    if value is not None and not 0 <= value <= 100:
-        raise click.BadParameter(f"must be a percentage from 0 to 100, not {value}")
-    return value
-
-
-def _labels(ctx, param, value):
-    if not value:
-        return None
-    return tuple(label.strip() for label in value.split(",") if label.strip())
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bioprobe")
 def main():
     """What does fine-tuning change inside a language model? Fine-tune, probe, compare."""
 
 
-# Options shared by several commands, defined once.
-TASK = click.option("--task", type=click.Choice(["ner", "nli"], case_sensitive=False), required=True,
-                    help="Biomedical NER (token classification) or NLI (sentence-pair classification).")
-MODEL = click.option("--model_name", "--model-name", "model_name", default="bert", show_default=True,
-                     help="Registry name (bert, biobert, gpt2, gpt2-small, biogpt, tinyllama, mistral, "
-                          "llama2-medtuned, minilm, smollm2), a hub id or a local model folder.")
-SIZE = click.option("--training_size", "--training-size", "training_size", type=int, default=100, show_default=True,
-                    callback=_training_size, help="Percent of the training split (0 = pretrained baseline).")
-DATA = click.option("--data", default=None,
-                    help="Hub dataset id, local data folder, MedNLI folder, or 'demo' (default: tner/bionlp2004 for "
-                         "NER, $MEDNLI_DIR for NLI; for an analysis of a fine-tuned model, the data it was tuned on).")
-LABELS = click.option("--labels", callback=_labels, default=None,
-                      help="Comma-separated tag names for integer NER tags without names in the data.")
-SEED = click.option("--seed", type=click.IntRange(min=0), default=42, show_default=True)
-MAX_LENGTH = click.option("--max_length", "--max-length", "max_length", type=click.IntRange(min=8), default=128,
-                          show_default=True, help="Longest input in subwords; longer inputs are truncated and counted.")
-DEVICE = click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
-RUNS_DIR = click.option("--runs_dir", "--runs-dir", "runs_dir", envvar="BIOPROBE_RUNS", default="runs",
-                        show_default=True, type=click.Path(file_okay=False),
-                        help="Where checkpoints, caches and result tables go (env BIOPROBE_RUNS).")
-
-
-def _analysis_options(function):
-    """Options every analysis of a model shares: which model, data, items and where."""
-    for option in reversed((TASK, MODEL, SIZE, DATA, LABELS, SEED, MAX_LENGTH, DEVICE, RUNS_DIR)):
-        function = option(function)
-    return function
-
-
-POOLING = click.option("--pooling", default=None,
-                       help="NER: first (default), mean or last subword of each word. NLI: joint-mean (default), cls "
-                            "(encoders), last, or separate-mean (premise and hypothesis apart, concatenated).")
-LIMIT = click.option("--limit", type=click.IntRange(min=1), default=None,
-                     help="Use a seeded sample of this many sentences / pairs of each split.")
-BATCH_TOKENS = click.option("--batch_tokens", "--batch-tokens", "batch_tokens", type=click.IntRange(min=16),
-                            default=None, help="Padded tokens per forward pass [default: 2048 on a CPU, 8192 on a "
-                            "GPU].")
-BASELINE = click.option("--baseline", type=click.Choice(["random-init"]), default=None,
-                        help="random-init: the same architecture with fresh weights (with --training_size 0).")
-
-
 @click.command(cls=_Command, name="finetune")
-@TASK
-@MODEL
-@SIZE
-@DATA
-@LABELS
-@SEED
-@click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Learning rate [default: 5e-5, or 2e-4 with LoRA].")
-@click.option("--batch_size", "--batch-size", "batch_size", type=click.IntRange(min=1), default=16,
-              show_default=True, help="Items per step and process (DDP multiplies it by the process count).")
-@MAX_LENGTH
-@click.option("--lora/--no-lora", default=None, help="Train LoRA adapters [default: decoders of 1B+ parameters].")
-@click.option("--4bit/--no-4bit", "four_bit", default=None,
-              help="Load the base model in 4-bit NF4 (QLoRA) [default: mistral, llama2-medtuned].")
-@click.option("--save_steps", "--save-steps", "save_steps", type=click.IntRange(min=1), default=500,
-              show_default=True, help="Trainer checkpoint interval, what an interrupted run resumes from.")
-@click.option("--train_limit", "--train-limit", "train_limit", type=click.IntRange(min=1), default=None,
-              help="Draw a seeded pool of this many training items first; sizes are percentages of the pool.")
-@click.option("--test_limit", "--test-limit", "test_limit", type=click.IntRange(min=1), default=None,
-              help="Evaluate on the first this many test items only.")
-@DEVICE
-@RUNS_DIR
-@click.option("--overwrite", is_flag=True, help="Recompute a finished run instead of reusing it.")
+@click_options(FinetuneSettings)
 def finetune_cmd(**options):
-    """Fine-tune a model on a task at a training size and evaluate it on the test split."""
-    from finetune.train import run_finetune
+    """Fine-tune a model on a task at a training size (a classifier head, or instruction tuning) and evaluate it on
+    the test split."""
+    from bioprobe.finetune.train import run_finetune
 
-    options["task"] = options["task"].lower()
-    result = run_finetune(**options)
+    result = run_finetune(from_options(FinetuneSettings, options))
     state = "reused" if result.reused else "wrote"
     scores = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if "/" not in k)
     if result.record or result.reused:
@@ -120,88 +54,47 @@ def finetune_cmd(**options):
 
 
 @click.command(cls=_Command, name="extract")
-@_analysis_options
-@click.option("--split", type=click.Choice(["train", "validation", "test", "all"]), default="all", show_default=True,
-              help="Split to extract; all = train and test (what probing uses).")
-@POOLING
-@LIMIT
-@BATCH_TOKENS
-@BASELINE
-@click.option("--overwrite", is_flag=True, help="Extract again even when the cache is current.")
-def extract_cmd(split, **options):
+@click_options(ExtractSettings, required=("task",))
+def extract_cmd(**options):
     """Cache the pooled vectors of every layer (fp16, memory-mapped) for later analyses."""
-    from probing.activations import get_activations
+    from bioprobe.settings import values
+    from bioprobe.probing.activations import get_activations, sharing_models
 
-    options["task"] = options["task"].lower()
-    for name in ("train", "test") if split == "all" else (split,):
-        acts = get_activations(split=name, **options)
-        meta = acts.meta
-        click.echo(f"{name}: {meta['items']} items x {meta['layers']} layers x {meta['dim']} dims, "
-                   f"{meta['truncated']} {meta['truncated_unit']} truncated -> {acts.folder}")
+    settings = from_options(ExtractSettings, options)
+    fetch = values(settings)
+    for name in ("split", "in_prompt"):
+        fetch.pop(name)
+    fetch.update(max_length=settings.length, in_prompt=settings.in_prompt, labels=settings.labels)
+    with sharing_models():  # --split all: one load of the weights for the three splits
+        for name in ("train", "validation", "test") if settings.split == "all" else (settings.split,):
+            acts = get_activations(split=name, **fetch)
+            meta = acts.meta
+            click.echo(f"{name}: {meta['items']} items x {meta['layers']} layers x {meta['dim']} dims, "
+                       f"{meta['truncated']} {meta['truncated_unit']} truncated -> {acts.folder}")
 
 
 @click.command(cls=_Command, name="probe")
-@_analysis_options
-@click.option("--layers", default=None, help="Layers to probe, e.g. 0,3,5-6 [default: all; 0 = embeddings].")
-@POOLING
-@click.option("--probe", type=click.Choice(["logistic", "svc", "mlp"]), default="logistic", show_default=True,
-              help="Probe: multinomial logistic regression, linear SVC (the study's NLI probe) or a one-layer MLP.")
-@click.option("--control/--no-control", default=True, show_default=True,
-              help="Control task (Hewitt & Liang) and selectivity per layer.")
-@click.option("--mdl/--no-mdl", default=True, show_default=True, help="MDL online codelength (Voita & Titov).")
-@click.option("--cka/--no-cka", default=True, show_default=True,
-              help="CKA with the pretrained model's layers (fine-tuned models and baselines).")
-@click.option("--cka-estimator", "--cka_estimator", "cka_estimator", type=click.Choice(["debiased", "standard"]),
-              default="debiased", show_default=True)
-@click.option("--bio", is_flag=True, help="NER: probe BIO tags instead of entity types (B and I merged).")
-@BASELINE
-@LIMIT
-@BATCH_TOKENS
-@click.option("--overwrite", is_flag=True, help="Probe again even when the table for these settings exists.")
-def probe_cmd(cka_estimator, **options):
+@click_options(ProbeSettings, required=("task",))
+def probe_cmd(**options):
     """Probe every layer (control task, MDL, bootstrap CI) and compare with the pretrained model (CKA)."""
-    from probing.run import run_probing
+    from bioprobe.report import SELECTION_METRIC, best_layer
+    from bioprobe.probing.run import run_probing
 
-    options["task"] = options["task"].lower()
-    result = run_probing(debiased=cka_estimator == "debiased", **options)
+    result = run_probing(from_options(ProbeSettings, options))
     by_layer = {row["layer"]: row["value"] for row in result.rows if row["metric"] == "accuracy"}
-    best = max(by_layer, key=by_layer.get)
-    click.echo(f"probe accuracy: layer 0 {by_layer.get(min(by_layer)):.3f}, best layer {best} {by_layer[best]:.3f}")
+    best = best_layer({row["layer"]: row["value"] for row in result.rows if row["metric"] == SELECTION_METRIC})
+    click.echo(f"probe accuracy (test): layer 0 {by_layer.get(min(by_layer)):.3f}, best layer on validation {best}: "
+               f"test {by_layer[best]:.3f}")
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
 @click.command(cls=_Command, name="attention")
-@TASK
-@MODEL
-@click.option("--training_sizes", "--training-sizes", "training_sizes", default=None,
-              help="Fine-tuned sizes to compare with the pretrained model, e.g. 10,30,50,100.")
-@click.option("--training_size", "--training-size", "training_size", type=int, default=None, callback=_training_size,
-              help="One fine-tuned size (instead of --training_sizes).")
-@DATA
-@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
-@LIMIT
-@click.option("--metrics", default=None,
-              help="Comma-separated subset of cosine, js, entropy_a, entropy_b, entropy_change, special_a, special_b, "
-                   "self_a, self_b, prev_a, prev_b, next_a, next_b [default: all].")
-@click.option("--importance/--no-importance", default=True, show_default=True,
-              help="Michel et al. head importance of each fine-tuned model.")
-@SEED
-@MAX_LENGTH
-@click.option("--batch_tokens", "--batch-tokens", "batch_tokens", type=click.IntRange(min=16), default=4096,
-              show_default=True, help="Padded tokens per forward pass.")
-@DEVICE
-@RUNS_DIR
-@click.option("--overwrite", is_flag=True, help="Compare again even when the tables for these settings exist.")
-def attention_cmd(training_sizes, training_size, metrics, **options):
-    """Compare each fine-tuned model's attention with the pretrained model's, layer by layer and head by head."""
-    from attention.compare import compare_attention
+@click_options(AttentionSettings, required=("task",))
+def attention_cmd(**options):
+    """Compare each tuned model's attention with the pretrained model's, layer by layer and head by head."""
+    from bioprobe.attention.compare import compare_attention
 
-    if training_sizes is None and training_size is None:
-        raise click.UsageError("Give --training_sizes 10,30,50,100 or --training_size N.")
-    options["task"] = options["task"].lower()
-    sizes = training_sizes if training_sizes is not None else str(training_size)
-    chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    result = compare_attention(training_sizes=sizes, metrics=chosen, **options)
+    result = compare_attention(from_options(AttentionSettings, options))
     stats = result.statistics
     if stats is not None:
         click.echo(f"{stats.n_sentences} sentences, {result.rows[0]['truncated']} truncated at --max-length; "
@@ -211,19 +104,12 @@ def attention_cmd(training_sizes, training_size, metrics, **options):
 
 
 @click.command(cls=_Command, name="attribute")
-@_analysis_options
-@click.option("--examples", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Items whose per-token attributions are stored and drawn.")
-@LIMIT
-@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True)
-@click.option("--steps", type=click.IntRange(min=2), default=50, show_default=True, help="Integration steps.")
-@click.option("--overwrite", is_flag=True, help="Attribute again even when the table for these settings exists.")
-def attribute_cmd(labels, **options):
-    """Integrated Gradients of a fine-tuned model's predictions (per token; NLI: premise vs hypothesis share)."""
-    from attention.attribute import run_attribution
+@click_options(AttributeSettings, required=("task",))
+def attribute_cmd(**options):
+    """Integrated Gradients of a tuned model's predictions (per token; NLI: premise vs hypothesis share)."""
+    from bioprobe.attention.attribute import run_attribution
 
-    options["task"] = options["task"].lower()
-    result = run_attribution(**options)
+    result = run_attribution(from_options(AttributeSettings, options))
     if result.attributions:
         deltas = [abs(a.delta) for a in result.attributions]
         click.echo(f"{len(result.attributions)} examples, largest |convergence delta| {max(deltas):.4f}"
@@ -231,27 +117,124 @@ def attribute_cmd(labels, **options):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
+def _templates_epilog() -> str:
+    from bioprobe.finetune.clinical import TEMPLATES
+
+    shown = "\n\n".join(f"{name}:\n\b\n" + text for name, text in TEMPLATES.items())
+    return f"The templates (replace one with --template FILE, keeping its {{placeholders}}):\n\n{shown}"
+
+
+@click.command(cls=_Command, name="generate", epilog=_templates_epilog())
+@click_options(GenerateSettings, required=("prompt",))
+def generate_cmd(**options):
+    """Ask a model as released or a tuned checkpoint one of the three clinical prompts (extract entities, search a
+    document, summarise one) on a seeded sample of items; answers with their parses to generations/, scores to the
+    tables."""
+    from bioprobe.finetune.clinical import run_generate
+
+    result = run_generate(from_options(GenerateSettings, options))
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}: {scores}")
+
+
 @click.command(cls=_Command, name="demo")
 @click.option("--runs_dir", "--runs-dir", "runs_dir", default="runs/demo", show_default=True,
               type=click.Path(file_okay=False), help="Where the demo's checkpoints, tables, figures and report go.")
-@click.option("--quick", is_flag=True, help="A few minutes: smaller training pools and test sets (used by CI).")
-@click.option("--overwrite", is_flag=True, help="Recompute runs that already finished.")
+@click.option("--quick", is_flag=True, help="The built-in plan demo-quick: small pools and samples (what CI runs).")
+@click.option("--overwrite", is_flag=True, help="Recompute cells that already finished.")
 def demo_cmd(runs_dir, quick, overwrite):
-    """Run the whole study on the embedded default: demo corpus, minilm and smollm2, both tasks, all sizes."""
-    from bioprobe.demo import run_demo
+    """Run the whole study on the embedded default (the built-in plan `demo`): demo corpus, minilm and smollm2, both
+    tasks, every size, classifier-, instruction- and conversation-tuned, every analysis and the three clinical
+    prompts, then the report."""
+    from bioprobe.study.runner import run_demo
 
-    report = run_demo(runs_dir=runs_dir, quick=quick, overwrite=overwrite)
+    report, summary = run_demo(runs_dir=runs_dir, quick=quick, overwrite=overwrite, echo=click.echo)
     click.echo(f"Report: {report}")
+    if problem := summary.problem(runs_dir):
+        raise BioprobeError(problem)
+
+
+@click.command(cls=_Command, name="study")
+@click.argument("plan")
+@click.option("--dry-run", "--dry_run", "dry_run", is_flag=True, help="List the cells and their state; run nothing.")
+@click.option("--status", is_flag=True, help="Done / running / failed / missing, a progress bar and the time left.")
+@click.option("--shard", default=None, help="Run the i-th of n partitions (i from 0), e.g. 0/4 [default: "
+              "SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT when set, else every cell].")
+@click.option("--submit", type=click.Choice(["slurm", "local"]), default=None,
+              help="Submit one job per group of cells through submitit (local: processes on this machine).")
+@click.option("--runs_dir", "--runs-dir", "runs_dir", default=None, help="Overrides the plan's runs_dir.")
+@click.option("--overwrite", is_flag=True, help="Run every cell again, finished or not.")
+@click.option("--verbose", is_flag=True, help="Show each cell's own output too (it always goes to its log).")
+def study_cmd(plan, dry_run, status, shard, submit, runs_dir, overwrite, verbose):
+    """Run a study plan (a TOML file or a built-in plan: demo, demo-quick) cell by cell, resumably: finished cells
+    are skipped, running ones locked, failures recorded; then collect the tables and write the report."""
+    from bioprobe.study.plan import load_plan
+    from bioprobe.study.runner import cells_of, complete, parse_shard, run_study, status_lines
+
+    loaded = load_plan(plan, runs_dir=runs_dir)
+    part = parse_shard(shard)
+    if dry_run or status:
+        for line in status_lines(loaded, part, every=dry_run):
+            click.echo(line)
+        return
+    if submit:
+        from bioprobe.study.slurm import submit as submit_jobs
+
+        jobs = submit_jobs(loaded, cells_of(loaded, part), executor=submit)
+        click.echo(f"submitted {len(jobs)} jobs ({', '.join(job.job_id for job in jobs)}); follow them with "
+                   f"`bioprobe study {plan} --status`")
+        return
+    summary = run_study(loaded, part, echo=click.echo, verbose=verbose, overwrite=overwrite)
+    for line in summary.lines():
+        click.echo(line)
+    click.echo(f"Report: {complete(loaded, summary)}")
+    if problem := summary.problem(loaded.runs_dir):
+        raise BioprobeError(problem)
+
+
+@click.command(cls=_Command, name="collect")
+@click.option("--runs_dir", "--runs-dir", "runs_dir", envvar="BIOPROBE_RUNS", default="runs", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--plan", default=None, help="The study's plan, to tell stale tables (cells it no longer has) apart.")
+def collect_cmd(runs_dir, plan):
+    """Merge every result table into one Parquet + CSV file (results/study.parquet) with cell ids and provenance."""
+    from bioprobe.study.collect import collect
+
+    loaded = None
+    if plan is not None:
+        from bioprobe.study.plan import load_plan
+
+        loaded = load_plan(plan, runs_dir=runs_dir)
+    for line in collect(runs_dir, loaded).lines():
+        click.echo(line)
+
+
+@click.command(cls=_Command, name="figures")
+@click.option("--runs_dir", "--runs-dir", "runs_dir", envvar="BIOPROBE_RUNS", default="runs", show_default=True,
+              type=click.Path(file_okay=False))
+def figures_cmd(runs_dir):
+    """Draw every figure (PNG + PDF under figures/) from the result tables alone (no model is loaded)."""
+    import time
+
+    from bioprobe.report import draw_figures
+    from bioprobe.runstore import runs_dir as resolve
+
+    started = time.perf_counter()
+    drawn = draw_figures(runs_dir)
+    click.echo(f"{len(drawn)} figures (PNG + PDF) in {resolve(runs_dir) / 'figures'}, "
+               f"{time.perf_counter() - started:.1f} s")
 
 
 @click.command(cls=_Command, name="report")
 @click.option("--runs_dir", "--runs-dir", "runs_dir", envvar="BIOPROBE_RUNS", default="runs", show_default=True,
               type=click.Path(file_okay=False))
 def report_cmd(runs_dir):
-    """Draw the figures and write the report from the result tables (no model is loaded)."""
+    """Draw every figure, write the tables (LaTeX under tables/) and report.md + a self-contained report.html from
+    the result tables alone (no model is loaded)."""
     from bioprobe.report import write_report
 
-    click.echo(f"Report: {write_report(runs_dir)}")
+    report = write_report(runs_dir)
+    click.echo(f"Report: {report} and {report.with_suffix('.html')}; LaTeX tables in {report.parent / 'tables'}")
 
 
 main.add_command(finetune_cmd)
@@ -259,7 +242,11 @@ main.add_command(extract_cmd)
 main.add_command(probe_cmd)
 main.add_command(attention_cmd)
 main.add_command(attribute_cmd)
+main.add_command(generate_cmd)
 main.add_command(demo_cmd)
+main.add_command(study_cmd)
+main.add_command(collect_cmd)
+main.add_command(figures_cmd)
 main.add_command(report_cmd)
 
 

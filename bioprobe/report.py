@@ -1,112 +1,148 @@
-"""The report: figures plus a Markdown summary of every result table under a runs dir, in seconds."""
+"""The report: every figure and table of a runs dir, from the tidy result tables alone, as `report.md`, a
+self-contained `report.html` (figures embedded, the data behind each one beside it) and LaTeX tables in `tables/`."""
 
 from __future__ import annotations
 
+import base64
+import html
+import re
 from pathlib import Path
 
-from bioprobe import figures, runstore
+from bioprobe import runstore, tables
 from bioprobe.errors import BioprobeError
+from bioprobe.rows import SELECTION_METRIC, best_layer  # noqa: F401  (importable here: probe, demo and tests use them)
+
+STUDY_TABLE = "study.parquet"
+"""The merged table of every analysis that `bioprobe collect` writes under `results/`."""
 
 
-def finetune_summary(table) -> str:
-    """A Markdown table of the main test score per task, model and training size (mean over seeds)."""
-    rows = table[(table["label"].fillna("all") == "all")]
-    lines = []
-    for task in sorted(rows["task"].unique()):
-        metric = figures.MAIN_METRIC[task]
-        part = rows[(rows["task"] == task) & (rows["metric"] == metric)]
-        pivot = part.pivot_table(index="model", columns="training_size", values="value", aggfunc="mean")
-        sizes = list(pivot.columns)
-        lines.append(f"**{task.upper()}**, {figures.METRIC_TITLE[metric]}, by training data (%):\n")
-        lines.append("| model | " + " | ".join(f"{s} %" for s in sizes) + " |")
-        lines.append("|---|" + "---|" * len(sizes))
-        for model, values in pivot.iterrows():
-            cells = ["" if value != value else f"{value:.3f}" for value in values]
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+def load_results(root: str | Path | None):
+    """Every tidy result row of a runs dir as one DataFrame.
+
+    Reads `results/study.parquet` when it exists and is newer than every per-run table (without the rows `bioprobe
+    collect` marked stale), otherwise concatenates the per-run tables of every analysis (`runstore.read_tables`).
+
+    Args:
+        root: The runs dir.
+
+    Returns:
+        The rows (empty when there are none), `objective` filled in ("classifier" for tables that predate it).
+    """
+    import pandas as pd
+
+    results = runstore.runs_dir(root) / "results"
+    study = results / STUDY_TABLE
+    if study.is_file():
+        newest = max((path.stat().st_mtime for analysis in runstore.ANALYSES
+                      for path in (results / analysis).rglob("*.csv")), default=0.0)
+        if study.stat().st_mtime >= newest:
+            frame = pd.read_parquet(study)
+            if "stale" in frame:  # written by a cell whose settings the plan no longer has (see `bioprobe collect`)
+                frame = frame[~frame["stale"].fillna(False).astype(bool)].reset_index(drop=True)
+            frame["objective"] = frame["objective"].fillna("classifier") if "objective" in frame else "classifier"
+            return frame
+    frames = [runstore.read_tables(root, analysis) for analysis in runstore.ANALYSES]
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return pd.DataFrame(columns=[*runstore.TIDY_COLUMNS, "objective"])
+    return pd.concat(frames, ignore_index=True)
 
 
-def probing_summary(table) -> str:
-    """A Markdown table per task: probe accuracy on layer 0 and on the best layer, with its selectivity, MDL
-    compression and the CKA of the last layer with the pretrained model, by model and training size."""
-    rows = figures.main_probing_rows(table)
-    if rows.empty:
-        return ""
-    rows = rows.assign(baseline=rows["baseline"].astype("string").fillna(""))
-    lines = []
-    for task in sorted(rows["task"].unique()):
-        part = rows[rows["task"] == task]
-        lines.append(f"**{task.upper()}** ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling; "
-                     "accuracy on test items with 95 % bootstrap interval):\n")
-        lines.append("| model | training data | layer 0 | best layer | accuracy there | selectivity there | "
-                     "MDL compression there | CKA of last layer with pretrained |")
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for (model, baseline, size), run in part.groupby(["model", "baseline", "training_size"]):
-            metric = run.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
-            low = run[run["metric"] == "accuracy"].groupby("layer")["ci_low"].mean()
-            high = run[run["metric"] == "accuracy"].groupby("layer")["ci_high"].mean()
-            accuracy = metric["accuracy"]
-            best = int(accuracy.idxmax())
-            first = int(accuracy.index.min())
-
-            def cell(name, layer, digits=3):
-                value = metric[name].get(layer) if name in metric else None
-                return "" if value is None or value != value else f"{value:.{digits}f}"
-
-            last = int(run["n_layers"].iloc[0])
-            lines.append(
-                f"| {model} | {'random init' if baseline else f'{size} %'} | "
-                f"{accuracy[first]:.3f} [{low[first]:.3f}, {high[first]:.3f}] | {best} | "
-                f"{accuracy[best]:.3f} [{low[best]:.3f}, {high[best]:.3f}] | {cell('selectivity', best)} | "
-                f"{cell('mdl_compression', best, 2)} | {cell('cka', last)} |")
-        lines.append("")
-    return "\n".join(lines)
+def _require(table, root: Path) -> None:
+    if table.empty:
+        raise BioprobeError(f"No result tables under {root / 'results'}; run `bioprobe finetune`, `bioprobe probe` "
+                            "or `bioprobe demo` first.")
 
 
-def attention_summary(table) -> str:
-    """A Markdown table per task: which layers' attention moved most from the pretrained model's, by model and size,
-    and how head importance ranks against that change."""
-    rows = table[table["analysis"] == "attention"]
-    cosine = rows[(rows["metric"] == "cosine") & rows["head"].notna()]
-    if cosine.empty:
-        return ""
-    lines = []
-    for task in sorted(cosine["task"].unique()):
-        lines.append(f"**{task.upper()}**: mean cosine of the fine-tuned with the pretrained attention maps (1 = "
-                     "unchanged), over heads and test sentences:\n")
-        lines.append("| model | training data | layers that changed most (cosine) | least changed | mean JS (bits) | "
-                     "importance vs change (Spearman) |")
-        lines.append("|---|---|---|---|---|---|")
-        part = cosine[cosine["task"] == task]
-        for (model, size), run in part.groupby(["model", "training_size"]):
-            per_layer = run.groupby("layer")["value"].mean().sort_values()
-            most = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.head(2).items())
-            least = ", ".join(f"{int(layer)} ({value:.4f})" for layer, value in per_layer.tail(1).items())
-            same = rows[(rows["task"] == task) & (rows["model"] == model) & (rows["training_size"] == size)]
-            js = same.loc[same["metric"] == "js", "value"].mean()
-            rho = same.loc[same["metric"] == "importance_change_spearman", "value"]
-            lines.append(f"| {model} | {size} % | {most} | {least} | {js:.4f} | "
-                         f"{'' if rho.empty or rho.iloc[0] != rho.iloc[0] else f'{rho.iloc[0]:+.2f}'} |")
-        lines.append("")
-    return "\n".join(lines)
+def draw_figures(root: str | Path | None, table=None) -> list:
+    """Draw every figure of a runs dir into its `figures/` folder (PNG and PDF).
+
+    Args:
+        root: The runs dir.
+        table: Its rows, when already loaded (`load_results`).
+
+    Returns:
+        One `bioprobe.figures.style.Drawing` per figure.
+
+    Raises:
+        BioprobeError: when the runs dir holds no result tables yet.
+    """
+    from bioprobe.figures import draw_all
+
+    root = runstore.runs_dir(root)
+    table = load_results(root) if table is None else table
+    _require(table, root)
+    return draw_all(table, root / "figures")
 
 
-def attribution_summary(table) -> str:
-    """NLI: the share of Integrated-Gradients attribution on the hypothesis, by model and training size."""
-    rows = table[(table["metric"] == "hypothesis_share")]
-    if rows.empty:
-        return ""
-    lines = ["Share of the absolute Integrated-Gradients attribution that falls on the hypothesis (NLI, test items, "
-             "95 % bootstrap interval):\n", "| model | training data | hypothesis share | items |", "|---|---|---|---|"]
-    for _, row in rows.sort_values(["model", "training_size"]).iterrows():
-        lines.append(f"| {row['model']} | {row['training_size']} % | {row['value']:.3f} [{row['ci_low']:.3f}, "
-                     f"{row['ci_high']:.3f}] | {int(row['n_items'])} |")
-    return "\n".join(lines) + "\n"
+# What each section says before its tables and figures (Markdown).
+INTRO = {
+    "finetune": "",
+    "generative": (
+        "Instruction-tuned runs answer the test instructions by greedy generation (Llama2-MedTuned format; loss on "
+        "the answer only in training; size 0 = the model as released, zero-shot). NER answers are read by position "
+        "(line i is word i) and scored with seqeval over whole sentences; NLI answers are a label word; the NLI "
+        "log-likelihood ranking scores the three label words without generating. Every generation is stored under "
+        "`generations/`.\n"),
+    "clinical": (
+        "The three clinical prompts (`bioprobe generate`) asked of the model as released and of its instruction- and "
+        "conversation-tuned checkpoints; every answer is stored with its prompt and parse under `generations/`. "
+        "Search items are built from the NLI corpus: the query is a hypothesis, the document its entailing premise "
+        "among seeded distractor premises, numbered by sentence.\n"),
+    "probing": (
+        "Probes are trained on the train split's vectors and scored on the test split; the best layer is the one "
+        "whose probe scores highest on the validation split, and its test score is reported (a layer chosen by its "
+        "test score would report a selected maximum). Selectivity is task minus control-task accuracy (Hewitt & "
+        "Liang 2019); MDL compression is the uniform over the online codelength (Voita & Titov 2020) of the "
+        "validation items, which no fine-tuned checkpoint was trained on, the same items for the pretrained and "
+        "every fine-tuned model; CKA the debiased linear CKA of a layer with the same layer of the pretrained model "
+        "on the same test items. Layer 0 is the embeddings; depth is layer / layers.\n"),
+    "attention": (
+        "Both models run on the same test sentences; per layer and head, over real tokens only, the cosine of the "
+        "flattened maps (the study's metric), the Jensen-Shannon divergence of corresponding rows, entropy and its "
+        "change, and the mass on special / same / previous / next tokens, with 95 % bootstrap intervals over "
+        "sentences in the tables. Head importance is Michel et al. (2019): the gradient of the task loss with "
+        "respect to a gate on each head.\n"),
+    "depth": (
+        "Encoders and decoders differ in depth (minilm 6 layers, smollm2 30), so they are compared on normalised "
+        "depth: probing layer / layers (0 = embeddings), attention layer i at (i + 1) / layers.\n"),
+    "attribution": "",
+}
+SECTIONS = (  # key, heading, table sections, figure sections
+    ("finetune", "## Fine-tuning\n", ("finetune",), ("finetune",)),
+    ("generative", "## Instruction tuning: generative evaluation\n", ("generative",), ("generative",)),
+    ("clinical", "## Clinical prompts: extraction, search, summarisation\n", ("clinical",), ("clinical",)),
+    ("probing", "## Probing: what each layer knows\n", ("probing",), ("probing",)),
+    ("attention", "## Attention: pretrained vs fine-tuned\n", ("attention",), ("attention",)),
+    ("depth", "## Encoder vs decoder on normalised depth\n", (), ("depth",)),
+    ("attribution", "## Attribution\n", ("attribution",), ("attribution",)),
+)
+
+
+def _section_of_table(table: tables.Table) -> str:
+    return "generative" if table.name.startswith("generative_") else table.section
+
+
+def _section_of_drawing(drawing) -> str:
+    return "generative" if drawing.name == "finetune_generative" else drawing.section
+
+
+def write_tables(root: str | Path | None, table=None) -> list[tables.Table]:
+    """Build every table and write each as LaTeX (booktabs) under `tables/`.
+
+    Returns:
+        The tables, in report order.
+    """
+    root = runstore.runs_dir(root)
+    table = load_results(root) if table is None else table
+    built = tables.all_tables(table)
+    tables.write_latex(built, root / "tables")
+    return built
 
 
 def write_report(root: str | Path | None, title: str = "bioprobe report", notes: str = "") -> Path:
-    """Draw every figure and write `report.md` under the runs dir.
+    """Draw every figure, write every table (LaTeX under `tables/`) and the report as `report.md` and a
+    self-contained `report.html` under the runs dir.
 
     Args:
         root: The runs dir.
@@ -114,51 +150,166 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
         notes: Markdown put under the heading (what was run, how long it took).
 
     Returns:
-        Path of the report.
+        Path of `report.md` (`report.html` is beside it).
 
     Raises:
         BioprobeError: when the runs dir holds no result tables yet.
     """
     root = runstore.runs_dir(root)
-    table = runstore.read_tables(root, "finetune")
-    probing = runstore.read_tables(root, "probing")
-    attention = runstore.read_tables(root, "attention")
-    attribution = runstore.read_tables(root, "attribution")
-    if table.empty and probing.empty and attention.empty:
-        raise BioprobeError(f"No result tables under {root / 'results'}; run `bioprobe finetune`, `bioprobe probe` "
-                            "or `bioprobe demo` first.")
-    out = root / "figures"
-    parts = [f"# {title}\n", notes]
-    if not table.empty:
-        drawn = figures.finetune_curves(table, out) + figures.entity_type_f1(table, out)
-        parts += ["## Fine-tuning\n", finetune_summary(table)]
-        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn if png.suffix == ".png"]
-    if not probing.empty:
-        drawn = figures.probing_figures(probing, out)
-        parts += ["## Probing: what each layer knows\n",
-                  "Probes are trained on the train split's vectors and scored on the test split; selectivity is task "
-                  "minus control-task accuracy (Hewitt & Liang 2019), MDL compression the uniform over the online "
-                  "codelength (Voita & Titov 2020), CKA the debiased linear CKA of a layer with the same layer of the "
-                  "pretrained model on the same test items. Layer 0 is the embeddings; depth is layer / layers.\n",
-                  probing_summary(probing)]
-        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn if png.suffix == ".png"]
-    parts.append(f"Tables: `{(root / 'results').relative_to(root)}/` (tidy CSV, one row per measurement); "
-                 "every run's parameters, data subset and package versions are in its `run.json`.\n")
-    if not attention.empty:
-        drawn = figures.attention_figures(attention, out)
-        parts += ["## Attention: pretrained vs fine-tuned\n",
-                  "Both models run on the same test sentences; per layer and head, over real tokens only, the cosine "
-                  "of the flattened maps (the study's metric), the Jensen-Shannon divergence of corresponding rows, "
-                  "entropy and its change, and the mass on special / same / previous / next tokens, with 95 % "
-                  "bootstrap intervals over sentences in the tables. Head importance is Michel et al. (2019): the "
-                  "gradient of the task loss with respect to a gate on each head. Heatmaps of JS, entropy change and "
-                  "importance are in `figures/` too.\n", attention_summary(attention)]
-        shown = ("attention_cosine_", "attention_layer_means", "attention_depth")
-        parts += [f"![{png.stem}](figures/{png.name})\n" for png in drawn
-                  if png.suffix == ".png" and png.stem.startswith(shown)]
-    if not attribution.empty:
-        parts += ["## Attribution\n", attribution_summary(attribution)]
-        parts += [f"![{png.stem}](figures/{png.name})\n" for png in sorted(out.glob("attribution_*.png"))]
+    table = load_results(root)
+    _require(table, root)
+    drawn = draw_figures(root, table)
+    built = write_tables(root, table)
+    figures_dir = root / "figures"
+    shown = {drawing.name for drawing in drawn}
+    others = sorted(path for path in figures_dir.glob("*.png") if path.stem not in shown)
+    blocks = _blocks(drawn, built, others, root)
     report = root / "report.md"
-    report.write_text("\n".join(parts))
+    report.write_text(_markdown(title, notes, blocks))
+    (root / "report.html").write_text(_html(title, notes, blocks, root))
     return report
+
+
+def _blocks(drawn, built, others, root: Path) -> list[tuple]:
+    """The report's content in order: ("heading", text), ("text", markdown), ("table", Table),
+    ("figure", Drawing) and ("stale", png path)."""
+    blocks = []
+    for key, heading, table_sections, figure_sections in SECTIONS:
+        here_tables = [t for t in built if _section_of_table(t) in table_sections]
+        here_figures = [d for d in drawn if _section_of_drawing(d) in figure_sections]
+        if not here_tables and not here_figures:
+            continue
+        blocks.append(("heading", heading))
+        if INTRO[key]:
+            blocks.append(("text", INTRO[key]))
+        blocks += [("table", t) for t in here_tables]
+        blocks += [("figure", d) for d in here_figures]
+        if key == "probing":
+            blocks.append(("text", f"Tables: `{(root / 'results').relative_to(root)}/` (tidy CSV, one row per "
+                                   "measurement); every run's parameters, data subset and package versions are in "
+                                   "its `run.json`; LaTeX versions of these tables in `tables/`.\n"))
+    if others:
+        blocks.append(("heading", "## Other figures\n"))
+        blocks.append(("text", "Figures in `figures/` that the current tables did not redraw (an earlier run's, or "
+                               "drawn by another command):\n"))
+        blocks += [("stale", path) for path in others]
+    return blocks
+
+
+def _markdown(title: str, notes: str, blocks) -> str:
+    parts = [f"# {title}\n", notes]
+    for kind, content in blocks:
+        if kind in ("heading", "text"):
+            parts.append(content)
+        elif kind == "table":
+            parts.append(tables.markdown(content))
+        elif kind == "figure":
+            parts.append(f"![{content.name}](figures/{content.png.name})\n\n*{content.caption}*\n")
+        else:
+            parts.append(f"![{content.stem}](figures/{content.name})\n")
+    return "\n".join(parts)
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .85em; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3em; }
+th, td { padding: .2em .6em; text-align: left; }
+thead th { border-top: 2px solid #333; border-bottom: 1px solid #333; }
+tbody tr:last-child td { border-bottom: 2px solid #333; }
+tbody tr:nth-child(even) { background: #f6f6f6; }
+figure { margin: 1.2em 0 2em; } figure img { max-width: 100%; height: auto; }
+figcaption { font-size: .9em; color: #444; margin: .3em 0; }
+details { font-size: .85em; } details table { font-size: .95em; }
+details > div { max-height: 24em; overflow: auto; border: 1px solid #eee; }
+code { background: #f3f3f3; padding: 0 .2em; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Escaped HTML of one Markdown paragraph's inline marks (`code`, **bold**, *italic*)."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"(?<!\*)\*([^*]+)\*(?!\*)", r"<em>\1</em>", text)
+
+
+def markdown_to_html(text: str) -> str:
+    """The little Markdown the report's notes use (paragraphs, "- " lists, inline marks) as HTML."""
+    out = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if not lines:
+            continue
+        if all(line.lstrip().startswith("- ") for line in lines):
+            out.append("<ul>" + "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines) + "</ul>")
+        else:
+            out.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return "\n".join(out)
+
+
+def _embedded(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _html(title: str, notes: str, blocks, root: Path) -> str:
+    body, toc = [], []
+    for kind, content in blocks:
+        if kind == "heading":
+            text = content.lstrip("#").strip()
+            anchor = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+            toc.append(f'<a href="#{anchor}">{html.escape(text)}</a>')
+            body.append(f'<h2 id="{anchor}">{html.escape(text)}</h2>')
+        elif kind == "text":
+            body.append(markdown_to_html(content))
+        elif kind == "table":
+            body.append(f'<div id="table-{content.name}">' + tables.html_table(content.columns, content.rows,
+                                                                                content.caption) +
+                        "".join(f"<p><small>{_inline(n)}</small></p>" for n in content.notes) + "</div>")
+        elif kind == "figure":
+            columns, rows = tables.frame_rows(content.data)
+            body.append(f'<figure id="figure-{content.name}">{_embedded(content.png)}'
+                        f"<figcaption><strong>{html.escape(content.name)}</strong> ({content.png.name}, "
+                        f"{content.png.with_suffix('.pdf').name}): {_inline(content.caption)}</figcaption>"
+                        f"<details><summary>Data behind this figure ({len(rows)} rows)</summary><div>"
+                        f"{tables.html_table(columns, rows)}</div></details></figure>")
+        else:
+            body.append(f'<figure id="figure-{content.stem}">{_embedded(content)}<figcaption>'
+                        f"<strong>{html.escape(content.stem)}</strong> ({content.name}): not drawn from the current "
+                        "tables, so no data is shown.</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>{markdown_to_html(notes) if notes else ''}"
+            f"<nav>{''.join(toc)}</nav>" + "\n".join(body) + "</body></html>\n")
+
+
+# Markdown of one kind of table, as the report shows it (kept for callers and tests of one analysis).
+
+def finetune_summary(table) -> str:
+    """The fine-tuning score tables (one per task) as Markdown."""
+    return "\n".join(tables.markdown(t) for t in tables.finetune_tables(table))
+
+
+def instruct_summary(table) -> str:
+    """The generative-evaluation tables of instruction-tuned runs as Markdown ("" without such runs)."""
+    return "\n".join(tables.markdown(t) for t in tables.generative_tables(table))
+
+
+def probing_summary(table) -> str:
+    """The probing tables (layer 0, the validation-best layer with its test score, selectivity, MDL, CKA) as
+    Markdown."""
+    return "\n".join(tables.markdown(t) for t in tables.probing_tables(table))
+
+
+def attention_summary(table) -> str:
+    """The attention tables as Markdown."""
+    return "\n".join(tables.markdown(t) for t in tables.attention_tables(table))
+
+
+def attribution_summary(table) -> str:
+    """The hypothesis-share table as Markdown."""
+    return "\n".join(tables.markdown(t) for t in tables.attribution_table(table))

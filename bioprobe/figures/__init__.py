@@ -1,0 +1,164 @@
+"""Paper figures drawn from the tidy result tables alone (PNG and PDF under `figures/`); no model is ever loaded here.
+
+Every function takes one tidy DataFrame of any analyses (a per-analysis `runstore.read_tables`, or the merged study
+table) and picks its own rows by the `analysis` column. `draw_all` draws everything (in parallel processes) and
+returns `style.Drawing` records (files, the data behind each figure, a caption) for the report; the named functions
+below return the files.
+Modules: `style` (palette, widths, saving), `finetune`, `probing`, `attention`, `depth` (encoder vs decoder),
+`attribution`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bioprobe.figures import attention as _attention
+from bioprobe.figures import attribution as _attribution
+from bioprobe.figures import depth as _depth
+from bioprobe.figures import finetune as _finetune
+from bioprobe.figures import probing as _probing
+from bioprobe.figures.attribution import attribution_examples
+from bioprobe.figures.style import Drawing
+from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, main_probing_rows, objective_of, series
+
+__all__ = ["MAIN_METRIC", "METRIC_TITLE", "Drawing", "attention_figures", "attribution_examples", "draw_all",
+           "entity_type_f1", "finetune_curves", "main_probing_rows", "objective_of", "plan", "probing_figures", "series"]
+
+def _files(drawings: list[Drawing]) -> list[Path]:
+    return [path for drawing in drawings for path in drawing.files]
+
+
+def _rows(table, analysis: str, metrics=None, **equal):
+    """The rows of one analysis (and of some metrics, and with some column values) of a tidy table."""
+    if table.empty or "analysis" not in table:
+        return table.iloc[:0]
+    keep = table["analysis"] == analysis
+    if metrics is not None:
+        keep &= table["metric"].isin(list(metrics))
+    for column, value in equal.items():
+        keep &= table[column] == value
+    return table[keep]
+
+
+def plan(table) -> list[tuple]:
+    """The figures to draw as independent work units, in report order.
+
+    Returns:
+        `(function, rows, keyword arguments)` per unit; each unit draws one figure or a few, from its rows alone, so
+        units can run in parallel processes.
+    """
+    from bioprobe.rows import objective_of
+
+    if table.empty or "analysis" not in table:
+        return []
+    table = table.assign(objective=objective_of(table))
+    finetune = _rows(table, "finetune")
+    probing = _rows(table, "probing")
+    attention = _rows(table, "attention")
+    attribution = _rows(table, "attribution")
+    units = [(_finetune.score_curves, finetune, {}), (_finetune.entity_types, finetune, {}),
+             (_finetune.generative, finetune, {})]
+    if not probing.empty:
+        summary = probing[probing["metric"] != "cka_matrix"]
+        for metric in _probing.PROBING_METRICS:
+            units += [(_probing.layer_curves, summary, {"metric": metric}),
+                      (_probing.depth_curves, summary, {"metric": metric})]
+        units.append((_probing.cka_heatmap, summary, {}))
+        units.append((_probing.cka_matrices, probing, {}))
+    if not attention.empty:
+        for keys, part in attention.groupby(["task", "model", "objective"]):
+            for metric in _attention.ATTENTION_METRICS:
+                if (part["metric"] == metric).any():
+                    units.append((_attention.head_heatmaps, part[part["metric"] == metric], {"metrics": [metric]}))
+        summary = attention[attention["metric"].isin(["cosine", "importance", "importance_change_spearman"])]
+        units += [(_attention.layer_change, summary, {}), (_attention.importance_change, summary, {}),
+                  (_attention.depth_change, summary, {})]
+    units.append((_depth.depth_comparison, table[(table["analysis"] == "probing") |
+                                                 ((table["analysis"] == "attention") &
+                                                  (table["metric"] == "cosine"))], {}))
+    if not attribution.empty:
+        units.append((_attribution.hypothesis_share, attribution, {}))
+        for keys, part in attribution.groupby(["task", "model", "training_size", "objective"]):
+            units.append((_attribution.examples_from_rows, part, {}))
+    return units
+
+
+def _draw(unit, out_dir: str) -> list[Drawing]:
+    function, rows, options = unit
+    return function(rows, Path(out_dir), **options)
+
+
+def draw_all(table, out_dir: Path, workers: int | None = None) -> list[Drawing]:
+    """Draw every figure the table has rows for.
+
+    Args:
+        table: Tidy rows of any analyses.
+        out_dir: The figures folder.
+        workers: Processes drawing at once (default: the CPU cores, at most 8; 1 draws everything in this
+            process). Figures are independent, so two cores take about half the time.
+
+    Returns:
+        One `Drawing` per figure, in report order.
+    """
+    import os
+
+    units = plan(table)
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or len(units) < 2 * workers:
+        return [drawing for unit in units for drawing in _draw(unit, str(out_dir))]
+    return [drawing for part in _in_processes(units, str(out_dir), workers) for drawing in part]
+
+
+def _in_processes(units: list, out_dir: str, workers: int) -> list[list[Drawing]]:
+    """Each unit's drawings, the units shared round-robin among `workers` fresh Python processes
+    (`python -m bioprobe.figures.worker`): unlike multiprocessing's fork, no thread pool of this process is
+    inherited, and unlike its spawn, the caller's script is never re-imported."""
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bioprobe-figures-") as folder:
+        jobs = []
+        for worker in range(workers):
+            mine = list(range(worker, len(units), workers))
+            request, answer = Path(folder) / f"in{worker}.pkl", Path(folder) / f"out{worker}.pkl"
+            request.write_bytes(pickle.dumps((out_dir, [units[i] for i in mine]), protocol=pickle.HIGHEST_PROTOCOL))
+            process = subprocess.Popen([sys.executable, "-m", "bioprobe.figures.worker", str(request), str(answer)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            jobs.append((mine, answer, process))
+        drawn: list = [None] * len(units)
+        failures = []
+        for mine, answer, process in jobs:
+            _, errors = process.communicate()
+            if process.returncode != 0:
+                failures.append(errors.strip().splitlines()[-1] if errors.strip() else f"exit {process.returncode}")
+                continue
+            for i, drawings in zip(mine, pickle.loads(answer.read_bytes())):
+                drawn[i] = drawings
+    if failures:
+        raise RuntimeError(f"Drawing the figures failed: {failures[0]}")
+    return drawn
+
+
+def finetune_curves(table, out_dir: Path) -> list[Path]:
+    """Test score against training size, one panel per task, one line per model and objective
+    (`finetune_curves.png` / `.pdf`); none when the table has no fine-tuning rows."""
+    return _files(_finetune.score_curves(table, Path(out_dir)))
+
+
+def entity_type_f1(table, out_dir: Path) -> list[Path]:
+    """NER F1 per entity type against training size, one panel per model (`finetune_entity_types`)."""
+    return _files(_finetune.entity_types(table, Path(out_dir)))
+
+
+def probing_figures(table, out_dir: Path) -> list[Path]:
+    """Per-layer probe accuracy, selectivity, MDL compression and CKA by layer (small multiples per model) and by
+    normalised depth, the CKA layer x size heatmap and the CKA matrices (`probing_*`)."""
+    return _files(_probing.all_probing(table, Path(out_dir)))
+
+
+def attention_figures(table, out_dir: Path) -> list[Path]:
+    """Per-head heatmaps, per-layer change against size, importance against change and change on normalised depth
+    (`attention_*`)."""
+    return _files(_attention.all_attention(table, Path(out_dir)))

@@ -1,0 +1,151 @@
+"""Fine-tuning figures: test score against training size (classifier- and instruction-tuned), F1 per entity type
+and the generative evaluation of instruction-tuned runs (score, parse rate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bioprobe.figures import style
+from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, analysis, kind_of, size_order
+
+LINESTYLE = {"classifier": "-", "instruct": "--"}
+
+
+def seed_summary(rows, keys: list[str]):
+    """Mean, standard deviation and number of seeds of `value` per `keys` (sd is 0 for a single seed)."""
+    grouped = rows.groupby(keys, as_index=False)["value"]
+    summary = grouped.agg(mean="mean", sd="std", seeds="count")
+    summary["sd"] = summary["sd"].fillna(0.0)
+    return summary
+
+
+def _main_rows(table):
+    rows = analysis(table, "finetune")
+    if rows.empty:
+        return rows
+    rows = rows[rows["label"].fillna("all") == "all"] if "label" in rows else rows
+    return rows[[MAIN_METRIC.get(t) == m for t, m in zip(rows["task"], rows["metric"])]]
+
+
+def _size_axis(ax, sizes):
+    ax.set_xticks(sizes)
+    ax.set_xlim(min(sizes) - 4, max(sizes) + 4)
+    ax.set_xlabel("training data (%)")
+
+
+def _curve(ax, part, color, linestyle, marker, label):
+    """One mean line with a +-1 sd band over seeds where there are several."""
+    part = part.sort_values("training_size")
+    ax.plot(part["training_size"], part["mean"], color=color, linestyle=linestyle, marker=marker, label=label)
+    if (part["seeds"] > 1).any():
+        ax.fill_between(part["training_size"], part["mean"] - part["sd"], part["mean"] + part["sd"], color=color,
+                        alpha=0.18, linewidth=0)
+
+
+def score_curves(table, out_dir: Path) -> list[style.Drawing]:
+    """`finetune_curves`: test score against training size, one panel per task, one line per model and objective
+    (colour = model, solid = classifier head, dashed = instruction tuning), bands = +-1 s.d. over seeds."""
+    rows = _main_rows(table)
+    if rows.empty:
+        return []
+    data = seed_summary(rows, ["task", "model", "objective", "series", "training_size"])
+    tasks = sorted(data["task"].unique())
+    kinds = kind_of(rows)
+    models = sorted(data["model"].unique(), key=lambda m: (kinds.get(m) != "encoder", m))
+    colors, markers = style.category_colors(models), style.category_markers(models)
+    with style.theme():
+        width = style.TWO_COLUMN if len(tasks) > 1 else style.ONE_COLUMN
+        figure, axes = style.grid(len(tasks), 3, width=width, panel_height=2.0 if len(tasks) > 1 else 2.2)
+        for ax, task in zip(axes, tasks):
+            part = data[data["task"] == task]
+            for (model, objective, name), line in part.groupby(["model", "objective", "series"]):
+                kind = kinds.get(model)
+                _curve(ax, line, colors[model], LINESTYLE.get(objective, ":"), markers[model],
+                       f"{name}" + (f" [{kind}]" if kind else ""))
+            ax.set_title(task.upper())
+            ax.set_ylabel(METRIC_TITLE.get(MAIN_METRIC[task], MAIN_METRIC[task]))
+            ax.set_ylim(0, 1)
+            _size_axis(ax, size_order(part["training_size"]))
+        style.legend_outside(figure, *style.axes_entries(axes), title="model", where="right")
+        seeds = int(data["seeds"].max())
+        caption = ("Test score against the share of training data used (0 % = the pretrained model with an untrained "
+                   "head, or the released model for instruction tuning); solid lines are classifier heads, dashed "
+                   "lines instruction tuning scored by generation" +
+                   (f"; bands are ± 1 s.d. over up to {seeds} seeds." if seeds > 1 else "; one seed."))
+        files = style.save(figure, out_dir / "finetune_curves")
+    return [style.Drawing("finetune_curves", files, data.round(4), caption, "finetune")]
+
+
+def entity_types(table, out_dir: Path) -> list[style.Drawing]:
+    """`finetune_entity_types`: NER F1 per entity type against training size, one panel per model (and objective)."""
+    rows = analysis(table, "finetune")
+    if rows.empty or "label" not in rows:
+        return []
+    rows = rows[(rows["task"] == "ner") & (rows["metric"] == "f1") & (rows["label"].fillna("all") != "all")]
+    if rows.empty:
+        return []
+    data = seed_summary(rows, ["series", "label", "training_size"])
+    panels = sorted(data["series"].unique())
+    labels = sorted(data["label"].unique())
+    colors, markers = style.category_colors(labels), style.category_markers(labels)
+    with style.theme():
+        ncols = 3 if len(panels) > 2 else max(1, len(panels))
+        figure, axes = style.grid(len(panels), ncols, width=style.TWO_COLUMN if len(panels) > 1 else style.ONE_COLUMN,
+                                  panel_height=1.8, sharey=True)
+        for ax, panel in zip(axes, panels):
+            part = data[data["series"] == panel]
+            for label, line in part.groupby("label"):
+                _curve(ax, line, colors[label], "-", markers[label], label)
+            ax.set_title(panel)
+            ax.set_ylim(0, 1)
+            _size_axis(ax, size_order(part["training_size"]))
+        axes[0].set_ylabel("entity F1 (test)")
+        style.legend_outside(figure, *style.axes_entries(axes), title="entity type", where="right")
+        files = style.save(figure, out_dir / "finetune_entity_types")
+    caption = "NER test F1 per entity type against training data, one panel per model and objective."
+    return [style.Drawing("finetune_entity_types", files, data.round(4), caption, "finetune")]
+
+
+GENERATIVE = {  # metric -> legend name, colour index
+    "parse_rate": "parse rate",
+    "f1": "entity F1 (every sentence)",
+    "f1_lenient": "entity F1, lenient",
+    "accuracy": "accuracy (every pair)",
+    "loglik_accuracy": "accuracy by log-likelihood",
+}
+
+
+def generative(table, out_dir: Path) -> list[style.Drawing]:
+    """`finetune_generative`: instruction-tuned runs scored by generation, against training size: the score over
+    every item, the parse rate and the lenient / log-likelihood score, one panel per task and model."""
+    rows = analysis(table, "finetune")
+    rows = rows[rows["objective"] == "instruct"]
+    if rows.empty:
+        return []
+    rows = rows[(rows["label"].fillna("all") == "all") & rows["metric"].isin(list(GENERATIVE))]
+    if rows.empty:
+        return []
+    data = seed_summary(rows, ["task", "series", "metric", "training_size"])
+    panels = sorted({(t, s) for t, s in zip(data["task"], data["series"])})
+    colors = style.category_colors(GENERATIVE)
+    markers = style.category_markers(GENERATIVE)
+    with style.theme():
+        width = style.TWO_COLUMN if len(panels) > 1 else style.ONE_COLUMN
+        figure, axes = style.grid(len(panels), 3, width=width, panel_height=1.9, sharey=True)
+        for ax, (task, name) in zip(axes, panels):
+            part = data[(data["task"] == task) & (data["series"] == name)]
+            for metric in GENERATIVE:
+                line = part[part["metric"] == metric]
+                if not line.empty:
+                    _curve(ax, line, colors[metric], ":" if metric == "parse_rate" else "-", markers[metric],
+                           GENERATIVE[metric])
+            ax.set_title(f"{name}: {task.upper()}")
+            ax.set_ylim(0, 1.02)
+            _size_axis(ax, size_order(part["training_size"]))
+        axes[0].set_ylabel("score or rate (test)")
+        style.legend_outside(figure, *style.axes_entries(axes), where="right" if len(panels) > 1 else "bottom")
+        files = style.save(figure, out_dir / "finetune_generative")
+    caption = ("Instruction-tuned runs answering the test instructions by greedy generation: the score counts every "
+               "item (an answer that does not parse is wrong), the parse rate is the share of answers in the "
+               "expected format (dotted).")
+    return [style.Drawing("finetune_generative", files, data.round(4), caption, "finetune")]

@@ -1,0 +1,333 @@
+"""Probing figures: per-layer probe accuracy, selectivity, MDL compression and CKA as small multiples per model,
+the same on normalised depth with encoder and decoder side by side, CKA as a layer x training-size heatmap, and the
+layer-by-layer CKA matrix with the pretrained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bioprobe.figures import style
+from bioprobe.registry import safe_name
+from bioprobe.rows import condition, kind_of, main_probing_rows
+
+PROBING_METRICS = {  # metric -> y label, what it is (captions), fixed y limits (None: from the data)
+    "accuracy": ("probe accuracy", "probe accuracy on the test items", None),
+    "selectivity": ("selectivity", "selectivity (task minus control-task accuracy)", None),
+    "mdl_compression": ("MDL compression", "MDL compression (uniform over online codelength, validation items)",
+                        None),
+    "cka": ("CKA with pretrained", "debiased linear CKA with the same layer of the pretrained model", (0, 1.02)),
+}
+
+
+REFERENCE = {"selectivity": 0.0, "mdl_compression": 1.0}
+"""Metric -> the value a reference line marks (no better than control / than the uniform code)."""
+
+
+def probing_rows(table):
+    """The default-setting probing rows (see `rows.main_probing_rows`) with `condition` ("pretrained", "30 %", "random
+    init", ...) and `panel` (the model, "(instruct)" for instruction-tuned runs), without the released instruction
+    model (it is the pretrained model itself)."""
+    rows = main_probing_rows(table)
+    if rows.empty:
+        return rows
+    rows = rows[~((rows["objective"] == "instruct") & (rows["training_size"] == 0) & (rows["baseline"] == ""))]
+    return rows.assign(condition=[condition(b, s, "classifier") for b, s in zip(rows["baseline"], rows["training_size"])],
+                       panel=[m if o == "classifier" else f"{m} (instruct)" for m, o in zip(rows["model"],
+                                                                                           rows["objective"])])
+
+
+def condition_order(conditions) -> list[str]:
+    """Conditions in reading order: pretrained, the training sizes ascending, random init."""
+    def key(name):
+        if name == "pretrained":
+            return (0, 0)
+        if name == "random init":
+            return (2, 0)
+        return (1, int(name.split()[0]))
+    return sorted(set(conditions), key=key)
+
+
+def condition_colors(conditions) -> dict:
+    """Condition -> colour: pretrained black, random init grey, sizes on viridis."""
+    sizes = [int(c.split()[0]) for c in conditions if c[0].isdigit()]
+    by_size = style.size_colors(sizes)
+    colors = {c: by_size[int(c.split()[0])] for c in conditions if c[0].isdigit()}
+    colors.update({"pretrained": style.PRETRAINED, "random init": style.RANDOM_INIT})
+    return colors
+
+
+def _mean_by_layer(part):
+    columns = [c for c in ("value", "ci_low", "ci_high") if c in part]
+    return part.groupby("layer", as_index=False)[columns].mean().sort_values("layer")
+
+
+def _limits(values, fixed=None, include: float | None = None):
+    """Y limits from the data with a margin (or the fixed ones), reaching `include` (a reference line) if given."""
+    if fixed:
+        return fixed
+    values = np.asarray([v for v in values if v == v], dtype=float)
+    if not len(values):
+        return None
+    low, high = float(values.min()), float(values.max())
+    if include is not None:
+        low, high = min(low, include), max(high, include)
+    pad = 0.06 * (high - low or abs(high) or 1.0)
+    return low - pad, high + pad
+
+
+def _panels(rows) -> list[tuple[str, str]]:
+    """(task, panel) pairs, task-major, encoders before decoders, classifier before instruct."""
+    kinds = kind_of(rows)
+    pairs = {(t, p, m) for t, p, m in zip(rows["task"], rows["panel"], rows["model"])}
+    return [(t, p) for t, p, m in sorted(pairs, key=lambda x: (x[0], kinds.get(x[2]) != "encoder", x[1]))]
+
+
+def _layer_ticks(ax, layers):
+    layers = sorted(int(x) for x in layers)
+    if len(layers) > 11:
+        step = 5 if max(layers) > 20 else 2
+        layers = [x for x in range(0, max(layers) + 1, step)]
+    ax.set_xticks(layers)
+
+
+def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.Drawing]:
+    """`probing_{metric}_layers`: one panel per task and model (instruction-tuned runs in a panel of their own), x =
+    layer, one line per training size (pretrained black, random init grey dashed), bands = 95 % bootstrap CI."""
+    rows = probing_rows(table)
+    if rows.empty:
+        return []
+    panels = _panels(rows)
+    measured = rows[rows["metric"] == metric]
+    if measured.empty:
+        return []
+    conditions = condition_order(measured["condition"])
+    colors = condition_colors(conditions)
+    ylabel, what, fixed = PROBING_METRICS[metric]
+    tuned = [c for c in conditions if c[0].isdigit()]
+    banded = tuned[-1] if tuned else None  # intervals of the pretrained model and the largest size only: legible
+    data = []
+    n_series = len({p for _, p in panels})
+    with style.theme():
+        figure, axes = style.grid(len(panels), min(4, n_series), panel_height=1.55)
+        for ax, (task, panel) in zip(axes, panels):
+            model = rows.loc[rows["panel"] == panel, "model"].iloc[0]
+            here = measured[(measured["task"] == task) & ((measured["panel"] == panel) |
+                                                          ((measured["model"] == model) &
+                                                           measured["condition"].isin(["pretrained", "random init"])))]
+            for name in conditions:
+                part = here[here["condition"] == name]
+                if part.empty:
+                    continue
+                line = _mean_by_layer(part)
+                color = colors[name]
+                dashed = name == "random init"
+                ax.plot(line["layer"], line["value"], color=color, linestyle="--" if dashed else "-",
+                        marker="o", markersize=2.2 if len(line) > 12 else 3, linewidth=1.0, label=name,
+                        zorder=3 if name == "pretrained" else 2)  # the reference on top of the tuned lines
+                if name in (conditions[0], banded) and "ci_low" in line and line["ci_low"].notna().any():
+                    ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=color, alpha=0.15,
+                                    linewidth=0)
+                data.append(line.assign(task=task, model=panel, condition=name))
+            ax.set_title(f"{panel}: {task.upper()}")
+            _layer_ticks(ax, here["layer"].unique() if len(here) else [0])
+            if metric in REFERENCE:
+                ax.axhline(REFERENCE[metric], color="0.3", linewidth=0.6)
+        import pandas as pd
+
+        data = pd.concat(data, ignore_index=True) if data else pd.DataFrame()
+        for task in {t for t, _ in panels}:  # one y scale per task, so its panels compare
+            values = data.loc[data["task"] == task, [c for c in ("value", "ci_low", "ci_high") if c in data]]
+            limits = _limits(values.to_numpy().ravel(), fixed, REFERENCE.get(metric))
+            for ax, (t, _) in zip(axes, panels):
+                if t == task and limits:
+                    ax.set_ylim(*limits)
+        for i, ax in enumerate(axes):
+            if i % min(4, n_series) == 0:
+                ax.set_ylabel(ylabel)
+            if i >= len(axes) - min(4, n_series):
+                ax.set_xlabel("layer (0 = embeddings)")
+        style.legend_outside(figure, *style.axes_entries(axes), title="weights", where="right")
+        name = f"probing_{metric}_layers"
+        files = style.save(figure, out_dir / name)
+    order = ["task", "model", "condition", "layer", "value"] + [c for c in ("ci_low", "ci_high") if c in data]
+    caption = (f"{what[0].upper() + what[1:]} per layer, one panel per task and model (instruction-tuned runs apart); "
+               "lines are training sizes, the pretrained model black, a randomly initialised one grey dashed"
+               + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)."
+                  if metric == "accuracy" else "."))
+    return [style.Drawing(name, files, data[order].round(4), caption, "probing")]
+
+
+def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.Drawing]:
+    """`probing_{metric}_depth`: encoder and decoder on normalised depth (layer / layers), one row per task and one
+    panel per training size (the pretrained model with the random-init baseline dotted); colour = model, dashed =
+    instruction-tuned."""
+    rows = probing_rows(table)
+    if rows.empty:
+        return []
+    measured = rows[rows["metric"] == metric]
+    if measured.empty:
+        return []
+    measured = measured.assign(depth=measured["layer"] / measured["n_layers"])
+    kinds = kind_of(measured)
+    models = sorted(measured["model"].unique(), key=lambda m: (kinds.get(m) != "encoder", m))
+    colors, markers = style.category_colors(models), style.category_markers(models)
+    columns = [c for c in condition_order(measured["condition"]) if c != "random init"]
+    if "random init" in set(measured["condition"]) and "pretrained" not in columns:
+        columns = ["pretrained"] + columns  # CKA: the random-init baseline only (the pretrained model is the reference)
+    tasks = sorted(measured["task"].unique())
+    ylabel, what, fixed = PROBING_METRICS[metric]
+    data = []
+    with style.theme():
+        figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.45, sharex=True)
+        for row, task in enumerate(tasks):
+            for column, name in enumerate(columns):
+                ax = axes[row * len(columns) + column]
+                part = measured[measured["task"] == task]
+                shown = {"pretrained": ["pretrained", "random init"]}.get(name, [name])
+                for model in models:
+                    for objective in ("classifier", "instruct"):
+                        for what in shown:
+                            line = part[(part["model"] == model) & (part["objective"] == objective) &
+                                        (part["condition"] == what)]
+                            if line.empty:
+                                continue
+                            line = line.groupby("depth", as_index=False)["value"].mean().sort_values("depth")
+                            label = f"{model}" + (f" [{kinds[model]}]" if kinds.get(model) else "") + \
+                                (" instruct" if objective == "instruct" else "") + \
+                                (", random init" if what == "random init" else "")
+                            style_ = ":" if what == "random init" else ("--" if objective == "instruct" else "-")
+                            ax.plot(line["depth"], line["value"], color=colors[model], linestyle=style_,
+                                    marker=markers[model], markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0, label=label)
+                            data.append(line.assign(task=task, model=model, objective=objective, condition=what))
+                ax.set_title(f"{task.upper()}, {'pretrained' if name == 'pretrained' else name}")
+                ax.set_xlim(-0.03, 1.03)
+                ax.set_xticks([0, 0.5, 1])
+                if metric in REFERENCE:
+                    ax.axhline(REFERENCE[metric], color="0.3", linewidth=0.6)
+                if column == 0:
+                    ax.set_ylabel(ylabel)
+                if row == len(tasks) - 1:
+                    ax.set_xlabel("layer / layers")
+        import pandas as pd
+
+        data = pd.concat(data, ignore_index=True) if data else pd.DataFrame(columns=["task", "value"])
+        for row, task in enumerate(tasks):
+            limits = _limits(data.loc[data["task"] == task, "value"], fixed, REFERENCE.get(metric))
+            for ax in axes[row * len(columns):(row + 1) * len(columns)]:
+                if limits:
+                    ax.set_ylim(*limits)
+                if ax is not axes[row * len(columns)]:
+                    ax.tick_params(labelleft=False)
+        kinds_shown = {"fine-tuned (classifier)": "-"}
+        if (data["objective"] == "instruct").any():
+            kinds_shown["instruction-tuned"] = "--"
+        if (data["condition"] == "random init").any():
+            kinds_shown["random init"] = ":"
+        named = {(f"{m} [{kinds[m]}]" if kinds.get(m) else m): colors[m] for m in models}
+        entries = style.key_entries(named, {(f"{m} [{kinds[m]}]" if kinds.get(m) else m): markers[m]
+                                            for m in models}, kinds_shown)
+        style.legend_outside(figure, *entries, where="bottom", ncol=len(named) + len(kinds_shown))
+        name = f"probing_{metric}_depth"
+        files = style.save(figure, out_dir / name)
+    caption = (f"{what[0].upper() + what[1:]} against normalised depth (layer / layers, 0 = embeddings), encoder and decoder "
+               "on one axis: one row per task, one panel per training size (the pretrained panel also shows the "
+               "random-init baseline, dotted); dashed lines are instruction-tuned runs.")
+    data = data[["task", "model", "objective", "condition", "depth", "value"]]
+    return [style.Drawing(name, files, data.round(4), caption, "depth")]
+
+
+def cka_heatmap(table, out_dir: Path) -> list[style.Drawing]:
+    """`probing_cka_heatmap`: CKA of each layer with the same pretrained layer as a layer x training-size heatmap,
+    one panel per task and model (random init as the last column)."""
+    rows = probing_rows(table)
+    cka = rows[rows["metric"] == "cka"] if not rows.empty else rows
+    if cka.empty:
+        return []
+    panels = _panels(cka)
+    grids = []
+    for task, panel in panels:
+        model = cka.loc[cka["panel"] == panel, "model"].iloc[0]
+        part = cka[(cka["task"] == task) & ((cka["panel"] == panel) | ((cka["model"] == model) &
+                                                                     (cka["condition"] == "random init")))]
+        grid = part.pivot_table(index="layer", columns="condition", values="value", aggfunc="mean")
+        grids.append(grid[condition_order(grid.columns)])
+    n_series = len({p for _, p in panels})
+    ncols = min(3, max(n_series, 1))
+    tall = max(len(g) for g in grids)
+    annotate = all(g.size <= 60 for g in grids)
+    with style.theme():
+        figure, axes = style.grid(len(panels), ncols, panel_height=min(3.2, max(1.5, 0.12 * tall + 0.6)))
+        for ax, (task, panel), grid in zip(axes, panels, grids):
+            image = style.heatmap(ax, grid.to_numpy(), "viridis", 0, 1, annotate=annotate,
+                                  xticks=[c.replace(" %", "").replace("random init", "rand.") for c in grid.columns],
+                                  yticks=[int(x) for x in grid.index])
+            ax.set_title(f"{panel}: {task.upper()}")
+        for i, ax in enumerate(axes):
+            if i % ncols == 0:
+                ax.set_ylabel("layer")
+            if i >= len(axes) - ncols:
+                ax.set_xlabel("training data (%)")
+        figure.colorbar(image, ax=axes, shrink=0.8, label="CKA with pretrained layer", aspect=30, pad=0.02)
+        files = style.save(figure, out_dir / "probing_cka_heatmap")
+    import pandas as pd
+
+    data = pd.concat([g.stack().rename("cka").reset_index().assign(task=t, model=p)
+                      for (t, p), g in zip(panels, grids)], ignore_index=True)
+    caption = ("Debiased linear CKA of each layer with the same layer of the pretrained model on the same test items "
+               "(1 = the same representation up to rotation and scale), by training size; the last column is a "
+               "randomly initialised model (rand.).")
+    return [style.Drawing("probing_cka_heatmap", files, data[["task", "model", "condition", "layer", "cka"]].round(4),
+                          caption, "probing")]
+
+
+def cka_matrices(table, out_dir: Path) -> list[style.Drawing]:
+    """`probing_cka_matrix_{task}_{model}[_instruct]`: the layer-by-layer CKA matrix (pretrained layer x tuned
+    layer), one panel per training size and random init."""
+    rows = probing_rows(table)
+    matrix = rows[rows["metric"] == "cka_matrix"] if not rows.empty and "reference_layer" in rows else rows.iloc[:0]
+    drawn = []
+    for (task, model, objective), part in matrix.groupby(["task", "model", "objective"]):
+        conditions = condition_order(part["condition"])
+        grids = [part[part["condition"] == c].pivot_table(index="reference_layer", columns="layer", values="value",
+                                                          aggfunc="mean") for c in conditions]
+        n_ref = max(len(g) for g in grids)
+        n_tuned = max(len(g.columns) for g in grids)
+        ncols = min(5, len(grids))
+        panel_width = (style.TWO_COLUMN - 0.9) / ncols
+        height = min(2.3, max(1.2, panel_width * n_ref / max(n_tuned, 1)))
+        annotate = n_ref * n_tuned <= 64 and ncols <= 3
+        with style.theme():
+            figure, axes = style.grid(len(grids), ncols, panel_height=height + 0.45)
+            for ax, name, grid in zip(axes, conditions, grids):
+                image = style.heatmap(ax, grid.to_numpy(), "viridis", 0, 1, annotate=annotate,
+                                      xticks=[int(x) for x in grid.columns], yticks=[int(x) for x in grid.index],
+                                      max_ticks=8)
+                ax.set_title(name.replace(" instruct", "") + (" (instruct)" if objective == "instruct" else ""))
+                ax.set_xlabel("tuned layer")
+                if ax is axes[0]:
+                    ax.set_ylabel("pretrained layer")
+                else:
+                    ax.tick_params(labelleft=False)
+            figure.colorbar(image, ax=axes, shrink=0.85, label="CKA", aspect=25, pad=0.02)
+            tuned = "instruction-tuned" if objective == "instruct" else "fine-tuned"
+            figure.suptitle(f"{model} {tuned} vs pretrained, {task.upper()}: CKA of every pair of layers")
+            name = f"probing_cka_matrix_{task}_{safe_name(model)}" + ("_instruct" if objective == "instruct" else "")
+            files = style.save(figure, out_dir / name)
+        data = part[["condition", "reference_layer", "layer", "value"]].rename(
+            columns={"reference_layer": "pretrained_layer", "layer": "tuned_layer", "value": "cka"})
+        caption = (f"{model} ({tuned}, {task.upper()}): debiased linear CKA between every layer of the pretrained "
+                   "model (rows) and every probed layer of the tuned model (columns), per training size; a bright "
+                   "diagonal means layers kept their place.")
+        drawn.append(style.Drawing(name, files, data.round(4), caption, "probing"))
+    return drawn
+
+
+def all_probing(table, out_dir: Path) -> list[style.Drawing]:
+    """Every probing figure: per layer and per depth for each metric, the CKA heatmap and the CKA matrices."""
+    drawn = []
+    for metric in PROBING_METRICS:
+        drawn += layer_curves(table, out_dir, metric)
+        drawn += depth_curves(table, out_dir, metric)
+    return drawn + cka_heatmap(table, out_dir) + cka_matrices(table, out_dir)
