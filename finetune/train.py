@@ -143,7 +143,9 @@ def prepare_run(settings: FinetuneSettings) -> Prepared | FinetuneResult:
                 for path in stale:
                     path.unlink(missing_ok=True)
         started = folder / "request.json"
-        resumable = any((folder / "trainer").glob("checkpoint-*"))
+        for partial in incomplete_checkpoints(folder / "trainer"):  # cut off while being written: unusable
+            shutil.rmtree(partial, ignore_errors=True)
+        resumable = last_complete_checkpoint(folder / "trainer") is not None
         if started.is_file() and resumable:  # an interrupted run resumes only with the settings it started with
             _check_same_request(folder, runstore.read_json(started), request, "An interrupted run")
         runstore.write_json(started, request)
@@ -158,6 +160,31 @@ def _check_same_request(folder: Path, recorded: dict, request: dict, what: str) 
         shown = ", ".join(f"{key} {recorded.get(key)!r} there, {request[key]!r} now" for key in differ)
         raise BioprobeError(f"{what} in {folder} was made with other settings ({shown}); pass --overwrite "
                             "to replace it or --runs-dir to keep both.")
+
+
+def _checkpoints(trainer_dir: Path) -> list[Path]:
+    """The Trainer's `checkpoint-{step}` folders, newest step first."""
+    found = [path for path in Path(trainer_dir).glob("checkpoint-*")
+             if path.is_dir() and path.name.removeprefix("checkpoint-").isdigit()]
+    return sorted(found, key=lambda path: int(path.name.removeprefix("checkpoint-")), reverse=True)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    # the Trainer writes trainer_state.json after the weights, optimizer and RNG states, so a job preempted while
+    # saving leaves a checkpoint folder without it, from which `Trainer.train` cannot resume
+    return (checkpoint / "trainer_state.json").is_file()
+
+
+def last_complete_checkpoint(trainer_dir: Path) -> Path | None:
+    """The newest Trainer checkpoint that was written to the end, or None."""
+    return next((path for path in _checkpoints(trainer_dir) if _is_complete(path)), None)
+
+
+def incomplete_checkpoints(trainer_dir: Path) -> list[Path]:
+    """Checkpoint folders newer than the last complete one (an interrupted save)."""
+    last = last_complete_checkpoint(trainer_dir)
+    newest = _checkpoints(trainer_dir)
+    return newest[:newest.index(last)] if last is not None else newest
 
 
 def select_training_items(task: str, train_split, training_size: int, seed: int, train_limit: int | None = None,
@@ -220,7 +247,7 @@ def training_arguments(prepared: Prepared, lr: float, **extra):
 
 
 def train(trainer, prepared: Prepared, tokens: int) -> dict:
-    """Train (resuming from the last Trainer checkpoint of an interrupted run); the training statistics.
+    """Train (resuming from the last complete Trainer checkpoint of an interrupted run); the training statistics.
 
     Args:
         trainer: The Trainer.
@@ -228,10 +255,9 @@ def train(trainer, prepared: Prepared, tokens: int) -> dict:
         tokens: Real tokens in one epoch of the training subset (for the throughput).
     """
     import torch
-    import transformers
 
-    output_dir = trainer.args.output_dir
-    last = transformers.trainer_utils.get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    last = last_complete_checkpoint(Path(trainer.args.output_dir))
+    last = str(last) if last is not None else None
     started = time.perf_counter()
     try:
         output = trainer.train(resume_from_checkpoint=last)

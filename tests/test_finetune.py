@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
@@ -149,7 +150,7 @@ def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs,
         assert accuracy == pytest.approx(record["metrics"]["accuracy"], abs=1e-9), lora
 
 
-def test_interrupted_run_resumes_from_its_last_trainer_checkpoint(tiny_model_dirs, cued, tmp_path):
+def test_interrupted_run_resumes_from_its_last_complete_trainer_checkpoint(tiny_model_dirs, cued, tmp_path):
     from transformers import TrainerCallback
 
     from bioprobe.finetune.train import run_finetune
@@ -166,6 +167,10 @@ def test_interrupted_run_resumes_from_its_last_trainer_checkpoint(tiny_model_dir
         run_finetune(**options, callbacks=(Interrupt(),))
     folder = runstore.checkpoint_dir(runs, "nli", "bert-local", 50, 42)
     assert (folder / "trainer" / "checkpoint-4").is_dir() and not runstore.is_complete(folder)
+    # a job preempted while the Trainer wrote its next checkpoint leaves it without trainer_state.json (written last)
+    partial = folder / "trainer" / "checkpoint-8"
+    shutil.copytree(folder / "trainer" / "checkpoint-4", partial)
+    (partial / "trainer_state.json").unlink()
     result = run_finetune(**options)
     assert result.record["training"]["resumed_from"] == "checkpoint-4"
     assert result.record["training"]["global_step"] == 2 * math.ceil(120 / 8)

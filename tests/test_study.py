@@ -267,10 +267,10 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes(tiny_model_dirs, cued,
     plan = load_plan(plan_path)
     (job,) = submit(plan, cells_of(plan), executor="local")
     trainer = tmp_path / "runs" / "checkpoints"
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(trainer.rglob("trainer/checkpoint-*")):
+    deadline = time.time() + 300  # preempted once a checkpoint is complete (an interrupted save is not resumed from)
+    while time.time() < deadline and not list(trainer.rglob("trainer/checkpoint-*/trainer_state.json")):
         time.sleep(0.5)
-    assert list(trainer.rglob("trainer/checkpoint-*")), job.stderr()
+    assert list(trainer.rglob("trainer/checkpoint-*/trainer_state.json")), job.stderr()
     preempt(job)
     lines = job.result()
     assert "2 cells run" in lines[0] or "1 cells run, 1 already finished" in lines[0], lines
