@@ -36,6 +36,11 @@ MDL_EPS = 1e-6
 """Weight of the uniform distribution mixed into every MDL block coded by a probe: `p = (1 - eps) p + eps / K`."""
 CV_FOLDS = 3
 """Folds of `choose_C`; a label set allows them when at least two classes have this many items."""
+PARALLEL_MIN_VALUES = 1_000_000
+"""Probes run on several threads (one fit per thread) only when their features hold this many values (`items x dim`).
+Below it the solvers' Python and NumPy call overhead, serialised by the GIL, outweighs the arithmetic and threads
+lose: on 2 cores, the quick demo's minilm NER probes (~600 words x 384) took 9.5 s on two threads and 5 s on one;
+the full demo's (~3,700 words x 384) 29 s on two and 34 s on one (its NLI probes, 250 pairs x 384: 4.9 s and 3.5 s)."""
 
 
 @dataclass
@@ -103,6 +108,14 @@ def one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
+
+
+def probe_workers(tasks: int, X) -> int:
+    """Threads for `tasks` independent fits on features like `X`: one per core for large features, else one (see
+    `PARALLEL_MIN_VALUES`)."""
+    if tasks < 2 or X.shape[0] * X.shape[1] < PARALLEL_MIN_VALUES:
+        return 1
+    return max(1, min(tasks, os.cpu_count() or 1))
 
 
 @contextmanager
@@ -305,7 +318,7 @@ def choose_C(kind: str, X, y, seed: int, max_items: int = CV_MAX_ITEMS, criterio
     accuracy = np.full(len(C_GRID), -np.inf)
     log_loss = np.full(len(C_GRID), np.inf)
     log_loss_se = np.full(len(C_GRID), np.inf)
-    with one_blas_thread(), ThreadPoolExecutor(min(len(folds), os.cpu_count() or 1)) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(probe_workers(len(folds), X_sub)) as pool:
         for i, C in enumerate(C_GRID):
             scores = list(pool.map(score, range(len(folds)), [C] * len(folds)))
             accuracy[i], log_loss[i] = np.mean([sc[:2] for sc in scores], axis=0)

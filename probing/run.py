@@ -3,7 +3,6 @@ pretrained model, written as one tidy table; what `bioprobe probe` and the task 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -199,8 +198,8 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     """
     from tqdm.auto import tqdm
 
-    from bioprobe.probing.probes import (control_labels, fit_and_score, mdl_online, one_blas_thread, quiet_solver_warnings,
-                                shuffled_labels)
+    from bioprobe.probing.probes import (control_labels, fit_and_score, mdl_online, one_blas_thread, probe_workers,
+                                         quiet_solver_warnings, shuffled_labels)
 
     gold_train = task_labels(task, train.label, bio)
     gold_test = task_labels(task, test.label, bio)
@@ -253,11 +252,12 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
                     _row(layer, "mdl_compression", code.compression, None, mextra)]
         return out
 
-    # Layers are independent: one thread per core, each with single-threaded BLAS (the probes' products are skinny,
-    # where one BLAS thread per fit beats two; see probing.probes). Warning filters are process-wide, so they are
-    # set here, around the pool, and never inside a worker; convergence is read off each fitted probe.
+    # Layers are independent: on large features one thread per core, each with single-threaded BLAS (the probes'
+    # products are skinny, where one BLAS thread per fit beats two; see probing.probes). Warning filters are
+    # process-wide, so they are set here, around the pool, and never inside a worker; convergence is read off each
+    # fitted probe.
     rows: list[dict] = []
-    workers = max(1, min(len(layers), os.cpu_count() or 1))
+    workers = probe_workers(len(layers), train.features[layers[0]])
     with quiet_solver_warnings(), one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         for out in tqdm(pool.map(one_layer, layers), total=len(layers), desc=f"Probing {train.meta['model']} "
                         f"{train.meta['source']}", unit="layer", leave=False, disable=not progress):

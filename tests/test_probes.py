@@ -414,3 +414,30 @@ def test_mdl_refuses_a_probe_without_probabilities():
 def test_mlp_mdl_compresses_separable_labels():
     X, y = two_gaussians(600, 12.0, dim=8, seed=15)
     assert mdl_online("mlp", X, y, 2, C=1.0).compression > 5
+
+
+def test_probes_use_threads_only_on_large_features_and_give_the_same_rows_either_way(monkeypatch, tmp_path):
+    """Below `PARALLEL_MIN_VALUES` values the layers are fitted on one thread; forced onto two, every row is the
+    same (each fit is seeded and independent of the others)."""
+    from bioprobe.probing.activations import Activations
+    from bioprobe.probing.run import probe_layers
+
+    assert probes.probe_workers(7, np.zeros((600, 384))) == 1            # the quick demo's NER probes
+    assert probes.probe_workers(1, np.zeros((4000, 384))) == 1           # one layer: nothing to share
+    monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)
+    assert probes.probe_workers(7, np.zeros((4000, 384))) == 2           # the full demo's
+
+    def split(n: int, seed: int) -> Activations:
+        X, y = two_gaussians(n, gap=3.0, dim=8, seed=seed)
+        features = np.stack([X, X[:, ::-1].copy(), np.roll(X, 1, axis=1)])
+        labels = np.array(["entailment" if v else "contradiction" for v in y])
+        return Activations(tmp_path, features, np.arange(n), np.zeros(n, int), np.array([""] * n), labels,
+                           {"model": "m", "source": "s"})
+
+    train, test, validation = split(80, 1), split(40, 2), split(40, 3)
+    one = probe_layers("nli", train, test, [0, 1, 2], validation=validation, progress=False)
+    monkeypatch.setattr(probes, "PARALLEL_MIN_VALUES", 0)
+    two = probe_layers("nli", train, test, [0, 1, 2], validation=validation, progress=False)
+    assert one == two
+    accuracy = {row["layer"]: row["value"] for row in one if row["metric"] == "accuracy"}
+    assert min(accuracy.values()) >= 0.9                                 # a gap of 3 standard deviations
