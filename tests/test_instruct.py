@@ -302,6 +302,34 @@ def test_batched_left_padded_greedy_equals_one_at_a_time(family, tiny_model_dirs
     assert any(not g.stopped for g in batched)  # an untrained model runs into its cap: counted, not fatal
 
 
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral"])
+def test_generation_gives_the_answers_of_transformers_greedy_generate(family, tiny_model_dirs):
+    """Our decoding loop (rows leave the batch and its cache when done) against `model.generate`, one prompt at a
+    time, greedy, the same caps: the same tokens, cut at EOS."""
+    import torch
+    from transformers import GenerationConfig
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.generate import generate
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    texts = ("the gene", "the protein was treated with the drug", "cells", "expression of the kinase in the cell",
+             "the drug")
+    prompts = [tokenizer(text)["input_ids"] for text in texts]
+    caps = [6, 12, 3, 9, 1]
+    ours = generate(model, tokenizer, prompts, caps, batch_size=3, progress=False)
+    for prompt, cap, got in zip(prompts, caps, ours):
+        config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=cap,
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        with torch.inference_mode():
+            new = model.generate(input_ids=torch.tensor([prompt]), generation_config=config)[0, len(prompt):].tolist()
+        end = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else len(new)
+        assert got.tokens == end
+        assert got.text == tokenizer.decode(new[:end], skip_special_tokens=True).rstrip()
+        assert got.stopped == (end < len(new))
+
+
 def test_answer_logliks_equal_a_hand_computed_sum(tiny_model_dirs):
     import torch
 
