@@ -158,37 +158,61 @@ def answer_logliks(model, prompts: list[list[int]], answers: list[list[int]], pa
                    batch_size: int = 16) -> np.ndarray:
     """Log-likelihood (natural log, summed over the answer's tokens) of every answer after every prompt.
 
+    Each prompt is read once (left-padded batches, with the key/value cache); its cache is then repeated for the
+    answers, which are scored together from it.
+
     Args:
         model: A causal LM.
         prompts: Token ids of each prompt.
-        answers: Token ids of each candidate answer (e.g. the three NLI label words).
+        answers: Token ids of each candidate answer (e.g. the three NLI label words), none empty.
         pad_id: Padding id.
-        batch_size: Sequences per forward pass.
+        batch_size: Prompts per forward pass (times the answers for the answers' pass).
 
     Returns:
         `[prompts, answers]` float64.
     """
     import torch
+    from transformers import DynamicCache
 
-    pairs = [(p, a) for p in range(len(prompts)) for a in range(len(answers))]
-    pairs.sort(key=lambda pa: -(len(prompts[pa[0]]) + len(answers[pa[1]])))
+    if any(len(answer) == 0 for answer in answers):
+        raise ValueError("An empty answer has no log-likelihood to rank.")
     device = next(model.parameters()).device
+    cache_keyword, takes_positions = _forward_keywords(model)
+    order = sorted(range(len(prompts)), key=lambda p: -len(prompts[p]))
     scores = np.zeros((len(prompts), len(answers)))
+    n, width = len(answers), max(len(answer) for answer in answers) - 1
+    first = torch.tensor([answer[0] for answer in answers], device=device)
+    # every answer but its last token is read after the prompt; right padding after it changes nothing before it
+    rest = torch.full((n, width), pad_id, dtype=torch.long)
+    rest_mask = torch.zeros((n, width), dtype=torch.long)
+    for a, answer in enumerate(answers):
+        rest[a, :len(answer) - 1] = torch.tensor(answer[:-1], dtype=torch.long)
+        rest_mask[a, :len(answer) - 1] = 1
+    targets = [torch.tensor(answer[1:], device=device) for answer in answers]
+    rest, rest_mask = rest.to(device), rest_mask.to(device)
     model.eval()
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        rows = [prompts[p] + answers[a] for p, a in chunk]
-        width = max(len(row) for row in rows)
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):
-            ids[r, :len(row)] = torch.tensor(row)
-            mask[r, :len(row)] = 1
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        ids, mask = _left_padded([prompts[p] for p in chunk], pad_id)
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        cache = DynamicCache(config=model.config)
+        extra = {"position_ids": positions} if takes_positions else {}
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
-        for r, (p, a) in enumerate(chunk):
-            n_prompt, answer = len(prompts[p]), answers[a]
-            positions = torch.arange(n_prompt - 1, n_prompt - 1 + len(answer), device=logp.device)
-            scores[p, a] = float(logp[r, positions, torch.tensor(answer, device=logp.device)].sum())
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1,
+                           **extra, **{cache_keyword: cache}).logits[:, -1].float()
+            first_logp = torch.log_softmax(logits, dim=-1)[:, first]                  # [prompts, answers]
+            total = first_logp.clone()
+            if width:
+                cache.batch_repeat_interleave(n)
+                step_mask = torch.cat([mask.repeat_interleave(n, dim=0), rest_mask.repeat(len(chunk), 1)], dim=1)
+                extra = {"position_ids": positions[:, -1:].repeat_interleave(n, dim=0) + 1
+                         + torch.arange(width, device=device)} if takes_positions else {}
+                logp = torch.log_softmax(model(input_ids=rest.repeat(len(chunk), 1), attention_mask=step_mask,
+                                               use_cache=True, **extra, **{cache_keyword: cache}).logits.float(),
+                                         dim=-1).view(len(chunk), n, width, -1)
+                for a, target in enumerate(targets):
+                    if len(target):
+                        total[:, a] += logp[:, a, torch.arange(len(target), device=device), target].sum(-1)
+        scores[chunk] = total.double().cpu().numpy()
     return scores

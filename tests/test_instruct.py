@@ -330,18 +330,23 @@ def test_generation_gives_the_answers_of_transformers_greedy_generate(family, ti
         assert got.stopped == (end < len(new))
 
 
-def test_answer_logliks_equal_a_hand_computed_sum(tiny_model_dirs):
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama"])
+def test_answer_logliks_equal_a_hand_computed_sum(family, tiny_model_dirs):
+    """Prompts read once and their cache shared by the answers: each score equals the sum of the answer tokens'
+    log-probabilities from one unpadded forward pass over prompt + answer (answers of 1, 2 and 3 tokens, prompts of
+    different lengths in batches of 2)."""
     import torch
 
     from bioprobe.models import load_model
     from bioprobe.finetune.generate import answer_logliks
 
-    loaded = load_model(str(tiny_model_dirs["gpt2"]), head="causal-lm")
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
     tokenizer = loaded.tokenizer
-    prompts = [tokenizer("the gene")["input_ids"], tokenizer("the protein was")["input_ids"]]
-    answers = [tokenizer(" treated", add_special_tokens=False)["input_ids"],
-               tokenizer(" cell and", add_special_tokens=False)["input_ids"]]
-    scores = answer_logliks(loaded.model, prompts, answers, tokenizer.pad_token_id, batch_size=3)
+    prompts = [tokenizer(text)["input_ids"] for text in ("the gene", "the protein was", "expression of the kinase")]
+    answers = [tokenizer(text, add_special_tokens=False)["input_ids"][:k]
+               for k, text in ((1, " treated"), (2, " cell and"), (3, " the drug was"))]
+    assert [len(answer) for answer in answers] == [1, 2, 3]
+    scores = answer_logliks(loaded.model, prompts, answers, tokenizer.pad_token_id, batch_size=2)
     for p, prompt in enumerate(prompts):
         for a, answer in enumerate(answers):
             with torch.inference_mode():
