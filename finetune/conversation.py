@@ -114,7 +114,7 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
 
     from bioprobe.conversations import load_conversations
     from bioprobe.finetune.lora import trainable_parameters
-    from bioprobe.finetune.prompts import Collator
+    from bioprobe.finetune.prompts import Collator, keeps_logits
     from bioprobe.finetune.train import base_record, load_for_training, select_training_items, train, training_arguments
 
     settings, folder, state = prepared.settings, prepared.folder, prepared.state
@@ -155,10 +155,11 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
     held_out, _, _ = encode(test["messages"][:])
     training = {"resumed_from": None}
     model = setup.model
-    collator = Collator(tokenizer.pad_token_id)
+    collator = Collator(tokenizer.pad_token_id)  # the held-out loss reads every position's logits
     trainer = transformers.Trainer(model=model, args=training_arguments(prepared, setup.lr),
                                    train_dataset=datasets.Dataset.from_list(encoded) if size > 0 else None,
-                                   data_collator=collator, callbacks=list(callbacks))
+                                   data_collator=Collator(tokenizer.pad_token_id, keeps_logits(model)),
+                                   callbacks=list(callbacks))
     if size > 0:
         if not encoded:
             raise BioprobeError(f"Every one of the {len(indices)} training conversations is longer than --max-length "

@@ -73,7 +73,7 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
     import transformers
 
     from bioprobe.finetune.lora import trainable_parameters
-    from bioprobe.finetune.prompts import Collator, Example, check_template, encode_example
+    from bioprobe.finetune.prompts import Collator, Example, check_template, encode_example, keeps_logits
     from bioprobe.finetune.train import base_record, load_for_training, train, training_arguments
 
     settings, folder, state = prepared.settings, prepared.folder, prepared.state
@@ -98,7 +98,8 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
     if size > 0:
         trainer = transformers.Trainer(model=model, args=training_arguments(prepared, setup.lr),
                                        train_dataset=datasets.Dataset.from_list(encoded),
-                                       data_collator=Collator(tokenizer.pad_token_id), callbacks=list(callbacks))
+                                       data_collator=Collator(tokenizer.pad_token_id, keeps_logits(model)),
+                                       callbacks=list(callbacks))
         training = train(trainer, prepared, sum(row["length"] for row in encoded))
         model = trainer.model
     record = {}

@@ -98,10 +98,16 @@ def encode_pair(tokenizer, prompt: list[int], output: str, max_length: int) -> d
             "length": len(ids)}
 
 
-def collate(batch: list[dict], pad_id: int) -> dict:
+def collate(batch: list[dict], pad_id: int, answer_logits: bool = False) -> dict:
     """Pad a batch on the right: input ids with `pad_id`, attention mask 0 and labels -100 past each sequence's end.
 
     Padding is told by position, never by token id, so a closing EOS is trained even where pad = EOS (GPT-2, Llama).
+
+    With `answer_logits` the model is asked for the logits of the positions that predict a labelled token only (in any
+    row): `logits_to_keep` holds those positions and `shift_labels` their next-token labels, which transformers' causal
+    LM loss takes in place of shifting `labels`. The loss is the same; the vocabulary projection, its softmax and their
+    gradients shrink from every prompt token to the answers (smollm2, 49k words: a fifth of the forward pass, and
+    a `[batch, length, vocabulary]` float tensor of 0.8 GB at 8 x 512).
     """
     import torch
 
@@ -114,17 +120,31 @@ def collate(batch: list[dict], pad_id: int) -> dict:
         ids[row, :n] = torch.tensor(item["input_ids"])
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(item["labels"])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if answer_logits:
+        keep = torch.nonzero((labels[:, 1:] != IGNORE).any(dim=0)).flatten()
+        out["logits_to_keep"], out["shift_labels"] = keep, labels[:, keep + 1]
+    return out
 
 
 class Collator:
-    """`collate` for Trainer (a picklable callable for its data loader workers)."""
+    """`collate` for Trainer (a picklable callable for its data loader workers); `answer_logits` where the model
+    takes `logits_to_keep` (see `keeps_logits`)."""
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, answer_logits: bool = False):
+        self.pad_id, self.answer_logits = pad_id, answer_logits
 
     def __call__(self, batch: list[dict]) -> dict:
-        return collate(batch, self.pad_id)
+        return collate(batch, self.pad_id, self.answer_logits)
+
+
+def keeps_logits(model) -> bool:
+    """Whether a causal LM's forward takes `logits_to_keep` (so `collate(answer_logits=True)` may be used); a PEFT
+    wrapper is looked through."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 def prompt_parts(tokenizer, template: str, instruction: str) -> tuple[list[int], list[int]]:

@@ -215,6 +215,45 @@ def test_padding_keeps_eos_trained_when_pad_is_eos():
     assert batch["labels"].tolist() == [[-100, -100, 3, eos], [-100, eos, -100, -100]]
 
 
+def test_answer_logits_are_kept_where_a_labelled_token_is_predicted():
+    from bioprobe.finetune.prompts import collate
+
+    eos = pad = 7
+    batch = collate([{"input_ids": [1, 2, 3, 5, eos], "labels": [-100, -100, -100, 5, eos]},
+                     {"input_ids": [4, 6, eos], "labels": [-100, 6, eos]}], pad, answer_logits=True)
+    # position j's logits predict token j + 1: rows want 2, 3 (row 0) and 0, 1 (row 1)
+    assert batch["logits_to_keep"].tolist() == [0, 1, 2, 3]
+    assert batch["shift_labels"].tolist() == [[-100, -100, 5, eos], [6, eos, -100, -100]]
+
+
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral"])
+def test_the_loss_on_answer_logits_only_equals_the_full_loss_with_its_gradients(family, tiny_model_dirs):
+    import torch
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.prompts import Example, collate, encode_example, keeps_logits
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    assert keeps_logits(model)
+    rows = [encode_example(tokenizer, "medtuned", Example("Label the sentence.", text, answer), 512)
+            for text, answer in (("the protein was treated with the drug in the cells", "Neutral"),
+                                 ("the gene", "the : O\ngene : B"))]
+    results = []
+    for answer_logits in (False, True):
+        model.zero_grad()
+        batch = collate(rows, tokenizer.pad_token_id, answer_logits)
+        out = model(**batch, num_items_in_batch=torch.tensor(sum(len(r["labels"]) - r["labels"].count(-100)
+                                                                for r in rows)))
+        out.loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((float(out.loss.detach()), grads, out.logits.shape[1]))
+    (full, full_grads, full_width), (kept, kept_grads, kept_width) = results
+    assert kept == pytest.approx(full, rel=1e-5)
+    assert torch.allclose(kept_grads, full_grads, rtol=1e-4, atol=1e-6)
+    assert kept_width < full_width / 2                      # the prompt's positions are gone
+
+
 # --- parsing and scoring -------------------------------------------------------------------------------------------
 
 
