@@ -39,8 +39,9 @@ CV_FOLDS = 3
 PARALLEL_MIN_VALUES = 1_000_000
 """Probes run on several threads (one fit per thread) only when their features hold this many values (`items x dim`).
 Below it the solvers' Python and NumPy call overhead, serialised by the GIL, outweighs the arithmetic and threads
-lose: on 2 cores, the quick demo's minilm NER probes (~600 words x 384) took 9.5 s on two threads and 5 s on one;
-the full demo's (~3,700 words x 384) 29 s on two and 34 s on one (its NLI probes, 250 pairs x 384: 4.9 s and 3.5 s)."""
+lose. On 2 cores, minilm's 7 layers with control task and MDL: 40 demo sentences a split (~600 words x 384) took 9.5 s
+on two threads and 5 s on one; 250 sentences (~3,700 words x 384) 29 s on two and 34 s on one; 250 NLI pairs (x 384)
+4.9 s on two and 3.5 s on one."""
 
 
 @dataclass
