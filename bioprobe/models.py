@@ -287,3 +287,13 @@ def count_parameters(model) -> int:
             n *= 2
         total += n
     return total
+
+
+def forward_parameters(model) -> set[str]:
+    """The keyword names a model's forward takes, looking through a PEFT wrapper (whose own forward takes anything):
+    what transformers' `generate` checks before passing e.g. `position_ids`, and how bioprobe tells which
+    transformers 5 release it runs (`cache` replaced `past_key_values`) and whether `logits_to_keep` is there."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return set(inspect.signature(inner.forward).parameters)

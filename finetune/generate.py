@@ -89,20 +89,18 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
     from transformers import DynamicCache
 
     eos = tokenizer.eos_token_id
-    ids, mask = _left_padded(prompts, tokenizer.pad_token_id)
-    ids, mask = ids.to(device), mask.to(device)
+    inputs, mask = _left_padded(prompts, tokenizer.pad_token_id)
+    inputs, mask = inputs.to(device), mask.to(device)
     # positions count real tokens only (as `generate` does for left padding); padded slots get a harmless 1
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
     cache = DynamicCache(config=model.config)
     cache_keyword, takes_positions = _forward_keywords(model)
-    step_inputs = {"input_ids": ids, "position_ids": positions}
     rows = list(range(len(prompts)))  # the batch's rows still answering, as indices into `prompts`
     new: list[list[int]] = [[] for _ in prompts]
     with torch.inference_mode():
         while True:
-            if not takes_positions:
-                step_inputs.pop("position_ids")
-            logits = model(**step_inputs, attention_mask=mask, use_cache=True, logits_to_keep=1,
+            extra = {"position_ids": positions} if takes_positions else {}
+            logits = model(input_ids=inputs, attention_mask=mask, use_cache=True, logits_to_keep=1, **extra,
                            **{cache_keyword: cache}).logits[:, -1]
             tokens = logits.argmax(-1)
             keep = []
@@ -121,7 +119,7 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
                 positions = positions[index]
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-            step_inputs = {"input_ids": tokens[:, None], "position_ids": positions}
+            inputs = tokens[:, None]
 
 
 _STOP_TAIL = 6
@@ -132,11 +130,10 @@ vocabulary on a CPU, more than the answers themselves.)"""
 
 def _forward_keywords(model) -> tuple[str, bool]:
     """The forward keyword of the key/value cache (`cache` in recent transformers 5 releases, `past_key_values`
-    before) and whether the model takes `position_ids` (as `generate` checks); a PEFT wrapper is looked through."""
-    import inspect
+    before) and whether the model takes `position_ids` (as `generate` checks)."""
+    from bioprobe.models import forward_parameters
 
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    parameters = inspect.signature(inner.forward).parameters
+    parameters = forward_parameters(model)
     return ("cache" if "cache" in parameters else "past_key_values"), "position_ids" in parameters
 
 

@@ -139,12 +139,10 @@ class Collator:
 
 
 def keeps_logits(model) -> bool:
-    """Whether a causal LM's forward takes `logits_to_keep` (so `collate(answer_logits=True)` may be used); a PEFT
-    wrapper is looked through."""
-    import inspect
+    """Whether a causal LM's forward takes `logits_to_keep` (so `collate(answer_logits=True)` may be used)."""
+    from bioprobe.models import forward_parameters
 
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
+    return "logits_to_keep" in forward_parameters(model)
 
 
 def prompt_parts(tokenizer, template: str, instruction: str) -> tuple[list[int], list[int]]:
