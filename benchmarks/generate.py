@@ -6,8 +6,9 @@ The model is first instruction-tuned for a few steps on demo NER instructions (`
 instruct`, into a temporary runs dir), so that it answers in the `word : B|I|O` format at its real length, as an
 evaluated checkpoint does. Then the same NER test prompts are answered
 
-- by ours (`bioprobe.finetune.generate.generate`: length-sorted, left-padded batches, greedy, stop at EOS or `###`,
-  a cap from the expected answer's length),
+- by ours (`bioprobe.finetune.generate.generate`: left-padded batches sorted by expected answer length, greedy with
+  the key/value cache, stop at EOS or `###`, a cap from the expected answer's length, finished rows leaving the
+  batch),
 - by batch-1 greedy: transformers' `model.generate`, one prompt at a time, greedy, with the same caps and stop rule
   (the reference the speed goal is stated against; its answers must equal ours),
 - by the study's way: one prompt at a time, 4 beams, up to 512 new tokens, stopping at EOS only (slow: run on

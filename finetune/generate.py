@@ -86,22 +86,13 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
     """Each prompt's new tokens, greedy, up to and including its EOS, up to the token that completes `STOP`, or
     `caps` tokens; one left-padded batch, finished rows dropped from the batch and its cache."""
     import torch
-    from transformers import DynamicCache
 
     eos = tokenizer.eos_token_id
-    inputs, mask = _left_padded(prompts, tokenizer.pad_token_id)
-    inputs, mask = inputs.to(device), mask.to(device)
-    # positions count real tokens only (as `generate` does for left padding); padded slots get a harmless 1
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
-    cache = DynamicCache(config=model.config)
-    cache_keyword, takes_positions = _forward_keywords(model)
     rows = list(range(len(prompts)))  # the batch's rows still answering, as indices into `prompts`
     new: list[list[int]] = [[] for _ in prompts]
     with torch.inference_mode():
+        logits, cache, mask, positions = _read_prompts(model, prompts, tokenizer.pad_token_id, device)
         while True:
-            extra = {"position_ids": positions} if takes_positions else {}
-            logits = model(input_ids=inputs, attention_mask=mask, use_cache=True, logits_to_keep=1, **extra,
-                           **{cache_keyword: cache}).logits[:, -1]
             tokens = logits.argmax(-1)
             keep = []
             for k, (row, token) in enumerate(zip(rows, tokens.tolist())):
@@ -119,7 +110,7 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
                 positions = positions[index]
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-            inputs = tokens[:, None]
+            logits = _forward(model, cache, tokens[:, None], mask, positions, logits_to_keep=1).logits[:, -1]
 
 
 _STOP_TAIL = 6
@@ -128,13 +119,32 @@ own `stop_strings` preprocesses the whole vocabulary for every `generate` call: 
 vocabulary on a CPU, more than the answers themselves.)"""
 
 
-def _forward_keywords(model) -> tuple[str, bool]:
-    """The forward keyword of the key/value cache (`cache` in recent transformers 5 releases, `past_key_values`
-    before) and whether the model takes `position_ids` (as `generate` checks)."""
+def _read_prompts(model, prompts: list[list[int]], pad_id: int, device):
+    """One left-padded forward pass over `prompts` into a fresh key/value cache.
+
+    Returns:
+        The last position's logits `[prompts, vocabulary]`, the cache, the attention mask and the position ids (real
+        tokens counted only, as `generate` does for left padding; padded slots get a harmless 1).
+    """
+    from transformers import DynamicCache
+
+    ids, mask = _left_padded(prompts, pad_id)
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    cache = DynamicCache(config=model.config)
+    logits = _forward(model, cache, ids, mask, positions, logits_to_keep=1).logits[:, -1]
+    return logits, cache, mask, positions
+
+
+def _forward(model, cache, input_ids, attention_mask, position_ids, **kwargs):
+    """A forward pass that reads and extends `cache`, named as this transformers release names it (`cache` in recent
+    5.x releases, `past_key_values` before), with `position_ids` where the model takes them (as `generate` checks)."""
     from bioprobe.models import forward_parameters
 
     parameters = forward_parameters(model)
-    return ("cache" if "cache" in parameters else "past_key_values"), "position_ids" in parameters
+    extra = {"position_ids": position_ids} if "position_ids" in parameters else {}
+    return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **extra, **kwargs,
+                 **{("cache" if "cache" in parameters else "past_key_values"): cache})
 
 
 def cut_answer(new: list[int], tokenizer, cap: int) -> Generated:
@@ -169,12 +179,10 @@ def answer_logliks(model, prompts: list[list[int]], answers: list[list[int]], pa
         `[prompts, answers]` float64.
     """
     import torch
-    from transformers import DynamicCache
 
     if any(len(answer) == 0 for answer in answers):
         raise ValueError("An empty answer has no log-likelihood to rank.")
     device = next(model.parameters()).device
-    cache_keyword, takes_positions = _forward_keywords(model)
     order = sorted(range(len(prompts)), key=lambda p: -len(prompts[p]))
     scores = np.zeros((len(prompts), len(answers)))
     n, width = len(answers), max(len(answer) for answer in answers) - 1
@@ -190,24 +198,15 @@ def answer_logliks(model, prompts: list[list[int]], answers: list[list[int]], pa
     model.eval()
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        ids, mask = _left_padded([prompts[p] for p in chunk], pad_id)
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
-        cache = DynamicCache(config=model.config)
-        extra = {"position_ids": positions} if takes_positions else {}
         with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1,
-                           **extra, **{cache_keyword: cache}).logits[:, -1].float()
-            first_logp = torch.log_softmax(logits, dim=-1)[:, first]                  # [prompts, answers]
-            total = first_logp.clone()
+            logits, cache, mask, positions = _read_prompts(model, [prompts[p] for p in chunk], pad_id, device)
+            total = torch.log_softmax(logits.float(), dim=-1)[:, first]                # [prompts, answers]
             if width:
                 cache.batch_repeat_interleave(n)
                 step_mask = torch.cat([mask.repeat_interleave(n, dim=0), rest_mask.repeat(len(chunk), 1)], dim=1)
-                extra = {"position_ids": positions[:, -1:].repeat_interleave(n, dim=0) + 1
-                         + torch.arange(width, device=device)} if takes_positions else {}
-                logp = torch.log_softmax(model(input_ids=rest.repeat(len(chunk), 1), attention_mask=step_mask,
-                                               use_cache=True, **extra, **{cache_keyword: cache}).logits.float(),
-                                         dim=-1).view(len(chunk), n, width, -1)
+                step_positions = positions[:, -1:].repeat_interleave(n, dim=0) + 1 + torch.arange(width, device=device)
+                logits = _forward(model, cache, rest.repeat(len(chunk), 1), step_mask, step_positions).logits
+                logp = torch.log_softmax(logits.float(), dim=-1).view(len(chunk), n, width, -1)
                 for a, target in enumerate(targets):
                     if len(target):
                         total[:, a] += logp[:, a, torch.arange(len(target), device=device), target].sum(-1)

@@ -150,6 +150,26 @@ def test_reloaded_checkpoint_reproduces_the_stored_test_metrics(tiny_model_dirs,
         assert accuracy == pytest.approx(record["metrics"]["accuracy"], abs=1e-9), lora
 
 
+def test_the_last_complete_checkpoint_is_the_newest_with_its_trainer_state(tmp_path):
+    from bioprobe.finetune.train import incomplete_checkpoints, last_complete_checkpoint
+
+    def checkpoint(name: str, complete: bool) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_text("")
+        if complete:
+            (tmp_path / name / "trainer_state.json").write_text("{}")
+
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+    for name, complete in (("checkpoint-4", True), ("checkpoint-20", True), ("checkpoint-100", False),
+                           ("checkpoint-30", False), ("checkpoint-x", True)):
+        checkpoint(name, complete)
+    # numeric order (100 > 30 > 20), not text order; "checkpoint-x" is not the Trainer's
+    assert last_complete_checkpoint(tmp_path).name == "checkpoint-20"
+    assert [path.name for path in incomplete_checkpoints(tmp_path)] == ["checkpoint-100", "checkpoint-30"]
+    (tmp_path / "checkpoint-4" / "trainer_state.json").unlink()      # older than the last complete one: kept
+    assert [path.name for path in incomplete_checkpoints(tmp_path)] == ["checkpoint-100", "checkpoint-30"]
+
+
 def test_interrupted_run_resumes_from_its_last_complete_trainer_checkpoint(tiny_model_dirs, cued, tmp_path):
     from transformers import TrainerCallback
 

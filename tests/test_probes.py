@@ -425,7 +425,7 @@ def test_probes_use_threads_only_on_large_features_and_give_the_same_rows_either
     assert probes.probe_workers(7, np.zeros((600, 384))) == 1            # the quick demo's NER probes
     assert probes.probe_workers(1, np.zeros((4000, 384))) == 1           # one layer: nothing to share
     monkeypatch.setattr(probes.os, "cpu_count", lambda: 2)
-    assert probes.probe_workers(7, np.zeros((4000, 384))) == 2           # the full demo's
+    assert probes.probe_workers(7, np.zeros((4000, 384))) == 2           # 250 sentences a split
 
     def split(n: int, seed: int) -> Activations:
         X, y = two_gaussians(n, gap=3.0, dim=8, seed=seed)
