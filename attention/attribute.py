@@ -13,6 +13,17 @@ from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task
 from bioprobe.settings import AttributeSettings
 
+BATCH_TOKENS = {"cpu": 4096, "cuda": 2048}
+"""Tokens per forward (and backward) pass of the integration, by device type (`--batch-tokens`). An item's steps run
+in chunks of `batch_tokens // tokens` (at least one step): the interpolated copies of a prompt are what fills memory,
+and a backward pass of a 4-bit 7B model keeps about 7 MB of activations per token (bf16, 32 layers), so 2048 tokens
+(4 steps of a 512-token prompt) stay within a 24 GB card beside the 4 GB of weights."""
+
+
+def steps_per_pass(tokens: int, batch_tokens: int) -> int:
+    """Integration steps per forward pass for an input of `tokens` tokens within `batch_tokens`."""
+    return max(1, batch_tokens // max(tokens, 1))
+
 
 @dataclass
 class Attribution:
@@ -91,7 +102,7 @@ def _read_position(ids: list[int], pad_id: int | None) -> int:
 
 
 def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int = 128,
-                       progress: bool = True) -> list[Attribution]:
+                       progress: bool = True, batch_tokens: int = BATCH_TOKENS["cpu"]) -> list[Attribution]:
     """Integrated Gradients of the fine-tuned model's prediction for each item of `rows`.
 
     The baseline keeps the structural special tokens ([CLS], [SEP], BOS: `bioprobe.align.structural_special_ids`)
@@ -113,6 +124,7 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
         steps: Integration steps.
         max_length: Longest input.
         progress: Show a progress bar.
+        batch_tokens: Tokens per pass of the integration (`steps_per_pass`); the attributions do not depend on it.
 
     Returns:
         One attribution per item.
@@ -192,7 +204,8 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
             scores, delta = method.attribute(inputs, baselines=baseline, target=target, n_steps=steps,
                                              additional_forward_args=(extra["attention_mask"],
                                                                       extra.get("token_type_ids")),
-                                             return_convergence_delta=True, internal_batch_size=steps)
+                                             return_convergence_delta=True,
+                                             internal_batch_size=steps_per_pass(len(ids), batch_tokens))
             out.append(Attribution(tokenizer.convert_ids_to_tokens(ids),
                                    scores.sum(-1)[0].detach().float().cpu().numpy(), float(delta[0]), names[target],
                                    position, segments, base_ids))
@@ -223,11 +236,13 @@ class AttributeResult:
 
 
 def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity_types: tuple[str, ...] = (),
-                       steps: int = 50, max_length: int = 512, progress: bool = True) -> list[Attribution]:
+                       steps: int = 50, max_length: int = 512, progress: bool = True,
+                       batch_tokens: int = BATCH_TOKENS["cpu"]) -> list[Attribution]:
     """Integrated Gradients of an instruction-tuned (or released) causal LM's answer, each item inside its seeded
     analysis instruction (`bioprobe.instructions.analysis_instruction`).
 
-    NLI explains the first token of the label word the model ranks highest at the end of the prompt; NER the label
+    NLI explains the first token of the label word (as it is tokenised after the prompt,
+    `bioprobe.finetune.prompts.continuation_ids`) the model ranks highest at the end of the prompt; NER the label
     token after `word :` of the first entity word of the instruction's type (the first word when there is none),
     with the gold answer's earlier lines as the answer so far. The baseline keeps the prompt (instruction, template,
     answer so far) and replaces the input's tokens by the pad token, so the attributions fall on the input; f is the
@@ -242,8 +257,8 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity
     from tqdm.auto import tqdm
 
     from bioprobe.align import encode_words
-    from bioprobe.instructions import NLI_WORDS, SEPARATOR, analysis_instruction, ner_output
-    from bioprobe.finetune.prompts import prompt_parts
+    from bioprobe.instructions import NLI_WORDS, SEPARATOR, analysis_instruction, ner_output, nli_input
+    from bioprobe.finetune.prompts import continuation_ids, prompt_parts, prompt_text
 
     model, tokenizer = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
@@ -262,7 +277,9 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity
             premise = premise[:room]
             ids = prefix + premise + hypothesis + suffix
             segments = np.array([-1] * len(prefix) + [0] * len(premise) + [1] * len(hypothesis) + [-1] * len(suffix))
-            candidates = {name: words_of(word)[0] for name, word in NLI_WORDS.items()}
+            before = prompt_text(tokenizer, template, instruction, nli_input(columns["premise"][index],
+                                                                             columns["hypothesis"][index]))
+            candidates = {name: continuation_ids(tokenizer, before, word)[0] for name, word in NLI_WORDS.items()}
             answered = ids
         else:
             words, tags = columns["tokens"][index], columns["tags"][index]
@@ -274,11 +291,12 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity
             target_word = next((w for w in kept if tags[w] != "O" and tags[w][2:] == entity), kept[0] if kept else 0)
             lines = ner_output(words, tags, entity).split("\n")
             so_far = "\n".join(lines[:target_word] + [f"{words[target_word]}{SEPARATOR.rstrip()}"])
-            answered = ids + words_of(so_far)
-            head_ids = words_of(so_far)
+            before = prompt_text(tokenizer, template, instruction, " ".join(words))
+            head_ids = continuation_ids(tokenizer, before, so_far)  # the answer so far, as training tokenises it
+            answered = ids + head_ids
             candidates = {}
             for label in ("B", "I", "O"):
-                full = words_of(so_far + " " + label)
+                full = continuation_ids(tokenizer, before, so_far + " " + label)
                 candidates[label] = full[len(head_ids)] if full[:len(head_ids)] == head_ids and \
                     len(full) > len(head_ids) else full[-1]
         base_ids = list(answered)
@@ -297,7 +315,7 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity
         method = LayerIntegratedGradients(forward, embeddings)
         scores, delta = method.attribute(inputs, baselines=baseline, target=candidates[name], n_steps=steps,
                                          additional_forward_args=(mask,), return_convergence_delta=True,
-                                         internal_batch_size=steps)
+                                         internal_batch_size=steps_per_pass(len(answered), batch_tokens))
         if segments is not None:
             segments = np.concatenate([segments, np.full(len(answered) - len(segments), -1)])
         out.append(Attribution(tokenizer.convert_ids_to_tokens(answered),
@@ -322,7 +340,8 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     """
     from bioprobe.data import data_key, load_task_data
     from bioprobe.instructions import entity_types
-    from bioprobe.models import load_model
+    from bioprobe.models import load_model, wants_four_bit
+    from bioprobe.registry import resolve_model
     from bioprobe.settings import build, values
     from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.probing.activations import _fingerprint, _select, find_source, run_data
@@ -361,17 +380,20 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     if source.record is not None:
         loaded = load_finetuned(s.runs_dir, spec.name, source.name, s.training_size, s.seed, device=s.device,
                                 merge=True, objective=s.objective)
-    else:
-        loaded = load_model(s.model_name, head="causal-lm", device=s.device)
+    else:  # the model as released
+        own = resolve_model(s.model_name)
+        loaded = load_model(own, head="causal-lm", device=s.device, four_bit=wants_four_bit(own))
+    batch_tokens = s.batch_tokens or BATCH_TOKENS.get(next(loaded.model.parameters()).device.type,
+                                                      BATCH_TOKENS["cuda"])
     shown = list(range(min(s.examples, len(rows))))
     chosen = _select(len(rows), s.limit, s.seed) if spec.name == "nli" else []
     needed = sorted(set(shown) | set(chosen))  # an item both drawn and averaged is attributed once
     subset = rows.select(needed)
     if instruct:
         found = attribute_prompted(spec.name, loaded, subset, template, s.seed, entity_types(task_data.labels),
-                                   s.steps, s.prompt_length)
+                                   s.steps, s.prompt_length, batch_tokens=batch_tokens)
     else:
-        found = attribute_examples(spec.name, loaded, subset, s.steps, s.length)
+        found = attribute_examples(spec.name, loaded, subset, s.steps, s.length, batch_tokens=batch_tokens)
     done = dict(zip(needed, found))
     attributions = [done[i] for i in shown]
     share, n_share = None, 0

@@ -169,7 +169,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     from bioprobe.attention.stats import METRICS, bootstrap_mean
     from bioprobe.align import structural_special_ids
     from bioprobe.data import data_key, load_task_data
-    from bioprobe.models import load_model
+    from bioprobe.models import load_model, wants_four_bit
     from bioprobe.registry import MODELS, resolve_model
     from bioprobe.settings import build, values
     from bioprobe.finetune.checkpoints import load_finetuned
@@ -218,9 +218,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     chosen = _select(len(rows), s.limit, s.seed)
     rows = rows.select(chosen)
 
-    registered = MODELS.get(reference_model.name)
     reference = load_model(reference_model, head="base", eager_attention=True, device=s.device,
-                           four_bit=bool(registered and registered.four_bit))
+                           four_bit=wants_four_bit(reference_model))
     head = "causal-lm" if s.objective == "instruct" else "base"
     models = {}
     for size, source in sources.items():
@@ -228,9 +227,9 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             models[size] = load_finetuned(s.runs_dir, spec.name, first.name, size, s.seed, eager_attention=True,
                                           device=s.device, merge=True, objective=s.objective)
         else:  # size 0 against an explicit reference: the model as released
-            own = MODELS.get(resolve_model(s.model_name).name)
-            models[size] = load_model(s.model_name, head=head, eager_attention=True, device=s.device,
-                                      four_bit=bool(own and own.four_bit))
+            own = resolve_model(s.model_name)
+            models[size] = load_model(own, head=head, eager_attention=True, device=s.device,
+                                      four_bit=wants_four_bit(own))
     tokenizer = reference.tokenizer
     for size, loaded in models.items():
         if loaded.tokenizer.get_vocab() != tokenizer.get_vocab():

@@ -44,9 +44,10 @@ def main() -> None:
 
     from bioprobe.instructions import load_instructions
     from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.decode import answer_text, stop_rule
     from bioprobe.finetune.generate import cut_answer, generate
     from bioprobe.finetune.instruct import expected_cap
-    from bioprobe.finetune.prompts import STOP, prompt_ids, prompt_text
+    from bioprobe.finetune.prompts import prompt_ids, prompt_text
     from bioprobe.finetune.train import run_finetune
 
     runs = tempfile.mkdtemp(prefix="bioprobe-generate-")
@@ -62,25 +63,27 @@ def main() -> None:
     prompts = [prompt_ids(tokenizer, "medtuned", prompt_text(tokenizer, "medtuned", r["instruction"], r["input"]))
                for r in rows]
     caps = [expected_cap("ner", tokenizer, r["input"].split()) for r in rows]
+    stop = stop_rule(tokenizer, "medtuned")
 
     def timed(function):
         began = time.perf_counter()
         out = function()
         return out, time.perf_counter() - began
 
-    ours, ours_s = timed(lambda: generate(model, tokenizer, prompts, caps, batch_size=args.batch_size,
+    ours, ours_s = timed(lambda: generate(model, tokenizer, prompts, caps, stop, batch_size=args.batch_size,
                                           progress=False))
+
     def greedy_one(prompt: list[int], cap: int):
-        def stop_text(input_ids, scores, **kwargs):  # `STOP` in the last new tokens (`stop_strings` costs 2 s a call)
+        def stop_text(input_ids, scores, **kwargs):  # "###" in the last new tokens (`stop_strings` costs 2 s a call)
             tail = input_ids[0, len(prompt):][-6:].tolist()
-            return torch.tensor([STOP in tokenizer.decode(tail, skip_special_tokens=True)])
+            return torch.tensor([stop.index(answer_text(tokenizer, tail)) is not None])
 
         config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=cap,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         with torch.inference_mode():
             out = model.generate(input_ids=torch.tensor([prompt]), generation_config=config,
                                  stopping_criteria=StoppingCriteriaList([stop_text]))
-        return cut_answer(out[0, len(prompt):].tolist(), tokenizer, cap)
+        return cut_answer(out[0, len(prompt):].tolist(), tokenizer, cap, stop)
 
     single, single_s = timed(lambda: [greedy_one(p, c) for p, c in zip(prompts, caps)])
     tokens = sum(g.tokens for g in ours)

@@ -49,6 +49,17 @@ def finetune_cmd(**options):
     result = run_finetune(from_options(FinetuneSettings, options))
     state = "reused" if result.reused else "wrote"
     scores = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if "/" not in k)
+    selection = result.record.get("data", {}).get("selection", {})
+    if "found" in selection:  # instruction data read as it is: how its rows were cut to the task
+        from bioprobe.instructions import describe_selection
+
+        left_out = result.folder / "left_out.jsonl"
+        click.echo(describe_selection(result.record["task"], selection) +
+                   (f" (each listed in {left_out})" if left_out.is_file() else ""))
+    elif "kept" in selection:  # conversations: the medical filter
+        from bioprobe.conversations import describe_selection
+
+        click.echo(describe_selection(selection))
     if result.record or result.reused:
         click.echo(f"{state} {result.folder}: {scores}")
 

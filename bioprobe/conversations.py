@@ -38,13 +38,24 @@ pain painkiller pancreatitis paracetamol pathology patient patients pediatric ph
 prescribed prescription psychiatric psychiatrist pulmonary radiology rash rehabilitation renal respiratory seizure
 sepsis sinusitis statin stroke surgeon surgery symptom symptoms syndrome therapist therapy thyroid tonsillitis
 tuberculosis tumor tumour ulcer ultrasound urinary vaccine vaccination viral virus vomiting wound x-ray
+coronavirus covid-19 covid19 sars-cov-2
 """.split())
 """A clinical vocabulary: diseases, symptoms, drugs, care and anatomy words (lower case)."""
 MEDICAL_SUFFIXES = ("itis", "emia", "aemia", "oma", "pathy", "ectomy", "otomy", "osis", "algia", "plasia", "uria",
                     "mab", "nib", "statin", "cillin", "mycin", "prazole", "olol", "pril", "sartan", "azepam",
                     "vir", "dipine", "parin", "formin")
 """Word endings that mark a clinical word of 6 letters or more (diseases, drug stems) outside the vocabulary."""
-_WORD = re.compile(r"[a-z][a-z\-]+")
+NOT_CLINICAL = frozenset("""
+empathy sympathy antipathy telepathy apathy diploma nostalgia academia bohemia dichotomy osmosis symbiosis
+metamorphosis hypnosis apotheosis oklahoma tacoma sonoma manchuria
+""".split())
+"""Everyday words with a clinical ending (`MEDICAL_SUFFIXES`) that are not clinical words."""
+NOT_CLINICAL_PHRASES = re.compile(
+    r"\b(?:computer|software|email|e-mail|trojan)\s+virus(?:es)?\b|\banti-?virus\b"
+    r"|\b(?:be|being|been|stay|staying|very|so|too|more|less|remain|remaining)\s+patient\b"
+    r"|\bpatient\s+(?:enough|with\s+(?:me|you|him|her|them|us|it|yourself|myself))\b")
+"""Word uses that look clinical and are not ("a computer virus", "be patient with me"): not counted."""
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -87,17 +98,32 @@ def parse_markers(text: str, markers: tuple[str, str] = MARKERS) -> list[dict]:
 
 
 def medical_terms(messages: list[dict]) -> set[str]:
-    """The distinct clinical words a conversation uses (any turn, case-insensitive): words of `MEDICAL_TERMS`, and
-    words of 6 letters or more that end in one of `MEDICAL_SUFFIXES` (cardiomyopathy, metformin, ...)."""
-    words = set()
+    """The distinct clinical words a conversation uses (any turn, case-insensitive, whole words): words of
+    `MEDICAL_TERMS`, also as the last part of a hyphenated word ("anti-inflammatory"); and words (or last parts) of 6
+    letters or more that end in one of `MEDICAL_SUFFIXES` (cardiomyopathy, metformin, ...) and are not
+    `NOT_CLINICAL` ("empathy", "diploma"). Uses in `NOT_CLINICAL_PHRASES` ("computer virus", "be patient") do not
+    count."""
+    found = set()
     for turn in messages:
-        words.update(_WORD.findall(turn["content"].lower()))
-    return {w for w in words if w in MEDICAL_TERMS or (len(w) >= 6 and w.endswith(MEDICAL_SUFFIXES))}
+        text = NOT_CLINICAL_PHRASES.sub(" ", turn["content"].lower())
+        for word in _WORD.findall(text):
+            last = word.rsplit("-", 1)[-1]
+            if word in MEDICAL_TERMS or last in MEDICAL_TERMS or (
+                    len(last) >= 6 and last.endswith(MEDICAL_SUFFIXES) and last not in NOT_CLINICAL):
+                found.add(word)
+    return found
 
 
 def is_medical(messages: list[dict], min_terms: int = MIN_MEDICAL_TERMS) -> bool:
     """The medical filter: at least `min_terms` distinct clinical words (`medical_terms`) in the conversation."""
     return len(medical_terms(messages)) >= min_terms
+
+
+def describe_selection(selection: dict) -> str:
+    """One line on the medical filter: conversations kept of those read, and by which rule."""
+    share = selection["kept"] / selection["total"] if selection["total"] else 0.0
+    return (f"conversations: {selection['kept']:,} kept of {selection['total']:,} read ({share:.0%}), medical by "
+            f"{selection['rule']}")
 
 
 def _messages(row: dict, where: str, markers: tuple[str, str]) -> list[dict]:

@@ -3,13 +3,15 @@ in the Llama2-MedTuned output format (NER: one `word : B|I|O` line per word; NLI
 
 Sources: the hub (e.g. `nlpie/Llama2-MedTuned-Instructions`), a local file or folder (JSONL / JSON / CSV / TSV /
 Parquet, or `save_to_disk`) with the three columns, or NER / NLI data (demo, CoNLL, MedNLI, ...). A mixed set is cut
-down to one task by a task column when it has one, otherwise by `task_of` (a rule on the instruction text).
+down to one task row by row (`row_task`): by the answer's shape where it is unambiguous, else by a task column, else
+by a rule on the instruction text; every row of the task that cannot be used is left out with its reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +66,11 @@ class InstructionData:
             pair index in the NER / NLI split it was built from; -1 for instruction data read as it is).
         source: What was loaded, human readable.
         built: True when built from NER / NLI data, False when read as instruction data.
-        selection: For a mixed set, rows per task found and how (`{"rule": ..., "ner": n, "nli": n, "other": n}`).
+        selection: For instruction data read as it is, how its rows were cut to the task (`row_task`): rows
+            found per task, kept, left out by reason, and what decided each row's task.
         entity_types: NER entity types (built data), in label-set order.
+        left_out: The rows of the task that were left out (and rows whose values are not text), each `{"split",
+            "where", "reason" (a `LEFT_OUT` key), "detail"}`.
     """
 
     splits: datasets.DatasetDict
@@ -73,6 +78,7 @@ class InstructionData:
     built: bool
     selection: dict = field(default_factory=dict)
     entity_types: tuple[str, ...] = ()
+    left_out: tuple[dict, ...] = ()
 
 
 def draw(seed: int, *key, n: int) -> int:
@@ -137,11 +143,30 @@ def build_nli(split, seed: int, split_name: str) -> dict[str, list]:
 _NER_TEXT = re.compile(r"named entit|entity recognition")
 _BIO_TEXT = re.compile(r"\bbio\b|\(begin|\bb-|\biob")
 _NLI_TEXT = re.compile(r"entail|contradict|natural language inference")
+NER_LABEL = re.compile(r"[BI](-\S.*)?|O")
+"""An NER answer line's label: B, I or O, typed (`B-Disease`) or not."""
+
+
+def answer_task(input: str, output: str) -> str | None:
+    """The task an instruction's answer shows, where its shape leaves no doubt:
+
+    - "ner": one `word : label` line per input word, in order (label B, I or O, typed or not: `B-PROBLEM`);
+    - "nli": the answer is one NLI label word (Entailment, Neutral or Contradiction; any case, a final period);
+    - else None (the instruction's column or text decides).
+    """
+    answer = output.strip()
+    if answer.rstrip(".").lower() in NLI_WORDS:
+        return "nli"
+    lines = output_lines(answer)
+    if lines and all(label is not None and NER_LABEL.fullmatch(label) for _, label in lines) \
+            and [word for word, _ in lines] == input.split():
+        return "ner"
+    return None
 
 
 def task_of(instruction: str) -> str | None:
-    """The task an instruction asks for, by a rule on its text (case-insensitive), for mixed sets without a task
-    column:
+    """The task an instruction asks for, by a rule on its text (case-insensitive), for rows whose answer and columns
+    do not tell:
 
     - "nli" when it mentions entailment or contradiction ("entail", "contradict") or "natural language inference";
     - else "ner" when it mentions named entities ("named entit", "entity recognition"), or entities ("entit")
@@ -167,6 +192,60 @@ def _task_from_value(value) -> str | None:
     if re.search(r"\bner\b|ner$|named entit|entity recognition", text):
         return "ner"
     return None
+
+
+def row_task(row: dict, column: str | None) -> tuple[str | None, str]:
+    """A mixed set's row's task and what decided it: `"answer"` (`answer_task`, the unambiguous shape of its
+    answer), else `"column"` (the value of the task column `column`), else `"instruction"` (`task_of`), else
+    `(None, "none")`."""
+    found = answer_task(row["input"], row["output"])
+    if found is not None:
+        return found, "answer"
+    found = _task_from_value(row[column]) if column else None
+    if found is not None:
+        return found, "column"
+    found = task_of(row["instruction"])
+    return (found, "instruction") if found is not None else (None, "none")
+
+
+LEFT_OUT = {"not_text": "a value is not text", "empty": "empty output", "bad_line": "an output line is not "
+            "'word : B|I|O'", "words_differ": "output words differ from the input words"}
+"""Why a row of the asked task is left out (`unusable`), as counted in `InstructionData.selection`."""
+
+
+def unusable(task: str, row: dict) -> tuple[str, str] | None:
+    """Why a row of the task cannot be trained or scored on, as `(kind, detail)` (a `LEFT_OUT` key and a sentence),
+    or None when it can: a value that is not text, an empty answer; for NER an answer line that is not
+    `word : B|I|O`, or answer words that are not the input's words in order."""
+    bad = next((name for name in COLUMNS if not isinstance(row.get(name), str)), None)
+    if bad is not None:
+        return "not_text", f"the {bad} value {row.get(bad)!r} is not text"
+    if not row["output"].strip():
+        return "empty", "the output is empty; every instruction needs its answer"
+    if task != "ner":
+        return None
+    lines = output_lines(row["output"])
+    for number, (word, label) in enumerate(lines, 1):
+        if label is None or not NER_LABEL.fullmatch(label):
+            shown = f"{word} : {label}" if label is not None else word
+            return "bad_line", f"output line {number} is not 'word : B|I|O' ({shown!r})"
+    words = row["input"].split()
+    if [word for word, _ in lines] != words:
+        return "words_differ", (f"the output has {len(lines)} word lines but the input has {len(words)} words, or "
+                                "they differ; line i must be input word i")
+    return None
+
+
+def describe_selection(task: str, selection: dict) -> str:
+    """One line on how a mixed instruction set was cut to `task`: rows kept of those found, per task."""
+    found, kept = selection["found"], selection["kept"]
+    others = ", ".join(f"{name.upper() if name != 'other' else 'other'} {count:,}"
+                       for name, count in found.items() if name != task and count)
+    left = sum(selection["left_out"].values())
+    reasons = "; ".join(f"{count:,} {LEFT_OUT[kind]}" for kind, count in selection["left_out"].items())
+    return (f"instructions: {task.upper()} {kept:,} kept of {found.get(task, 0):,} found among {selection['total']:,} "
+            f"rows" + (f" (not asked: {others})" if others else "") +
+            (f"; {left:,} left out: {reasons}" if left else ""))
 
 
 def load_instructions(task: str, data: str | None, labels: tuple[str, ...] | None = None,
@@ -293,9 +372,14 @@ def _rows(split) -> tuple[list[dict], list[str]]:
 
 
 def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
-    """Instruction data read as it is: checked, cut to one task, split into train / validation / test."""
-    columns_by_role, counts = {}, {"ner": 0, "nli": 0, "other": 0}
-    rule = None
+    """Instruction data read as it is: checked, cut to one task (`row_task`), split into train / validation / test.
+
+    Raises:
+        BioprobeError: for a split without the three columns, or no usable row of the task at all.
+    """
+    columns_by_role: dict[str, dict] = {}
+    found, decided, left_out = Counter(), Counter(), []
+    column = None
     for role, split in raw.items():
         rows, names = _rows(split)
         missing = [c for c in COLUMNS if c not in names]
@@ -304,21 +388,18 @@ def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
                                 f"(found {', '.join(names) or 'none'}); instruction data needs instruction, input "
                                 "and output.")
         column = next((c for c in TASK_COLUMNS if c in names), None)
-        rule = f"column '{column}'" if column else "instruction text (bioprobe.instructions.task_of)"
         kept: dict[str, list] = {name: [] for name in (*COLUMNS, "task", "entity_type", "item")}
         for i, row in enumerate(rows):
-            where = split.locate(i)
-            for name in COLUMNS:
-                if not isinstance(row.get(name), str):
-                    raise BioprobeError(f"{where}: the {name} value {row.get(name)!r} is not text.")
-            found = (_task_from_value(row[column]) if column else None) or task_of(row["instruction"])
-            counts[found or "other"] += 1
-            if found != task:
+            readable = all(isinstance(row.get(name), str) for name in COLUMNS)
+            kind, how = row_task(row, column) if readable else (None, "none")
+            found[kind or ("other" if readable else "unreadable")] += 1
+            decided[how] += 1
+            if readable and kind != task:
                 continue
-            if not row["output"].strip():
-                raise BioprobeError(f"{where}: the output is empty; every instruction needs its answer.")
-            if task == "ner":
-                check_ner_row(row["input"], row["output"], where)
+            problem = unusable(task, row)
+            if problem is not None:
+                left_out.append({"split": role, "where": split.locate(i), "reason": problem[0], "detail": problem[1]})
+                continue
             kept["instruction"].append(row["instruction"])
             kept["input"].append(row["input"])
             kept["output"].append(row["output"])
@@ -326,15 +407,22 @@ def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
             kept["entity_type"].append(str(row.get("entity_type") or ""))
             kept["item"].append(-1)
         columns_by_role[role] = kept
-    total = sum(counts.values())
-    selection = {"rule": rule, **counts, "total": total}
-    if all(not columns["output"] for columns in columns_by_role.values()):
-        raise BioprobeError(f"{source} has no {task.upper()} instructions among its {total} rows (found "
-                            f"{counts['ner']} NER, {counts['nli']} NLI, {counts['other']} other, by {rule}).")
+    n_kept = sum(len(columns["output"]) for columns in columns_by_role.values())
+    reasons = Counter(entry["reason"] for entry in left_out)
+    selection = {"rule": "answer shape, then " + (f"column '{column}', then " if column else "") +
+                 "instruction text (bioprobe.instructions.row_task)",
+                 "total": sum(found.values()), "found": {name: found[name] for name in ("ner", "nli", "other")} |
+                 ({"unreadable": found["unreadable"]} if found["unreadable"] else {}),
+                 "kept": n_kept, "decided_by": dict(decided), "left_out": dict(reasons)}
+    if not n_kept:
+        first = f" (first: {left_out[0]['where']}: {left_out[0]['detail']})" if left_out else ""
+        raise BioprobeError(f"{source} has no usable {task.upper()} instructions among its {selection['total']} rows "
+                            f"(found {found['ner']} NER, {found['nli']} NLI, {found['other']} other; "
+                            f"{len(left_out)} left out{first}).")
     splits = _complete_splits(columns_by_role, source)
     return InstructionData(datasets.DatasetDict({name: datasets.Dataset.from_dict(columns)
                                                  for name, columns in splits.items()}),
-                           source, built=False, selection=selection)
+                           source, built=False, selection=selection, left_out=tuple(left_out))
 
 
 def _complete_splits(columns: dict[str, dict], source: str, carve_test: bool = False) -> dict[str, dict]:
@@ -374,20 +462,6 @@ def output_lines(output: str) -> list[tuple[str, str | None]]:
         else:
             lines.append((text.strip(), None))
     return lines
-
-
-def check_ner_row(text: str, output: str, where: str) -> None:
-    """Raise for an NER instruction row that cannot be trained or scored on: an output line without ` : label`, a
-    label that is not B, I or O (with or without a type), or output words that differ from the input's words."""
-    lines = output_lines(output)
-    words = text.split()
-    for number, (word, label) in enumerate(lines, 1):
-        if label is None or not re.fullmatch(r"[BI](-\S.*)?|O", label):
-            shown = f"{word} : {label}" if label is not None else word
-            raise BioprobeError(f"{where}: output line {number} is not 'word : B|I|O' ({shown!r}).")
-    if [word for word, _ in lines] != words:
-        raise BioprobeError(f"{where}: the output has {len(lines)} word lines but the input has {len(words)} words, or "
-                            "they differ; line i must be input word i.")
 
 
 def stratum(task: str, outputs: list[str]) -> list[str] | None:

@@ -166,6 +166,13 @@ def load_tokenizer(resolved: ResolvedModel):
     return tokenizer
 
 
+def wants_four_bit(resolved: ResolvedModel, requested: bool | None = None) -> bool:
+    """Whether a model's base weights load in 4-bit NF4: as requested (`--4bit/--no-4bit`), else its registry default
+    (mistral, llama2, llama2-medtuned). The one rule for the model as released and the base of its tuned runs, in
+    fine-tuning, generation and every analysis, so a released model means the same weights everywhere."""
+    return bool(resolved.spec.four_bit if requested is None else requested)
+
+
 def check_four_bit(device: str) -> None:
     """Raise a clear error when bitsandbytes cannot serve 4-bit NF4 on this machine."""
     import torch

@@ -24,6 +24,11 @@ TEMPLATES = {
 PLACEHOLDERS = {"extract": ("entity_type", "text"), "search": ("document", "query"), "summarise": ("document",)}
 CAPS = {"extract": 64, "search": 16, "summarise": 96}
 """New tokens per answer."""
+EVALUATION = 2
+"""The version of generation and scoring stored answers were made with (a stored result of another one is made
+again). 2: the stop rule of the prompt format (a chat answer is no longer cut at a Markdown `###`), the released model
+in 4-bit where its tuned runs' base is, entity strings compared by `mention_key` (commas, "NO", re-spacing), numbers
+inside copied sentences no search answer, an empty summary a failure of the faithfulness proxy."""
 PROMPT_TASK = {"extract": "ner", "search": "nli", "summarise": "nli"}
 """Which instruction-tuned checkpoint (tuned on which task) a prompt evaluates, and which data it is built from
 (summarise builds its demo documents from the NLI premises)."""
@@ -144,43 +149,69 @@ def load_documents(data: str | None, seed: int) -> list[dict]:
 # --- parsers and scorers -----------------------------------------------------------------------------------------
 
 
-def normalise(text: str) -> str:
-    """Lower case, inner whitespace squeezed, quotes and outer punctuation dropped."""
-    text = re.sub(r"\s+", " ", text.strip().lower())
-    return text.strip(string.punctuation + " \"'“”‘’")
+def mention_key(text: str) -> str:
+    """How entity strings are compared: lower case, cut into words and single punctuation marks (so "IL-6" and the
+    tokenised "IL - 6", "2R,4R" and "2R , 4R" are one key), with enclosing quotes and closing punctuation (.,;:)
+    dropped; the pieces joined by single spaces."""
+    pieces = re.findall(r"\w+|[^\w\s]", text.lower())
+    while pieces and (pieces[-1] in _CLOSING or pieces[-1] in _QUOTES):
+        pieces.pop()
+    while pieces and pieces[0] in _QUOTES:
+        pieces.pop(0)
+    return " ".join(pieces)
 
 
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s*")
-_NONE = {"none", "no entities", "n/a", "nothing", "no"}
+_CLOSING = frozenset(".,;:")
+_QUOTES = frozenset("\"'“”‘’`")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_NONE = {"none", "no entities", "n/a", "nothing", "no", "no entity", "not applicable"}
+"""Answers that mean "no entity" (unless the text itself has them, same case: "NO" is nitric oxide)."""
 
 
-def parse_extract(output: str) -> list[str]:
-    """The entity strings of an answer: one per line or comma, bullets and numbering dropped, normalised, in order,
-    without repeats; "none" and the like mean no entity."""
+def verbatim(key: str, text: str) -> bool:
+    """Whether an entity key (`mention_key`) is a span of the text: its pieces in a row among the text's pieces."""
+    return bool(key) and f" {key} " in f" {mention_key(text)} "
+
+
+def _said_in(part: str, text: str) -> bool:
+    """Whether `part` occurs in `text` as it is written (same case, on word boundaries, spacing aside)."""
+    letters = [re.escape(ch) for ch in part.strip().strip("".join(_CLOSING | _QUOTES)) if not ch.isspace()]
+    return bool(letters) and re.search(r"(?<!\w)" + r"\s*".join(letters) + r"(?!\w)", text) is not None
+
+
+def parse_extract(output: str, text: str) -> list[str]:
+    """The entity keys (`mention_key`) of an extraction answer, in order, without repeats.
+
+    One entity per line (bullets and numbering dropped); a line that is not a span of the text is split on its
+    commas ("aspirin, insulin"), while one that is a span stays whole (the chemical "2R , 4R - APDC"). A line or part
+    that says "none" ("none", "no", "n/a", ...) means no entity, unless the text writes it the same way (so "NO",
+    nitric oxide, is an entity where the text has "NO").
+
+    Args:
+        output: The answer.
+        text: The text the entities were asked of.
+    """
     found = []
     for line in output.split("\n"):
-        for part in line.split(","):
-            text = normalise(_BULLET.sub("", part))
-            if text and text not in _NONE:
-                found.append(text)
+        line = _BULLET.sub("", line)
+        parts = [line] if "," not in line or verbatim(mention_key(line), text) else line.split(",")
+        for part in parts:
+            key = mention_key(part)
+            if key and not (key in _NONE and not _said_in(part, text)):
+                found.append(key)
     return list(dict.fromkeys(found))
 
 
-def verbatim(entity: str, text: str) -> bool:
-    """Whether a (normalised) entity string is a span of the text, on word boundaries."""
-    return re.search(r"(?<!\w)" + re.escape(entity) + r"(?!\w)", normalise(text)) is not None
-
-
 def extract_scores(items: list[Item], predicted: list[list[str]]) -> dict[str, float]:
-    """Entity-string precision, recall and F1 over all items (micro: counts summed over items), and the share of
-    predicted strings that are not verbatim spans of their text (the phrase problem)."""
+    """Entity-string precision, recall and F1 over all items (micro: counts summed over items; strings compared by
+    `mention_key`), and the share of predicted strings that are not spans of their text (the phrase problem)."""
     tp = n_pred = n_gold = not_span = 0
-    for item, strings in zip(items, predicted):
-        gold = {normalise(g) for g in item.gold}
-        tp += len(set(strings) & gold)
-        n_pred += len(strings)
+    for item, keys in zip(items, predicted):
+        gold = {mention_key(g) for g in item.gold}
+        tp += len(set(keys) & gold)
+        n_pred += len(keys)
         n_gold += len(gold)
-        not_span += sum(not verbatim(s, item.context) for s in strings)
+        not_span += sum(not verbatim(key, item.context) for key in keys)
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -188,14 +219,28 @@ def extract_scores(items: list[Item], predicted: list[list[str]]) -> dict[str, f
             "not_verbatim_share": not_span / n_pred if n_pred else 0.0, "predicted_per_item": n_pred / len(items)}
 
 
+def _spaced(text: str) -> str:
+    """A regex for `text` with any spacing between its characters (case-insensitive use)."""
+    return r"\s*".join(re.escape(ch) for ch in text if not ch.isspace())
+
+
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+
+
 def parse_search(output: str, sentences: list[str]) -> list[int]:
-    """The sentence numbers of an answer, in order (numbers outside the document dropped); an answer without
-    numbers is matched by text: the sentences it quotes, in document order."""
-    numbers = [int(n) for n in re.findall(r"\b\d+\b", output) if 1 <= int(n) <= len(sentences)]
-    if numbers:
-        return list(dict.fromkeys(numbers))
-    said = normalise(output)
-    return [n for n, sentence in enumerate(sentences, 1) if said and normalise(sentence) in said]
+    """The sentence numbers of an answer, in order (numbers outside the document dropped). Numbers inside text the
+    answer copies from the document (a sentence written out, any quoted passage) are not answers: "3. The patient
+    received 2 doses" is [3]. An answer without numbers is matched by text: the sentences it quotes, in document
+    order."""
+    rest, quoted = output, []
+    for number, sentence in enumerate(sentences, 1):
+        pattern = _spaced(sentence.rstrip(" ."))
+        if pattern and re.search(pattern, rest, flags=re.IGNORECASE):
+            quoted.append(number)
+            rest = re.sub(pattern, " ", rest, flags=re.IGNORECASE)
+    rest = _QUOTED.sub(" ", rest)
+    numbers = [int(n) for n in re.findall(r"\b\d+\b", rest) if 1 <= int(n) <= len(sentences)]
+    return list(dict.fromkeys(numbers)) if numbers else quoted
 
 
 def search_scores(items: list[Item], predicted: list[list[int]], ks=(1, 3)) -> dict[str, float]:
@@ -217,10 +262,11 @@ def content_words(text: str) -> set[str]:
 
 def faithful_share(summary: str, document: str) -> float:
     """The share of a summary's sentences whose content words all occur in the document: a crude faithfulness
-    proxy (a sentence that adds any word of its own counts as unfaithful; nan for an empty summary)."""
+    proxy (a sentence that adds any word of its own counts as unfaithful; an empty summary, or one without content
+    words, is a failure and scores 0)."""
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", summary.strip()) if content_words(s)]
     if not sentences:
-        return float("nan")
+        return 0.0
     known = content_words(document)
     return float(np.mean([content_words(s) <= known for s in sentences]))
 
@@ -229,8 +275,8 @@ def summarise_scores(items: list[Item], outputs: list[str]) -> dict[str, float]:
     """ROUGE-1/2/L F-measure (rouge-score, stemmed) where items have reference summaries; always the summary
     length in words and the faithfulness proxy (`faithful_share`)."""
     out = {"summary_words": float(np.mean([len(o.split()) for o in outputs])),
-           "faithful_share_proxy": float(np.nanmean([faithful_share(o, i.context) for i, o in zip(items, outputs)]))
-           if any(content_words(o) for o in outputs) else float("nan")}
+           "faithful_share_proxy": float(np.mean([faithful_share(o, i.context) for i, o in zip(items, outputs)])),
+           "empty_share": float(np.mean([not content_words(o) for o in outputs]))}
     referenced = [(i, o) for i, o in zip(items, outputs) if i.gold]
     if referenced:
         try:
@@ -361,15 +407,20 @@ def run_generate(settings=None, **fields) -> GenerateResult:
     import time
 
     from bioprobe import runstore
-    from bioprobe.models import load_model
+    from bioprobe.models import load_model, wants_four_bit
     from bioprobe.registry import resolve_model
     from bioprobe.settings import GenerateSettings, build, digest, values
     from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.decode import stop_rule
     from bioprobe.finetune.generate import generate
     from bioprobe.finetune.train import _tidy_rows
 
     s = build(GenerateSettings, fields, "run_generate") if settings is None else settings.replace(**fields)
     folder, record = _checkpoint(s)
+    if record is not None and s.four_bit is not None and s.four_bit != record["four_bit"]:
+        raise BioprobeError(f"The checkpoint in {folder} was trained on a {'4-bit' if record['four_bit'] else 'full'}"
+                            f" base and loads as it was trained; drop --{'no-' if not s.four_bit else ''}4bit.")
+    four_bit = record["four_bit"] if record is not None else wants_four_bit(resolve_model(s.model_name), s.four_bit)
     name = folder.parent.name if folder is not None else resolve_model(s.model_name).name
     objective = s.objective if s.training_size else "released"
     table = runstore.results_path(s.runs_dir, "generate", s.prompt, name, s.training_size, s.seed,
@@ -377,7 +428,8 @@ def run_generate(settings=None, **fields) -> GenerateResult:
     generations = runstore.generations_path(s.runs_dir, s.prompt, name, s.training_size, s.seed, "test", objective)
     sidecar = table.with_suffix(".json")
     template = template_text(s.prompt, s.template)
-    wanted = {**values(s, ("eval",)), "template": template, "run": digest(record, 16) if record else None}
+    wanted = {**values(s, ("eval",)), "four_bit": four_bit, "template": template,
+              "run": digest(record, 16) if record else None, "evaluation": EVALUATION}
     if s.rescore:
         if not generations.is_file():
             raise BioprobeError(f"No stored answers at {generations}; generate first (without --rescore).")
@@ -394,14 +446,15 @@ def run_generate(settings=None, **fields) -> GenerateResult:
                                 PROMPT_TASK[s.prompt], name, s.training_size, s.seed, device=s.device, merge=True,
                                 objective=s.objective)
     else:
-        loaded = load_model(s.model_name, head="causal-lm", device=s.device)
+        loaded = load_model(resolve_model(s.model_name), head="causal-lm", device=s.device, four_bit=four_bit)
     tokenizer = loaded.tokenizer
     style = _format(s, record, tokenizer)
     texts = [template.format(**item.fields) for item in items]
     ids = [prompt_ids_for(tokenizer, style, text) for text in texts]
     cap = s.max_new_tokens or CAPS[s.prompt]
     started = time.perf_counter()
-    answers = generate(loaded.model, tokenizer, ids, [cap] * len(ids), desc=f"Generating {s.prompt}")
+    answers = generate(loaded.model, tokenizer, ids, [cap] * len(ids), stop_rule(tokenizer, style),
+                       desc=f"Generating {s.prompt}")
     seconds = time.perf_counter() - started
     outputs = [a.text for a in answers]
     stored = [{"key": item.key, "fields": item.fields, "gold": item.gold, "context": item.context, "prompt": text,
@@ -414,7 +467,7 @@ def run_generate(settings=None, **fields) -> GenerateResult:
 
 def _score(prompt: str, items: list[Item], outputs: list[str]) -> dict[str, float]:
     if prompt == "extract":
-        return extract_scores(items, [parse_extract(o) for o in outputs])
+        return extract_scores(items, [parse_extract(o, i.context) for i, o in zip(items, outputs)])
     if prompt == "search":
         return search_scores(items, [parse_search(o, i.context) for i, o in zip(items, outputs)])
     return summarise_scores(items, outputs)
@@ -422,7 +475,7 @@ def _score(prompt: str, items: list[Item], outputs: list[str]) -> dict[str, floa
 
 def _parse(prompt: str, item: Item, output: str):
     if prompt == "extract":
-        return parse_extract(output)
+        return parse_extract(output, item.context)
     if prompt == "search":
         return parse_search(output, item.context)
     return {"words": len(output.split()), "faithful_share_proxy": faithful_share(output, item.context)}
@@ -441,7 +494,8 @@ def _store(s, table, generations, sidecar, wanted, items, stored, metrics, name,
     partial = generations.with_name(generations.name + ".partial")
     partial.write_text("".join(json.dumps(entry, ensure_ascii=False, default=float) + "\n" for entry in stored))
     partial.replace(generations)
-    rows = _tidy_rows(s.prompt, name, s.training_size, s.seed, metrics, 0, len(items), objective=objective)
+    rows = _tidy_rows(s.prompt, name, s.training_size, s.seed, metrics, 0, len(items), objective=objective,
+                      four_bit=wanted["four_bit"])
     for row in rows:
         row["analysis"] = "generate"
     runstore.write_table(table, rows)

@@ -181,7 +181,8 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
             "labels": [],
             "data": {"source": conversations.source, "selection": conversations.selection,
                      "sizes": {name: len(split) for name, split in conversations.splits.items()},
-                     "train_limit": settings.train_limit, "n_train": len(indices), "subset_indices": indices,
+                     "train_limit": settings.train_limit, "n_train": len(encoded),
+                     "subset_indices": indices,
                      "max_length": max_length, "too_long": left_out, "shortened": shortened,
                      "n_test": len(held_out)},
             "training": training,
@@ -194,7 +195,8 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
                                                    prepared.resolved.name, size, settings.seed,
                                                    objective="conversation"),
                              _tidy_rows("conversation", prepared.resolved.name, size, settings.seed, metrics,
-                                        len(indices), len(held_out), objective="conversation"))
+                                        len(encoded), len(held_out), objective="conversation",
+                                        four_bit=setup.four_bit))
         runstore.write_json(folder / "run.json", record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         (folder / "request.json").unlink(missing_ok=True)

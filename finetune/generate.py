@@ -1,6 +1,6 @@
-"""Generation for evaluation: batched, left-padded, sorted by expected length, greedy, stopped at EOS or at the next
-`###`, capped per item, finished rows leaving the batch; and the ranked log-likelihood of fixed answers (NLI label
-words), which needs no generation at all."""
+"""Generation for evaluation: batched, left-padded, sorted by expected length, greedy, stopped by the prompt format's
+stop rule (EOS; the next `###` section; a chat template's end of turn), capped per item, finished rows leaving the
+batch; and the ranked log-likelihood of fixed answers (NLI label words), which needs no generation at all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bioprobe.finetune.prompts import STOP
+from bioprobe.finetune.decode import StopRule, answer_text
 
 BATCH = {"cpu": 32, "cuda": 64}
 """Prompts per generation batch by device type. On a CPU a decoding step of one row is bound by reading the weights and
@@ -22,12 +22,16 @@ class Generated:
     """One generated answer.
 
     Attributes:
-        text: The answer, cut at the first EOS or `STOP` (and stripped of trailing whitespace).
+        text: The answer as the tokenizer decodes it (what a reader sees), cut where the stop rule ends it and
+            stripped of trailing whitespace.
+        raw: The same answer without the detokeniser's clean-up (`bioprobe.finetune.decode.answer_text`): what the
+            NER parser reads. Equal to `text` for byte-level BPE and SentencePiece tokenizers.
         tokens: Tokens generated up to that point.
-        stopped: False when neither EOS nor `STOP` came within the item's cap (the answer is cut there).
+        stopped: False when the stop rule did not end the answer within the item's cap (the answer is cut there).
     """
 
     text: str
+    raw: str
     tokens: int
     stopped: bool
 
@@ -44,20 +48,21 @@ def _left_padded(rows: list[list[int]], pad_id: int):
     return ids, mask
 
 
-def generate(model, tokenizer, prompts: list[list[int]], caps: list[int], batch_size: int | None = None,
-             progress: bool = True, desc: str = "Generating") -> list[Generated]:
+def generate(model, tokenizer, prompts: list[list[int]], caps: list[int], stop: StopRule,
+             batch_size: int | None = None, progress: bool = True, desc: str = "Generating") -> list[Generated]:
     """Greedy answers to prompts, in their order.
 
     Prompts run in batches of `batch_size`, those with the longest caps (expected answers) first, left-padded (so
     every row's answer starts at the same column) and decoded greedily with the key/value cache. A row leaves its
-    batch, cache included, as soon as it meets EOS or `STOP` or its own cap, so later steps cost only the rows still
-    answering. The answers are those of `model.generate` with greedy decoding and the same stop rule.
+    batch, cache included, as soon as its stop rule ends it or it reaches its own cap, so later steps cost only the
+    rows still answering. The answers are those of `model.generate` with greedy decoding and the same stop rule.
 
     Args:
         model: A causal LM.
-        tokenizer: Its tokenizer (EOS and pad ids; `STOP` is matched in the decoded text).
+        tokenizer: Its tokenizer (pad id; stop texts are matched in `answer_text`).
         prompts: Token ids of each prompt.
         caps: Most new tokens for each prompt.
+        stop: The prompt format's stop rule (`bioprobe.finetune.decode.stop_rule`).
         batch_size: Prompts per batch (default `BATCH` of the model's device).
         progress: Show a progress bar.
         desc: Its label.
@@ -76,18 +81,19 @@ def generate(model, tokenizer, prompts: list[list[int]], caps: list[int], batch_
     model.eval()
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     for chunk in tqdm(batches, desc=desc, unit="batch", leave=False, disable=not progress):
-        answers = _greedy(model, tokenizer, [prompts[i] for i in chunk], [caps[i] for i in chunk], device)
+        answers = _greedy(model, tokenizer, [prompts[i] for i in chunk], [caps[i] for i in chunk], stop, device)
         for i, new in zip(chunk, answers):
-            out[i] = cut_answer(new, tokenizer, caps[i])
+            out[i] = cut_answer(new, tokenizer, caps[i], stop)
     return out
 
 
-def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device) -> list[list[int]]:
-    """Each prompt's new tokens, greedy, up to and including its EOS, up to the token that completes `STOP`, or
-    `caps` tokens; one left-padded batch, finished rows dropped from the batch and its cache."""
+def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], stop: StopRule,
+            device) -> list[list[int]]:
+    """Each prompt's new tokens, greedy, up to and including a stop id, up to the token that completes a stop text,
+    or `caps` tokens; one left-padded batch, finished rows dropped from the batch and its cache."""
     import torch
 
-    eos = tokenizer.eos_token_id
+    pattern = stop.pattern
     rows = list(range(len(prompts)))  # the batch's rows still answering, as indices into `prompts`
     new: list[list[int]] = [[] for _ in prompts]
     with torch.inference_mode():
@@ -97,8 +103,8 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
             keep = []
             for k, (row, token) in enumerate(zip(rows, tokens.tolist())):
                 new[row].append(token)
-                finished = (token == eos or len(new[row]) >= caps[row]
-                            or STOP in tokenizer.decode(new[row][-_STOP_TAIL:], skip_special_tokens=True))
+                finished = (token in stop.ids or len(new[row]) >= caps[row] or pattern is not None
+                            and pattern.search(answer_text(tokenizer, new[row][-_STOP_TAIL:])) is not None)
                 if not finished:
                     keep.append(k)
             if not keep:
@@ -114,7 +120,7 @@ def _greedy(model, tokenizer, prompts: list[list[int]], caps: list[int], device)
 
 
 _STOP_TAIL = 6
-"""New tokens decoded per row and step to look for `STOP`: enough for "###" split over several pieces. (transformers'
+"""New tokens decoded per row and step to look for a stop text: enough for "###" split over several pieces. (transformers'
 own `stop_strings` preprocesses the whole vocabulary for every `generate` call: 2 s per batch of a 49k-token
 vocabulary on a CPU, more than the answers themselves.)"""
 
@@ -147,18 +153,22 @@ def _forward(model, cache, input_ids, attention_mask, position_ids, **kwargs):
                  **{("cache" if "cache" in parameters else "past_key_values"): cache})
 
 
-def cut_answer(new: list[int], tokenizer, cap: int) -> Generated:
-    """An answer from a row's new tokens: up to EOS or `STOP`, within `cap` tokens (EOS counts as one of them)."""
-    eos = tokenizer.eos_token_id
+def cut_answer(new: list[int], tokenizer, cap: int, stop: StopRule) -> Generated:
+    """An answer from a row's new tokens: up to the first stop id or stop text, within `cap` tokens (a stop id counts
+    as one of them)."""
     new = new[:cap]
-    end = new.index(eos) if eos in new else len(new)
+    end = next((k for k, token in enumerate(new) if token in stop.ids), len(new))
     stopped = end < len(new)
-    text = tokenizer.decode(new[:end], skip_special_tokens=True)
-    if STOP in text:
-        text, stopped = text[: text.index(STOP)], True
+    raw = answer_text(tokenizer, new[:end])
+    cut = stop.index(raw)
+    if cut is not None:
+        stopped = True
         # tokens up to the stop: the shortest prefix whose text reaches it
-        end = next((k for k in range(end + 1) if STOP in tokenizer.decode(new[:k], skip_special_tokens=True)), end)
-    return Generated(text.rstrip(), end, stopped)
+        end = next(k for k in range(end + 1) if stop.index(answer_text(tokenizer, new[:k])) is not None)
+        raw = raw[:cut]
+    text = tokenizer.decode(new[:end], skip_special_tokens=True)
+    at = stop.index(text)
+    return Generated((text[:at] if at is not None else text).rstrip(), raw.rstrip(), end, stopped)
 
 
 def answer_logliks(model, prompts: list[list[int]], answers: list[list[int]], pad_id: int,

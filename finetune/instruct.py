@@ -82,12 +82,13 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
     tokenizer = setup.loaded.tokenizer
     check_template(tokenizer, settings.template, prepared.resolved.name)
     max_length = settings.max_length or min(settings.length, setup.position_limit or settings.length)
-    encoded, dropped = [], 0
+    encoded, too_long = [], []
     subset = instructions.splits["train"].select(indices)
-    for instruction, text, output in zip(subset["instruction"][:], subset["input"][:], subset["output"][:]):
+    for index, instruction, text, output in zip(indices, subset["instruction"][:], subset["input"][:],
+                                                subset["output"][:]):
         row = encode_example(tokenizer, settings.template, Example(instruction, text, output), max_length)
         if row is None:
-            dropped += 1
+            too_long.append(index)
         else:
             encoded.append(row)
     if size > 0 and not encoded:
@@ -116,11 +117,14 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
             "labels": list(instructions.entity_types),
             "data": {"source": instructions.source, "built": instructions.built, "selection": instructions.selection,
                      "sizes": {name: len(split) for name, split in instructions.splits.items()},
-                     "train_limit": settings.train_limit, "n_train": len(indices), "subset_indices": indices,
-                     "max_length": max_length, "too_long": dropped},
+                     "train_limit": settings.train_limit, "n_train": len(encoded),
+                     "subset_indices": indices, "max_length": max_length, "too_long": len(too_long),
+                     "too_long_indices": too_long},
             "training": training,
             "environment": runstore.environment(),
         }
+        if instructions.left_out:  # every row of the task that could not be used, with its reason
+            _write_jsonl(folder / "left_out.jsonl", list(instructions.left_out))
         runstore.write_json(folder / "run.json", record)
         record = runstore.read_json(folder / "run.json")  # as a later run reads it (evaluations key on its digest)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
@@ -166,9 +170,11 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
         The metrics and whether they were reused.
     """
     from bioprobe.data import data_key
+    from bioprobe.instructions import NLI_WORDS
     from bioprobe.finetune.checkpoints import load_finetuned
-    from bioprobe.finetune.generate import answer_logliks, generate
-    from bioprobe.finetune.prompts import answer_ids, prompt_ids, prompt_text
+    from bioprobe.finetune.decode import stop_rule, writes_newlines
+    from bioprobe.finetune.generate import generate
+    from bioprobe.finetune.prompts import prompt_ids, prompt_text
     from bioprobe.finetune.scoring import gold_labels
 
     settings, spec = prepared.settings, prepared.spec
@@ -204,20 +210,19 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
                                     f"{record['model']} can read ({limit}); use --test-limit or shorter inputs.")
             cap = min(cap, limit - len(ids[-1]))
         caps.append(cap)
-    answers = generate(model, tokenizer, ids, caps, desc=f"Generating {record['model']} {spec.name} "
-                                                          f"{settings.training_size} %")
+    answers = generate(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
+                       desc=f"Generating {record['model']} {spec.name} {settings.training_size} %")
     logliks = None
     if spec.name == "nli":
-        from bioprobe.instructions import NLI_WORDS
-
-        logliks = answer_logliks(model, ids, [answer_ids(tokenizer, word)[:-1] for word in NLI_WORDS.values()],
-                                 tokenizer.pad_token_id)
+        logliks = label_logliks(model, tokenizer, texts, ids)
     seconds = time.perf_counter() - started
+    flat = not writes_newlines(tokenizer)
     items = []
     for index, (row, text, answer) in enumerate(zip(rows, texts, answers)):
         item = {"item": index, "task": row["task"], "entity_type": row["entity_type"], "source_item": row["item"],
                 "instruction": row["instruction"], "input": row["input"], "prompt": text, "output": answer.text,
-                "gold": row["output"], "stopped": answer.stopped, "tokens": answer.tokens, "cap": caps[index]}
+                "raw_output": answer.raw, "flat": flat, "gold": row["output"], "stopped": answer.stopped,
+                "tokens": answer.tokens, "cap": caps[index]}
         if logliks is not None:
             item["loglik"] = dict(zip(NLI_WORDS, map(float, logliks[index])))
         items.append(item)
@@ -225,6 +230,36 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
     timing = {"seconds": round(seconds, 2), "generated_tokens": int(sum(a.tokens for a in answers)),
               "tokens_per_second": round(sum(a.tokens for a in answers) / seconds, 1) if seconds else None}
     return _score_and_store(prepared, record, items, wanted, timing), False
+
+
+def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]]):
+    """Log-likelihood of each NLI label word after each prompt, the word tokenised as it follows that prompt in text
+    (`bioprobe.finetune.prompts.continuation_ids`; prompts whose endings tokenise a word alike are scored together).
+
+    Args:
+        model: The causal LM.
+        tokenizer: Its tokenizer.
+        texts: Each prompt's text.
+        prompts: Each prompt's ids.
+
+    Returns:
+        `[prompts, 3]`, in `NLI_WORDS` order.
+    """
+    import numpy as np
+
+    from bioprobe.instructions import NLI_WORDS
+    from bioprobe.finetune.generate import answer_logliks
+    from bioprobe.finetune.prompts import continuation_ids
+
+    groups: dict[tuple, list[int]] = {}
+    for index, text in enumerate(texts):
+        words = tuple(tuple(continuation_ids(tokenizer, text, word)) for word in NLI_WORDS.values())
+        groups.setdefault(words, []).append(index)
+    scores = np.zeros((len(texts), len(NLI_WORDS)))
+    for words, members in groups.items():
+        scores[members] = answer_logliks(model, [prompts[i] for i in members], [list(w) for w in words],
+                                         tokenizer.pad_token_id)
+    return scores
 
 
 def _limit(model) -> int | None:
@@ -245,11 +280,18 @@ def _paths(prepared: Prepared) -> tuple[Path, Path, Path]:
     return table, table.with_suffix(".json"), generations
 
 
+EVALUATION = 2
+"""The version of generation and scoring an evaluation was made with; a stored one of another version is made again.
+2: the stop rule of the prompt format and answers read without the detokeniser's clean-up
+(`bioprobe.finetune.decode`), label words scored as they follow the prompt, a failed NER answer scored as every gold
+entity missed and one false positive per word, NLI answers naming two labels a failure, `f1_aligned`."""
+
+
 def _eval_settings(prepared: Prepared, record: dict, data: str | None) -> dict:
-    """What an evaluation's result depends on: its settings and the exact run it evaluates."""
+    """What an evaluation's result depends on: its settings, the exact run it evaluates, the evaluation version."""
     s = prepared.settings
     return {"split": "test", "test_limit": s.test_limit, "shots": s.shots, "max_new_tokens": s.max_new_tokens,
-            "template": record["template"], "data": data, "run": digest(record, 16)}
+            "template": record["template"], "data": data, "run": digest(record, 16), "evaluation": EVALUATION}
 
 
 def _write_jsonl(path: Path, items: list[dict]) -> None:
@@ -271,7 +313,8 @@ def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted
     settings, task = prepared.settings, prepared.spec.name
     if task == "ner":
         golds = [gold_labels(task, item["gold"]) for item in items]
-        parsed = [parse_ner(item["output"], words, item["stopped"]) for item, (words, _) in zip(items, golds)]
+        parsed = [parse_ner(item.get("raw_output", item["output"]), words, item["stopped"], item.get("flat", False))
+                  for item, (words, _) in zip(items, golds)]
         metrics = ner_scores([labels for _, labels in golds], parsed, [item["entity_type"] for item in items])
     else:
         golds = [gold_labels(task, item["gold"]) for item in items]
@@ -281,12 +324,13 @@ def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted
             metrics.update(loglik_scores(golds, np.array([list(item["loglik"].values()) for item in items])))
     for item, parse in zip(items, parsed):
         item["parse"] = {"labels": parse.labels, "ok": parse.ok,
-                         "failures": {k: v for k, v in parse.failures.items() if v}}
+                         "failures": {k: v for k, v in parse.failures.items() if v},
+                         **({"aligned": parse.aligned} if parse.aligned else {})}
     table, sidecar, generations = _paths(prepared)
     _write_jsonl(generations, items)
     rows = _tidy_rows(task, record["model"], settings.training_size, settings.seed, metrics,
                       record["data"]["n_train"], len(items), objective="instruct", shots=settings.shots,
-                      template=record["template"], weights=record["weights"])
+                      template=record["template"], weights=record["weights"], four_bit=record["four_bit"])
     runstore.write_table(table, rows)
     runstore.write_json(sidecar, {"settings": wanted, "metrics": metrics, "generations": str(generations),
                                   "n_items": len(items), **timing, "environment": runstore.environment()})

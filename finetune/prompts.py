@@ -9,9 +9,7 @@ from bioprobe.errors import BioprobeError
 from bioprobe.finetune.encode import IGNORE
 
 MEDTUNED = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Output:\n"
-"""The Llama2-MedTuned prompt; the answer follows it directly."""
-STOP = "###"
-"""Where a generated answer ends when the model goes on to another section."""
+"""The Llama2-MedTuned prompt; the answer follows it directly (its stop rule: `bioprobe.finetune.decode.stop_rule`)."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +60,32 @@ def prompt_ids(tokenizer, template: str, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=template != "chat")["input_ids"])
 
 
-def answer_ids(tokenizer, output: str) -> list[int]:
-    """The answer's token ids, tokenised on its own, and the closing EOS the model must learn to stop with."""
+def continuation_ids(tokenizer, before: str | None, text: str) -> list[int]:
+    """Token ids of `text` as it is tokenised where it follows the prompt text `before` in running text.
+
+    The prompt and `text` are tokenised together and split at the prompt's own length, when the prompt's tokens are
+    a prefix of that (a clean boundary: the answer after `### Output:\n` or a chat template's assistant header, for
+    every registered family); otherwise, or without a prompt, `text` is tokenised alone (the prompt's last piece and
+    the text's first would merge). In context a label word after a newline has no leading-space marker (`Entailment`,
+    not SentencePiece's `▁Entailment` or byte-level BPE's `ĠEntailment` that the word alone gets): training,
+    generation and the log-likelihood ranking all see the sequence a released model sees in text.
+    """
+    alone = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not before:
+        return alone
+    head = tokenizer(before, add_special_tokens=False)["input_ids"]
+    joint = tokenizer(before + text, add_special_tokens=False)["input_ids"]
+    if len(joint) > len(head) and joint[:len(head)] == head:
+        return list(joint[len(head):])
+    return alone
+
+
+def answer_ids(tokenizer, output: str, before: str | None = None) -> list[int]:
+    """The answer's token ids as they follow the prompt (`continuation_ids`), and the closing EOS the model must
+    learn to stop with."""
     if tokenizer.eos_token_id is None:
         raise BioprobeError(f"{type(tokenizer).__name__} has no EOS token, so a tuned model could not learn to stop.")
-    return list(tokenizer(output, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    return continuation_ids(tokenizer, before, output) + [tokenizer.eos_token_id]
 
 
 def encode_example(tokenizer, template: str, example: Example, max_length: int) -> dict | None:
@@ -75,22 +94,23 @@ def encode_example(tokenizer, template: str, example: Example, max_length: int) 
     Returns:
         See `encode_pair`.
     """
-    prompt = prompt_ids(tokenizer, template, prompt_text(tokenizer, template, example.instruction, example.input))
-    return encode_pair(tokenizer, prompt, example.output, max_length)
+    text = prompt_text(tokenizer, template, example.instruction, example.input)
+    return encode_pair(tokenizer, prompt_ids(tokenizer, template, text), example.output, max_length, text)
 
 
-def encode_pair(tokenizer, prompt: list[int], output: str, max_length: int) -> dict | None:
+def encode_pair(tokenizer, prompt: list[int], output: str, max_length: int, text: str | None = None) -> dict | None:
     """Prompt ids then the answer's ids and EOS, with labels -100 on the prompt.
 
-    The answer is tokenised on its own and appended, so the loss falls exactly on the answer's own tokens and EOS,
-    also where the prompt's last piece and the answer's first would merge if tokenised together (generation reads
-    the prompt tokenised alone, as here).
+    The answer's ids are those it has after the prompt's text `text` (`continuation_ids`), appended to the prompt's
+    own ids, so the loss falls exactly on the answer's own tokens and EOS, also where the prompt's last piece and the
+    answer's first would merge if tokenised together (the answer is then tokenised alone; generation reads the prompt
+    tokenised alone, as here).
 
     Returns:
         `{"input_ids", "attention_mask", "labels", "length"}`, or None when the sequence is longer than
         `max_length` (it is left out, never cut mid-answer).
     """
-    answer = answer_ids(tokenizer, output)
+    answer = answer_ids(tokenizer, output, text)
     ids = list(prompt) + answer
     if len(ids) > max_length:
         return None

@@ -6,6 +6,7 @@ every objective shares (preparing a run, Trainer settings, resuming, the run rec
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from bioprobe import runstore
 from bioprobe.data import data_key
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import get_task, resolve_model
-from bioprobe.settings import FinetuneSettings
+from bioprobe.settings import DEFAULTS, RECIPE, FinetuneSettings
 
 
 @dataclass
@@ -35,8 +36,6 @@ class FinetuneResult:
     record: dict = field(default_factory=dict)
 
 
-def _default_lr(lora: bool) -> float:
-    return 2e-4 if lora else 5e-5
 
 
 @dataclass
@@ -121,7 +120,9 @@ def prepare_run(settings: FinetuneSettings) -> Prepared | FinetuneResult:
     request = {key: value for key, value in values(settings, roles, settings.objective).items()
                if key not in ("task", "model_name", "training_size", "seed", "objective")}
     request.update(model_source=resolved.source, data=data_key(spec.name, settings.data),
-                   processes=state.num_processes, max_length=settings.length)
+                   processes=state.num_processes, max_length=settings.length, batch_size=settings.batch)
+    if settings.objective != "classifier":
+        request["recipe"] = RECIPE
     prepared = Prepared(settings, spec, resolved, device, folder, state, request)
     if runstore.is_complete(folder) and not settings.overwrite:
         record = runstore.read_json(folder / "run.json")
@@ -225,8 +226,8 @@ def training_arguments(prepared: Prepared, lr: float, **extra):
         output_dir=str(prepared.folder / "trainer"),
         num_train_epochs=settings.epochs,
         learning_rate=lr,
-        per_device_train_batch_size=settings.batch_size,
-        warmup_steps=0.06,
+        per_device_train_batch_size=settings.batch,
+        warmup_steps=DEFAULTS[settings.objective].warmup,
         weight_decay=0.01,
         train_sampling_strategy="group_by_length",
         length_column_name="length",
@@ -290,9 +291,12 @@ def base_record(prepared: Prepared, resolved, head: str, lora: bool, four_bit: b
         "lora": bool(lora),
         "four_bit": bool(four_bit),
         "parameters": parameters,
-        "settings": {"epochs": settings.epochs, "lr": lr, "batch_size": settings.batch_size,
-                     "max_length": settings.length, "save_steps": settings.save_steps, "device": prepared.device,
+        "settings": {"epochs": settings.epochs, "lr": lr, "batch_size": settings.batch,
+                     "warmup": DEFAULTS[settings.objective].warmup, "max_length": settings.length,
+                     "save_steps": settings.save_steps, "device": prepared.device,
                      "processes": prepared.state.num_processes},
+        "defaults": {"objective": settings.objective, **dataclasses.asdict(DEFAULTS[settings.objective]),
+                     "given": [name for name in ("lr", "batch_size", "lora") if getattr(settings, name) is not None]},
     }
 
 
@@ -327,11 +331,11 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
     """
     import transformers
 
-    from bioprobe.models import convert_gguf, count_parameters, load_model
+    from bioprobe.models import convert_gguf, count_parameters, load_model, wants_four_bit
     from bioprobe.finetune.lora import add_lora
 
     settings, resolved = prepared.settings, prepared.resolved
-    four_bit = resolved.spec.four_bit if settings.four_bit is None else settings.four_bit
+    four_bit = wants_four_bit(resolved, settings.four_bit)
     resolved = convert_gguf(resolved)
     transformers.set_seed(settings.seed)  # after any conversion, which draws from the RNG: the same head every time
     loaded = load_model(resolved, head=head, labels=labels, four_bit=four_bit, device=prepared.device)
@@ -350,7 +354,8 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
     model = loaded.model
     if lora and adapters:
         model = add_lora(model, head, resolved.spec.lora_targets, four_bit)
-    lr = settings.lr if settings.lr is not None else _default_lr(lora)
+    defaults = DEFAULTS[settings.objective]
+    lr = settings.lr if settings.lr is not None else defaults.lr_lora if lora else defaults.lr_full
     return Training(loaded, model, bool(lora), bool(four_bit), n_params, lr, limit)
 
 
@@ -403,7 +408,7 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
         train_stats = train(trainer, prepared, int(sum(train_enc["length"])))
 
     if state.is_main_process:
-        logits = predict_logits(trainer.model, test_enc, collator, settings.batch_size * 2)
+        logits = predict_logits(trainer.model, test_enc, collator, settings.batch * 2)
         if spec.name == "ner":
             gold = test_split["tags"][:]
             metrics = ner_metrics(gold, word_predictions(logits, test_enc["labels"][:], gold, names))

@@ -17,7 +17,7 @@ import numpy as np
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import MODELS, get_task, resolve_model
+from bioprobe.registry import get_task, resolve_model
 from bioprobe.probing.extract import DEFAULT_POOLING, check_pooling, plan_in_prompt, plan_ner, plan_nli, run_plan
 
 SPLITS = ("train", "validation", "test")
@@ -277,7 +277,7 @@ def _load(task: str, source: Source, model_name: str, seed: int, device: str | N
 def _load_now(task: str, source: Source, model_name: str, seed: int, device: str | None):
     import transformers
 
-    from bioprobe.models import load_model
+    from bioprobe.models import load_model, wants_four_bit
 
     if source.checkpoint is not None:
         from bioprobe.finetune.checkpoints import load_finetuned
@@ -288,8 +288,7 @@ def _load_now(task: str, source: Source, model_name: str, seed: int, device: str
     if source.key.startswith("random-init"):
         transformers.set_seed(seed)
         return load_model(resolved, head="base", random_init=True, device=device)
-    registered = MODELS.get(resolved.name)
-    return load_model(resolved, head="base", four_bit=bool(registered and registered.four_bit), device=device)
+    return load_model(resolved, head="base", four_bit=wants_four_bit(resolved), device=device)
 
 
 def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict, *, split, pooling, limit, data,

@@ -34,6 +34,21 @@ def test_baize_markers_are_split_into_turns():
                                                               {"role": "assistant", "content": "hello"}]
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("I felt empathy and sympathy when I got my diploma.", set()),
+    ("My computer virus is back, please be patient with me.", set()),
+    ("Nostalgia for Oklahoma, and a dichotomy in academia.", set()),
+    ("I had covid-19 and took an anti-inflammatory drug.", {"covid-19", "anti-inflammatory"}),
+    ("A heart-warming story.", set()),
+    ("The patient's virus load fell after the antiviral.", {"patient", "virus", "antiviral"}),
+])
+def test_the_medical_filter_is_word_exact_in_both_directions(text, expected):
+    from bioprobe.conversations import medical_terms
+
+    found = medical_terms([{"role": "user", "content": text}])
+    assert found == expected
+
+
 def test_the_medical_filter_counts_distinct_clinical_words():
     from bioprobe.conversations import is_medical, medical_terms
 
@@ -161,8 +176,10 @@ def test_a_long_conversation_loses_its_earliest_exchanges_never_part_of_an_answe
 def test_extract_answers_are_sets_of_normalised_strings():
     from bioprobe.finetune.clinical import Item, extract_scores, parse_extract
 
-    assert parse_extract("- Aspirin\n2. lung cancer, \"Insulin\".\nnone") == ["aspirin", "lung cancer", "insulin"]
-    assert parse_extract("None") == []
+    text = "Aspirin and Insulin lower the risk of lung cancer ."
+    assert parse_extract("- Aspirin\n2. lung cancer, \"Insulin\".\nnone", text) == ["aspirin", "lung cancer",
+                                                                                      "insulin"]
+    assert parse_extract("None", text) == [] and parse_extract("No", text) == []
     items = [Item({}, ["aspirin", "lung cancer"], "Aspirin lowers the risk of lung cancer .", "0"),
              Item({}, ["insulin"], "Insulin was given .", "1")]
     predicted = [["aspirin", "risk of lung cancer"], ["insulin", "glucose"]]
@@ -171,6 +188,60 @@ def test_extract_answers_are_sets_of_normalised_strings():
     assert scores["precision"] == 0.5 and scores["recall"] == pytest.approx(2 / 3)
     assert scores["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     assert scores["not_verbatim_share"] == 0.25
+
+
+def test_a_mention_with_a_comma_a_none_word_or_new_spacing_is_still_the_mention():
+    from bioprobe.finetune.clinical import Item, extract_scores, parse_extract
+
+    text = "Treatment with 2R , 4R - APDC raised NO levels and IL - 6 ; no change in TNF - alpha ."
+    item = Item({}, ["2R , 4R - APDC", "NO", "IL - 6", "TNF - alpha"], text, "0")
+    exact = parse_extract("2R , 4R - APDC\nNO\nIL - 6\nTNF - alpha", text)
+    respaced = parse_extract("2R,4R-APDC\nNO\nIL-6\nTNF-alpha", text)
+    assert exact == respaced and len(exact) == 4
+    for answer in (exact, respaced):
+        assert extract_scores([item], [answer]) == {"precision": 1.0, "recall": 1.0, "f1": 1.0,
+                                                    "not_verbatim_share": 0.0, "predicted_per_item": 4.0}
+    assert parse_extract("IL-6, TNF-alpha", text) == ["il - 6", "tnf - alpha"]  # a list on one line is split
+    assert parse_extract("No", "Aspirin helps .") == []                         # "no entity"
+    assert parse_extract("NO", "NO synthase was inhibited .") == ["no"]          # nitric oxide, as the text has it
+
+
+def _extract_items_of(data: str, tmp_path=None):
+    from bioprobe.data import load_task_data
+    from bioprobe.instructions import entity_types
+    from bioprobe.finetune.clinical import extract_items
+
+    loaded = load_task_data("ner", data)
+    return extract_items(loaded.splits["test"], entity_types(loaded.labels))
+
+
+def test_the_gold_mentions_written_out_score_one_on_every_corpus(tmp_path):
+    """Gold in, 1.0 out: on the demo corpus and on a CoNLL corpus shaped like BC5CDR (mentions with commas,
+    hyphens and brackets, "NO" for nitric oxide, a mention twice), each item answered with its gold mentions, one
+    per line, scores precision, recall and F1 1.0 with every string verbatim."""
+    from bioprobe.finetune.clinical import extract_scores, parse_extract
+
+    sentences = [
+        [("Treatment", "O"), ("with", "O"), ("2R", "B-Chemical"), (",", "I-Chemical"), ("4R", "I-Chemical"),
+         ("-", "I-Chemical"), ("APDC", "I-Chemical"), ("raised", "O"), ("NO", "B-Chemical"), ("levels", "O"),
+         (".", "O")],
+        [("NO", "B-Chemical"), ("and", "O"), ("IL", "O"), ("-", "O"), ("6", "O"), ("caused", "O"), ("acute", "B-Disease"),
+         ("renal", "I-Disease"), ("failure", "I-Disease"), ("(", "O"), ("ARF", "B-Disease"), (")", "O"),
+         ("and", "O"), ("no", "O"), ("ARF", "B-Disease"), ("relapse", "O"), (".", "O")],
+        [("Cisplatin", "B-Chemical"), ("-", "O"), ("induced", "O"), ("nephrotoxicity", "B-Disease"), ("in", "O"),
+         ("rats", "O"), (";", "O"), ("5", "B-Chemical"), ("-", "I-Chemical"), ("FU", "I-Chemical"), ("none", "O"),
+         (".", "O")],
+    ]
+    conll = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in sentence) for sentence in sentences) + "\n"
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.conll").write_text(conll)
+    for data in ("demo", str(tmp_path)):
+        items = _extract_items_of(data)
+        assert sum(len(item.gold) for item in items) > 0
+        predicted = [parse_extract("\n".join(item.gold), item.context) for item in items]
+        scores = extract_scores(items, predicted)
+        assert (scores["precision"], scores["recall"], scores["f1"], scores["not_verbatim_share"]) == \
+            (1.0, 1.0, 1.0, 0.0), data
 
 
 def test_search_answers_and_their_precision_and_recall_at_k():
@@ -184,6 +255,15 @@ def test_search_answers_and_their_precision_and_recall_at_k():
     assert scores["precision"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert scores["recall_at_1"] == pytest.approx(1 / 3) and scores["recall_at_3"] == pytest.approx(2 / 3)
     assert scores["answered"] == pytest.approx(2 / 3)
+
+
+def test_numbers_inside_copied_sentence_text_are_not_answers():
+    from bioprobe.finetune.clinical import parse_search
+
+    sentences = ["He has asthma .", "She is 40 .", "The patient received 2 doses ."]
+    assert parse_search("3. The patient received 2 doses", sentences) == [3]
+    assert parse_search('Sentence 3 ("the patient received 2 doses") answers it.', sentences) == [3]
+    assert parse_search('"She is 40."', sentences) == [2]  # no number of its own: matched by the quoted text
 
 
 def test_search_documents_hide_the_premise_among_distractors():
@@ -217,6 +297,16 @@ def test_summaries_are_scored_with_rouge_or_the_faithfulness_proxy():
     assert "rouge1" not in summarise_scores([Item({}, None, document, "0")], ["a fever"])
 
 
+def test_an_empty_summary_is_a_failure_that_counts():
+    from bioprobe.finetune.clinical import Item, faithful_share, summarise_scores
+
+    document = "The patient has a fever ."
+    assert faithful_share("", document) == 0.0 and faithful_share("Yes.", document) == 0.0
+    items = [Item({}, None, document, str(i)) for i in range(2)]
+    scores = summarise_scores(items, ["The patient has a fever.", ""])
+    assert scores["faithful_share_proxy"] == 0.5 and scores["empty_share"] == 0.5  # not 1.0 over the one answer
+
+
 def test_a_template_must_keep_its_placeholders(tmp_path):
     bad = tmp_path / "extract.txt"
     bad.write_text("List the entities in {text}.")
@@ -246,6 +336,8 @@ def test_conversation_tuning_and_the_prompts_end_to_end(tiny_model_dirs, tmp_pat
         result = CliRunner().invoke(main, [*common, "--training_size", size, "--epochs", "10", "--lr", "5e-3"],
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
+        assert "conversations: 60 kept of 60 read (100%), medical by at least 2 distinct clinical words" in \
+            result.output
     table = runstore.read_tables(runs, "finetune").set_index("training_size")
     # a repeated answer is learnt: the loss on the held-out conversations' answers falls far below the untrained one
     assert table.loc[100, "value"] < 0.5 * table.loc[0, "value"]
@@ -266,3 +358,42 @@ def test_conversation_tuning_and_the_prompts_end_to_end(tiny_model_dirs, tmp_pat
     assert again.output.startswith("reused")
     scores = pd.concat([pd.read_csv(p) for p in (runs / "results" / "generate").rglob("*.csv")])
     assert set(scores["task"]) == {"extract", "search", "summarise"} and set(scores["objective"]) == {"conversation"}
+
+
+def test_the_released_model_means_the_same_weights_in_generate_and_finetune(tiny_model_dirs, tmp_path, monkeypatch):
+    """Size 0 of `finetune --objective instruct` loaded mistral / llama2 / llama2-medtuned in 4-bit while `generate`
+    loaded them in full precision; both follow one rule now, recorded in their tables."""
+    import pandas as pd
+
+    from bioprobe import models
+    from bioprobe.finetune.clinical import run_generate
+    from bioprobe.registry import resolve_model
+
+    assert [models.wants_four_bit(resolve_model(name)) for name in ("mistral", "llama2-medtuned", "smollm2")] == \
+        [True, True, False]
+    assert not models.wants_four_bit(resolve_model("mistral"), False)
+    seen = {}
+
+    def fake_load(resolved, **kwargs):  # stands in for the 7B download
+        seen.update(name=resolved.name, **kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(models, "load_model", fake_load)
+    with pytest.raises(RuntimeError, match="stop here"):
+        run_generate(prompt="extract", model_name="mistral", limit=1, runs_dir=str(tmp_path / "r0"))
+    assert seen["name"] == "mistral" and seen["four_bit"] is True
+    monkeypatch.undo()
+
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["llama"])
+    result = CliRunner().invoke(main, ["generate", "--prompt", "extract", "--model_name", model, "--4bit",
+                                       "--limit", "2", "--max-new-tokens", "3", "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    from tiny_data import write_cued_instructions
+
+    data = write_cued_instructions(tmp_path / "ner", "ner")
+    result = CliRunner().invoke(main, ["finetune", "--task", "ner", "--objective", "instruct", "--model_name", model,
+                                       "--4bit", "--training_size", "0", "--data", str(data), "--test-limit", "2",
+                                       "--max-new-tokens", "3", "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    tables = pd.concat([pd.read_csv(p) for p in (runs / "results").rglob("*.csv")])
+    assert set(tables["analysis"]) == {"generate", "finetune"} and tables["four_bit"].all()

@@ -90,29 +90,71 @@ def _write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_a_mixed_set_is_cut_to_one_task_by_its_column_or_by_the_rule(tmp_path):
-    from bioprobe.instructions import load_instructions
+def test_the_answer_shape_decides_the_task_before_a_column_or_the_instruction_text(tmp_path):
+    from bioprobe.instructions import answer_task, load_instructions, row_task
+
+    assert answer_task("lung cancer", "lung : B\ncancer : I") == "ner"
+    assert answer_task("chest x-ray", "chest : B-TEST\nx-ray : I-TEST") == "ner"        # typed labels (i2b2-2012)
+    assert answer_task("lung cancer now", "lung : B\ncancer : I") is None              # not one line per word
+    assert answer_task("Sentence 1: a\nSentence 2: b", "Entailment") == "nli"
+    assert answer_task("Sentence 1: a\nSentence 2: b", "contradiction.") == "nli"
+    assert answer_task("@GENE$ and @DISEASE$", "Positive") is None
+    # the shape wins over a wording that says nothing of entities, and over a misleading column
+    row = {"instruction": "Spot the mentions of diseases.", "input": "lung cancer", "output": "lung : B\ncancer : I",
+           "source": "MedNLI"}
+    assert row_task(row, "source") == ("ner", "answer")
+    assert row_task({**row, "output": "bad"}, "source") == ("nli", "column")
+    assert row_task({**row, "output": "bad"}, None) == (None, "none")
 
     ner = {"instruction": "Find disease named entities.", "input": "lung cancer", "output": "lung : B\ncancer : I"}
     nli = {"instruction": "Entailment or not?", "input": "a b", "output": "Neutral"}
     other = {"instruction": "Summarise.", "input": "long text", "output": "short"}
-    by_rule = tmp_path / "rule"
-    by_rule.mkdir()
     for split in ("train", "test"):
-        _write_jsonl(by_rule / f"{split}.jsonl", [ner, nli, other, nli])
-    data = load_instructions("nli", str(by_rule))
-    assert data.selection == {"rule": "instruction text (bioprobe.instructions.task_of)", "ner": 2, "nli": 4,
-                              "other": 2, "total": 8}
+        _write_jsonl(tmp_path / f"{split}.jsonl", [ner, nli, other, nli])
+    data = load_instructions("nli", str(tmp_path))
+    assert data.selection == {"rule": "answer shape, then instruction text (bioprobe.instructions.row_task)",
+                              "total": 8, "found": {"ner": 2, "nli": 4, "other": 2}, "kept": 4,
+                              "decided_by": {"answer": 6, "none": 2}, "left_out": {}}
     assert len(data.splits["test"]) == 2 and set(data.splits["test"]["output"][:]) == {"Neutral"}
-    by_column = tmp_path / "column"
-    by_column.mkdir()
-    rows = [{**ner, "source": "NCBI-disease NER"}, {**other, "instruction": "Tag it.", "source": "BC5CDR NER",
-            "output": "long : O\ntext : O"}, {**nli, "source": "MedNLI"}]
-    for split in ("train", "test"):
-        _write_jsonl(by_column / f"{split}.jsonl", rows * 2)
-    data = load_instructions("ner", str(by_column))
-    assert data.selection["rule"] == "column 'source'" and data.selection["ner"] == 8
-    assert data.splits["test"]["instruction"][:] == ["Find disease named entities.", "Tag it."] * 2
+
+
+def test_every_ner_row_of_a_medtuned_shaped_set_is_kept_whatever_its_wording(tmp_path):
+    """Two of the five wordings of a corpus never say "named entity": the instruction text alone dropped them (the
+    published NCBI-disease rows: 3,841 of 6,347 kept). Decided by the answer's shape, every NER row is kept; a
+    malformed NER row is left out with its reason, counted, listed and reported in one line."""
+    from bioprobe.instructions import load_instructions, task_of
+    from tiny_data import DISEASE_WORDINGS, write_medtuned_like
+
+    assert sum(task_of(text) is None for text in DISEASE_WORDINGS) == 2
+    bad = {"instruction": DISEASE_WORDINGS[0], "input": "lung cancer now", "output": "lung : B\ncancer : I"}
+    counts = write_medtuned_like(tmp_path / "mixed", seed=3, extra=[bad])
+    ner = load_instructions("ner", str(tmp_path / "mixed"))
+    n_ner = counts["train"]["ner"] + counts["test"]["ner"]
+    assert ner.selection["kept"] == n_ner == 40 and ner.selection["found"] == {"ner": 41, "nli": 20, "other": 60}
+    assert sum(len(split) for split in ner.splits.values()) == n_ner
+    assert len(ner.splits["test"]) == counts["test"]["ner"]                          # n_test is the whole test set
+    assert set(ner.splits["train"]["instruction"][:]) >= set(DISEASE_WORDINGS)       # every wording is trained on
+    assert ner.selection["left_out"] == {"words_differ": 1}
+    (entry,) = ner.left_out
+    assert entry["reason"] == "words_differ" and "train.jsonl line" in entry["where"]
+    nli = load_instructions("nli", str(tmp_path / "mixed"))
+    assert nli.selection["kept"] == counts["train"]["nli"] + counts["test"]["nli"] == 20
+    assert set(nli.splits["test"]["output"][:]) <= {"Entailment", "Neutral", "Contradiction"}
+
+
+def test_the_command_says_how_many_rows_of_each_task_it_kept(tiny_model_dirs, tmp_path):
+    from tiny_data import DISEASE_WORDINGS, write_medtuned_like
+
+    bad = {"instruction": DISEASE_WORDINGS[0], "input": "a b", "output": "a : B"}
+    write_medtuned_like(tmp_path / "mixed", per_corpus={"disease": 10, "nli": 5, "qa": 5}, extra=[bad])
+    result = instruct("--task", "ner", "--model_name", str(tiny_model_dirs["gpt2"]), "--data",
+                      str(tmp_path / "mixed"), "--runs-dir", str(tmp_path / "runs"), "--training_size", "0",
+                      "--test-limit", "1", "--max-new-tokens", "2")
+    line = result.stdout.splitlines()[-2]
+    assert line.startswith("instructions: NER 10 kept of 11 found among 21 rows (not asked: NLI 5, other 5); 1 left "
+                           "out: 1 output words differ from the input words (each listed in ")
+    listed = (tmp_path / "runs/checkpoints/ner/gpt2-local/size0-seed42-instruct/left_out.jsonl").read_text()
+    assert json.loads(listed)["detail"].startswith("the output has 1 word lines but the input has 2 words")
 
 
 def test_one_instruction_file_is_cut_80_10_10(tmp_path):
@@ -177,17 +219,25 @@ def test_loss_falls_on_the_answer_and_eos_only_even_where_tokens_would_merge(fam
     assert row["length"] == len(row["input_ids"]) and encode_pair(tokenizer, prefix, answer, max_length=4) is None
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama", "smollm2"])
-def test_a_training_example_masks_the_whole_prompt(family, tiny_model_dirs, smollm2_tokenizer):
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "smollm2"])
+def test_a_training_example_masks_the_whole_prompt_and_tokenises_the_answer_as_it_follows_it(family,
+                                                                                           tiny_model_dirs,
+                                                                                           smollm2_tokenizer):
     from bioprobe.finetune.prompts import MEDTUNED, Example, encode_example
 
     tokenizer = smollm2_tokenizer if family == "smollm2" else _tokenizer(family, tiny_model_dirs)
     example = Example("Tag Chemical named entities.", "aspirin works", "aspirin : B\nworks : O")
     row = encode_example(tokenizer, "medtuned", example, max_length=128)
-    prompt = tokenizer(MEDTUNED.format(instruction=example.instruction, input=example.input))["input_ids"]
-    answer = tokenizer(example.output, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    text = MEDTUNED.format(instruction=example.instruction, input=example.input)
+    prompt = tokenizer(text)["input_ids"]
+    plain = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    joint = plain(text + example.output)
+    answer = joint[len(plain(text)):] + [tokenizer.eos_token_id]  # the answer's tokens after "### Output:\n"
+    assert joint[:len(plain(text))] == plain(text)                   # a clean boundary
     assert row["input_ids"] == prompt + answer
     assert row["labels"] == [-100] * len(prompt) + answer
+    if family in ("gpt2", "llama"):  # alone, the first word would carry a leading-space marker it never has here
+        assert plain(example.output)[0] != answer[0]
 
 
 def test_chat_template_prompt_and_mask(smollm2_tokenizer):
@@ -274,7 +324,7 @@ def test_ner_answers_are_read_by_position():
     assert long.failures["extra_lines"] == 1
     wrong = parse_ner("Aspirin : B\nreduced : O\nfeve : O\nand : X\nfever\n. : O", WORDS, stopped=False)
     assert wrong.failures == {"empty": 0, "missing_lines": 0, "extra_lines": 0, "word_mismatch": 1,
-                              "unknown_label": 2, "no_stop": 1}
+                              "unknown_label": 2, "several_labels": 0, "no_stop": 1}
     assert parse_ner("", WORDS).failures["empty"] == 1
 
 
@@ -285,29 +335,166 @@ def test_ner_scores_count_every_item_and_an_unparsed_answer_as_wrong():
     words = [["aspirin", "helps", "."], ["the", "lung", "cancer"], ["tumor", "grew"]]
     answers = ["aspirin : B\nhelps : B\n. : O",     # one right entity, one spurious
                "the : O\nlung : B\ncancer : I",     # right
-               "tumor : B"]                         # right label but a missing line: unparsed, so it predicts nothing
+               "tumor : B"]                         # right label but a missing line: a failure
     parsed = [parse_ner(a, w) for a, w in zip(answers, words)]
     scores = ner_scores(gold, parsed, ["Chemical", "Disease", "Disease"])
-    # entities: gold 3 (Chemical 1, Disease 2); predicted 3 (aspirin, helps, lung cancer); right 2
-    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
-    assert scores["f1"] == pytest.approx(2 / 3)
-    assert scores["f1/Chemical"] == pytest.approx(2 / 3) and scores["f1/Disease"] == pytest.approx(2 / 3)
+    # gold 3 entities (Chemical 1, Disease 2); predicted: aspirin, helps, lung cancer, and the failure's 2 words
+    # (its gold entity missed, one false positive per word); right 2
+    assert scores["precision"] == pytest.approx(2 / 5) and scores["recall"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 * 0.4 * (2 / 3) / (0.4 + 2 / 3))
+    assert scores["f1/Chemical"] == pytest.approx(2 / 3) and scores["f1/Disease"] == pytest.approx(0.4)
     assert scores["f1_lenient"] == pytest.approx(3 / 3.5)  # P 3/4, R 3/3: the missing line's item now counts
+    assert scores["f1_aligned"] == pytest.approx(3 / 3.5)  # its one line aligns to "tumor"
     assert scores["parse_rate"] == pytest.approx(2 / 3) and scores["failures/missing_lines"] == 1
+
+
+def test_a_malformed_answer_never_scores_better_than_any_well_formed_one():
+    """All-O used to stand in for a failed answer: perfect wherever the gold has no entity. For every item, gold
+    with and without entities, every malformed answer scores at most as well as the worst well-formed answer."""
+    import itertools
+
+    from bioprobe.finetune.scoring import ner_scores, parse_ner
+
+    words = ["the", "tumor", "cell", "grew"]
+    others = ([["B", "O", "O", "O"]], [parse_ner("a : B\nb : O\nc : O\nd : O", ["a", "b", "c", "d"])])
+    malformed = ["", "the : O\ntumor : O", "the : O\ntumor : X\ncell : O\ngrew : O", "nothing to say",
+                 "the : O\ntumor : O\ncell : O\ngrew : O\nextra : O"]
+    for gold in (["O", "O", "O", "O"], ["O", "B", "I", "O"], ["B", "O", "B", "O"]):
+        well_formed = [list(labels) for labels in itertools.product("BIO", repeat=len(words))]
+        scores = {}
+        for labels in well_formed:
+            answer = "\n".join(f"{w} : {label}" for w, label in zip(words, labels))
+            result = ner_scores(others[0] + [gold], others[1] + [parse_ner(answer, words)], ["Disease"] * 2)
+            scores[tuple(labels)] = result
+        worst = {metric: min(s[metric] for s in scores.values()) for metric in ("f1", "precision", "recall")}
+        for answer in malformed:
+            parsed = parse_ner(answer, words)
+            assert not parsed.ok
+            result = ner_scores(others[0] + [gold], others[1] + [parsed], ["Disease"] * 2)
+            for metric, value in worst.items():
+                assert result[metric] <= value + 1e-12, (gold, answer, metric)
+        # the failure ties with the worst well-formed answer: every word a spurious entity, the gold ones missed
+        if gold == ["O", "O", "O", "O"]:
+            assert worst["f1"] == pytest.approx(ner_scores(others[0] + [gold], others[1] + [parse_ner("", words)],
+                                                           ["Disease"] * 2)["f1"])
+
+
+def test_entity_scores_equal_seqeval_on_well_formed_answers():
+    import random
+
+    from bioprobe.finetune.evaluate import ner_metrics
+    from bioprobe.finetune.scoring import entity_scores
+
+    rng = random.Random(0)
+    tags = ["O", "B-Disease", "I-Disease", "B-Chemical", "I-Chemical"]
+    gold = [[rng.choice(tags) for _ in range(rng.randint(1, 12))] for _ in range(200)]
+    predicted = [[rng.choice(tags) for _ in sentence] for sentence in gold]
+    ours = entity_scores(gold, predicted, ["Disease"] * len(gold))
+    theirs = ner_metrics(gold, predicted)
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert ours[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_the_aligned_score_reads_lines_by_their_words_so_one_skipped_word_costs_one_label():
+    from bioprobe.finetune.scoring import align_lines, ner_scores, parse_ner
+
+    assert align_lines(["a", "c", "d"], ["a", "b", "c", "d"]) == [0, None, 1, 2]
+    assert align_lines(["a", "x", "b"], ["a", "b"]) == [0, 2]
+    assert align_lines(["IL - 6"], ["IL-6"]) == [0]  # whitespace aside
+    words = ["Aspirin", "and", "lung", "cancer", "drugs"]
+    gold = ["O", "O", "B", "I", "O"]
+    skipped = parse_ner("Aspirin : O\nlung : B\ncancer : I\ndrugs : O", words)  # "and" skipped
+    assert not skipped.ok and skipped.labels == ["O", "B", "I", "O", "O"]  # by position every later line shifts
+    assert skipped.aligned == gold
+    scores = ner_scores([gold], [skipped], ["Disease"])
+    assert scores["f1"] == 0 and scores["f1_lenient"] == 0 and scores["f1_aligned"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def ner_gold_rows(tmp_path_factory):
+    """NER instructions shaped like the public corpora (MedTuned-like disease and typed i2b2 rows: IL-6, 's,
+    brackets, 2R,4R-APDC) and the demo's."""
+    from bioprobe.instructions import load_instructions
+    from tiny_data import write_medtuned_like
+
+    folder = tmp_path_factory.mktemp("medtuned")
+    write_medtuned_like(folder, seed=1)
+    return (load_instructions("ner", str(folder)).splits["test"].to_list() +
+            load_instructions("ner", "demo").splits["test"].select(range(40)).to_list())
+
+
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral", "smollm2"])
+def test_every_family_s_tokenisation_of_the_gold_answer_parses_to_f1_one(family, tiny_model_dirs,
+                                                                         smollm2_tokenizer, ner_gold_rows):
+    """Gold in, F1 1.0 out: each gold answer, tokenised as a tuned model learns it and followed by the next `###`
+    section as a released model goes on, is cut by the stop rule and parsed. BioGPT's tokenizer drops newlines and its
+    detokeniser re-spaces "IL-6 : B" to "IL-6: B" and writes "###" as "# # #": decoded as before, no answer parsed
+    and none stopped."""
+    from bioprobe.finetune.decode import stop_rule, writes_newlines
+    from bioprobe.finetune.generate import cut_answer
+    from bioprobe.finetune.prompts import answer_ids, prompt_text
+    from bioprobe.finetune.scoring import gold_labels, ner_scores, parse_ner
+
+    tokenizer = smollm2_tokenizer if family == "smollm2" else _tokenizer(family, tiny_model_dirs)
+    assert writes_newlines(tokenizer) == (family != "biogpt")
+    stop = stop_rule(tokenizer, "medtuned")
+    section = tokenizer("\n\n### Instruction:\nTag the", add_special_tokens=False)["input_ids"]
+    golds, parsed, types = [], [], []
+    for row in ner_gold_rows:
+        ids = answer_ids(tokenizer, row["output"], prompt_text(tokenizer, "medtuned", row["instruction"], row["input"]))
+        for new in (ids, ids[:-1] + section):  # stopped by EOS, or by the next section
+            answer = cut_answer(new, tokenizer, len(new), stop)
+            assert answer.stopped and answer.tokens >= len(ids) - 1 and (answer.tokens == len(ids) - 1) == (new is ids)
+            words, labels = gold_labels("ner", row["output"])
+            parsed.append(parse_ner(answer.raw, words, answer.stopped, flat=not writes_newlines(tokenizer)))
+            golds.append(labels)
+            types.append(row["entity_type"])
+    scores = ner_scores(golds, parsed, types)
+    assert scores["parse_rate"] == 1.0 and scores["f1"] == 1.0 and scores["f1_aligned"] == 1.0
+
+
+def test_the_stop_rule_belongs_to_the_prompt_format(smollm2_tokenizer):
+    from bioprobe.finetune.decode import stop_rule
+    from bioprobe.finetune.generate import cut_answer
+
+    tokenizer = smollm2_tokenizer
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    chat, medtuned = stop_rule(tokenizer, "chat"), stop_rule(tokenizer, "medtuned")
+    assert chat.texts == () and im_end in chat.ids and medtuned.texts == ("###",)
+    summary = "### Summary\nThe patient was treated for asthma."
+    ids = tokenizer(summary, add_special_tokens=False)["input_ids"] + [im_end]
+    kept = cut_answer(ids, tokenizer, 64, chat)  # a Markdown heading in a chat answer is part of it
+    assert kept.text == summary and kept.stopped and kept.tokens == len(ids) - 1
+    cut = cut_answer(ids, tokenizer, 64, medtuned)  # in the MedTuned format "###" opens the next section
+    assert cut.text == "" and cut.stopped
 
 
 def test_nli_answers_are_normalised_label_words():
     from bioprobe.finetune.scoring import nli_scores, parse_nli
 
     cases = {"Entailment": "entailment", "answer: NEUTRAL.": "neutral", "The relation is contradiction": "contradiction",
-             "Entails": "entailment", "maybe": "", "": ""}
+             "Entails": "entailment", "maybe": "", "": "",
+             "Neutral: the premise neither entails nor contradicts it.": "neutral"}
     parsed = {text: parse_nli(text) for text in cases}
     assert {text: p.labels[0] for text, p in parsed.items()} == cases
     assert parsed["maybe"].failures["unknown_label"] == 1 and parsed[""].failures["empty"] == 1
+    assert parsed["Neutral: the premise neither entails nor contradicts it."].ok  # verbs, not label names
     assert not parse_nli("Neutral", stopped=False).ok
     gold = ["entailment", "neutral", "contradiction", "entailment"]
     scores = nli_scores(gold, [parse_nli(t) for t in ("Entailment", "neutral", "no idea", "Contradiction")])
     assert scores["accuracy"] == 0.5 and scores["parse_rate"] == 0.75 and scores["failures/unknown_label"] == 1
+
+
+@pytest.mark.parametrize("answer", ["Entailment or Contradiction", "entailment? ... maybe neutral",
+                                    "Contradiction, not entailment"])
+def test_an_nli_answer_naming_two_labels_is_a_failure_of_its_own_kind(answer):
+    from bioprobe.finetune.scoring import nli_scores, parse_nli
+
+    parsed = parse_nli(answer)
+    assert not parsed.ok and parsed.failures["several_labels"] == 1 and parsed.failures["unknown_label"] == 0
+    scores = nli_scores([parsed.labels[0]], [parsed])  # even where the first label is the gold one: wrong
+    assert scores["accuracy"] == 0 and scores["failures/several_labels"] == 1
 
 
 def test_loglik_ranking_scores():
@@ -326,6 +513,7 @@ def test_loglik_ranking_scores():
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_batched_left_padded_greedy_equals_one_at_a_time(family, tiny_model_dirs):
     from bioprobe.models import load_model
+    from bioprobe.finetune.decode import stop_rule
     from bioprobe.finetune.generate import generate
 
     loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
@@ -333,8 +521,9 @@ def test_batched_left_padded_greedy_equals_one_at_a_time(family, tiny_model_dirs
     prompts = [tokenizer(text)["input_ids"] for text in ("the gene", "the protein was treated with the drug",
                                                          "cells", "expression of the kinase in the cell")]
     caps = [6, 9, 4, 7]
-    batched = generate(loaded.model, tokenizer, prompts, caps, batch_size=4, progress=False)
-    alone = [generate(loaded.model, tokenizer, [p], [c], batch_size=1, progress=False)[0]
+    stop = stop_rule(tokenizer, "medtuned")
+    batched = generate(loaded.model, tokenizer, prompts, caps, stop, batch_size=4, progress=False)
+    alone = [generate(loaded.model, tokenizer, [p], [c], stop, batch_size=1, progress=False)[0]
              for p, c in zip(prompts, caps)]
     assert batched == alone
     assert all(g.tokens <= c for g, c in zip(batched, caps))
@@ -349,6 +538,7 @@ def test_generation_gives_the_answers_of_transformers_greedy_generate(family, ti
     from transformers import GenerationConfig
 
     from bioprobe.models import load_model
+    from bioprobe.finetune.decode import StopRule
     from bioprobe.finetune.generate import generate
 
     loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
@@ -357,7 +547,8 @@ def test_generation_gives_the_answers_of_transformers_greedy_generate(family, ti
              "the drug")
     prompts = [tokenizer(text)["input_ids"] for text in texts]
     caps = [6, 12, 3, 9, 1]
-    ours = generate(model, tokenizer, prompts, caps, batch_size=3, progress=False)
+    ours = generate(model, tokenizer, prompts, caps, StopRule(ids=frozenset({tokenizer.eos_token_id})),
+                    batch_size=3, progress=False)
     for prompt, cap, got in zip(prompts, caps, ours):
         config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=cap,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -394,6 +585,42 @@ def test_answer_logliks_equal_a_hand_computed_sum(family, tiny_model_dirs):
             assert scores[p, a] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "smollm2"])
+def test_label_logliks_score_the_label_word_as_it_follows_the_prompt(family, tiny_model_dirs):
+    """A released model reads "### Output:\nEntailment", never the word alone with its leading-space marker
+    (SentencePiece "▁Entailment", byte-level BPE with add_prefix_space "ĠEntailment"): each score equals the sum of
+    log-probabilities of the label word's tokens from one forward pass over prompt and word tokenised together."""
+    import torch
+
+    from bioprobe.instructions import NLI_WORDS
+    from bioprobe.models import convert_gguf, load_model
+    from bioprobe.registry import resolve_model
+    from bioprobe.finetune.instruct import label_logliks
+    from bioprobe.finetune.prompts import prompt_ids, prompt_text
+
+    source = convert_gguf(resolve_model("smollm2")) if family == "smollm2" else str(tiny_model_dirs[family])
+    loaded = load_model(source, head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    texts = [prompt_text(tokenizer, "medtuned", "Entailment, Neutral or Contradiction?", text)
+             for text in ("Premise: the gene\nHypothesis: the drug", "Premise: cells\nHypothesis: the protein was")]
+    ids = [prompt_ids(tokenizer, "medtuned", text) for text in texts]
+    scores = label_logliks(model, tokenizer, texts, ids)
+    plain = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    moved = 0
+    for p, (text, prompt) in enumerate(zip(texts, ids)):
+        for a, word in enumerate(NLI_WORDS.values()):
+            joint = plain(text + word)
+            assert joint[:len(plain(text))] == plain(text)  # a clean boundary
+            answer = joint[len(plain(text)):]
+            moved += answer != plain(word)
+            with torch.inference_mode():
+                logp = torch.log_softmax(model(torch.tensor([prompt + answer])).logits[0].float(), -1)
+            expected = sum(float(logp[len(prompt) - 1 + k, token]) for k, token in enumerate(answer))
+            assert scores[p, a] == pytest.approx(expected, abs=1e-4)
+    if family in ("gpt2", "llama"):  # tokenised alone, the word would have been scored on another sequence
+        assert moved == 6
+
+
 # --- end to end --------------------------------------------------------------------------------------------------
 
 
@@ -428,6 +655,32 @@ def test_instruction_tuning_teaches_the_answer_format_and_to_stop(family, tiny_m
     items = [json.loads(line) for line in lines.splitlines()]
     assert len(items) == 12 and items[0]["prompt"].startswith("### Instruction:\nEntailment, Neutral or Contradiction?")
     assert {"output", "gold", "parse", "stopped", "loglik"} <= set(items[0])
+
+
+def test_instruction_defaults_are_chosen_per_objective_and_model_size_and_recorded(tiny_model_dirs, cued, tmp_path):
+    from bioprobe.settings import DEFAULTS, RECIPE
+
+    common = ["--task", "nli", "--data", str(cued["nli"]), "--runs-dir", str(tmp_path), "--training_size", "10",
+              "--epochs", "1", "--test-limit", "2", "--max-new-tokens", "2"]
+    instruct(*common, "--model_name", str(tiny_model_dirs["gpt2"]))
+    instruct(*common, "--model_name", str(tiny_model_dirs["llama"]), "--4bit")   # a 4-bit base: QLoRA
+    records = {name: json.loads((tmp_path / f"checkpoints/nli/{name}/size10-seed42-instruct/run.json").read_text())
+               for name in ("gpt2-local", "llama")}
+    small, quantised = records["gpt2-local"], records["llama"]
+    assert (small["lora"], small["settings"]["lr"], small["settings"]["batch_size"]) == (False, 1e-4, 8)
+    assert (quantised["lora"], quantised["settings"]["lr"], quantised["settings"]["batch_size"]) == (True, 2e-4, 8)
+    assert small["defaults"] == {"objective": "instruct", "lr_full": 1e-4, "lr_lora": 2e-4, "batch_size": 8,
+                                 "warmup": 0.06, "given": []}
+    assert small["request"]["recipe"] == RECIPE and small["request"]["batch_size"] == 8
+    assert DEFAULTS["classifier"].batch_size == 16 and DEFAULTS["classifier"].lr_full == 5e-5
+    # a run trained by an earlier recipe (other defaults, answers tokenised alone) is not reused as if it matched
+    path = tmp_path / "checkpoints/nli/gpt2-local/size10-seed42-instruct/run.json"
+    old = json.loads(path.read_text())
+    del old["request"]["recipe"]
+    path.write_text(json.dumps(old))
+    result = CliRunner().invoke(main, ["finetune", "--objective", "instruct", *common, "--model_name",
+                                       str(tiny_model_dirs["gpt2"])])
+    assert_one_sentence(result, "made with other settings", "recipe None there, 2 now", "--overwrite")
 
 
 def test_ner_generation_scored_rescored_and_reused(tiny_model_dirs, cued, tmp_path):

@@ -135,7 +135,9 @@ def test_instruct_head_importance_is_the_gradient_of_the_answer_loss(tiny_model_
     import datasets
 
     from bioprobe.attention.importance import _answer_batches, head_gates, head_importance, instruction_examples
+    from bioprobe.instructions import analysis_instruction, nli_input
     from bioprobe.models import load_model
+    from bioprobe.finetune.prompts import prompt_text
 
     loaded = load_model(str(tiny_model_dirs["gpt2"]), head="causal-lm")
     loaded.model.double()
@@ -144,9 +146,12 @@ def test_instruct_head_importance_is_the_gradient_of_the_answer_loss(tiny_model_
     settings = {"template": "medtuned", "seed": 42}
     examples = instruction_examples("nli", rows, "medtuned", loaded.tokenizer, 256, 42)
     (row,) = examples
-    assert sum(label != -100 for label in row["labels"]) == len(loaded.tokenizer("Entailment",
-                                                                                 add_special_tokens=False)
-                                                                 ["input_ids"]) + 1
+    tokenizer = loaded.tokenizer
+    plain = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    prompt = prompt_text(tokenizer, "medtuned", analysis_instruction("nli", 0, 42)[0],
+                         nli_input("the gene was treated", "increased expression"))
+    answer = plain(prompt + "Entailment")[len(plain(prompt)):]  # the label word as it follows "### Output:\n"
+    assert [label for label in row["labels"] if label != -100] == answer + [tokenizer.eos_token_id]
     inputs, gold = next(_answer_batches(examples, loaded.tokenizer.pad_token_id, 4096))
 
     def loss(gates):  # the answer-only causal-LM loss in float64 (transformers computes its loss in float32)
@@ -187,6 +192,38 @@ def test_integrated_gradients_of_an_answer_inside_its_prompt(tiny_model_dirs):
     assert all(item.baseline[i] == tokenizer.pad_token_id for i in padded)
     assert np.all(item.scores[kept] == 0)  # tokens equal in input and baseline get no attribution
     assert 0 <= hypothesis_share(item) <= 1 and item.target in ("entailment", "neutral", "contradiction")
+
+
+@pytest.mark.parametrize("task", ["nli", "ner"])
+def test_integrated_gradients_in_chunks_of_steps_give_the_same_attributions(task, tiny_model_dirs):
+    """A 7B model's 512-token prompt cannot take its 50 interpolation steps in one pass on a 24 GB card: steps are
+    chunked by a token budget; the attributions and deltas are those of one pass, to 1e-5."""
+    import datasets
+
+    from bioprobe.attention.attribute import attribute_prompted, steps_per_pass
+    from bioprobe.models import load_model
+
+    loaded = load_model(str(tiny_model_dirs["llama"]), head="causal-lm")
+    rows = datasets.Dataset.from_dict(
+        {"premise": ["the gene was treated with the drug"], "hypothesis": ["increased"], "label": ["entailment"]}
+        if task == "nli" else {"tokens": [["insulin", "reduced", "the", "cancer"]],
+                               "tags": [["B-Chemical", "O", "O", "B-Disease"]]})
+    widths = []
+    hook = loaded.model.get_input_embeddings().register_forward_hook(
+        lambda module, args, output: widths.append(output.shape[0]))
+    try:
+        (whole,) = attribute_prompted(task, loaded, rows, "medtuned", 42, ("Chemical", "Disease"), steps=24,
+                                      progress=False, batch_tokens=10 ** 6)
+        one_pass = max(widths)
+        widths.clear()
+        tokens = len(whole.tokens)
+        (chunked,) = attribute_prompted(task, loaded, rows, "medtuned", 42, ("Chemical", "Disease"), steps=24,
+                                        progress=False, batch_tokens=5 * tokens)
+    finally:
+        hook.remove()
+    assert one_pass == 24 and steps_per_pass(tokens, 5 * tokens) == 5 and max(widths) == 5  # 24 steps in 5 passes
+    np.testing.assert_allclose(chunked.scores, whole.scores, atol=1e-5, rtol=1e-5)
+    assert chunked.delta == pytest.approx(whole.delta, abs=1e-5) and chunked.target == whole.target
 
 
 def test_instruct_attribution_through_the_cli(tuned):
