@@ -173,6 +173,25 @@ def test_a_worker_killed_mid_way_resumes_without_redoing_finished_cells(tiny_mod
     assert {e["cell"] for e in journal(runs) if e["event"] == "finish"} == {c.id for c in expand(load_plan(plan))}
 
 
+def test_a_lock_just_created_by_another_worker_is_held_not_broken(tmp_path):
+    """A lock created with O_EXCL and written after: a second worker reading it empty in between took it for a dead
+    worker's, broke it and ran the cell too (seen once in two concurrent workers). Locks now appear with their
+    content (hard link); an unreadable fresh one counts as held, an old one as stale."""
+    from bioprobe.study.store import STALE_S, Store
+
+    store = Store.of(tmp_path)
+    lock = store.path("locks", "cell-a", ".lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")                      # another worker's, mid-write
+    assert not store.acquire("cell-a") and lock.read_text() == ""
+    old = time.time() - STALE_S - 10         # the same lock long untouched: its worker is gone
+    os.utime(lock, (old, old))
+    assert store.acquire("cell-a")
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not store.acquire("cell-a")       # now held by a live worker: this one
+    assert sorted(p.name for p in lock.parent.iterdir() if not p.name.count(".stale-")) == ["cell-a.lock"]
+
+
 def test_two_concurrent_workers_never_run_one_cell_twice(tiny_model_dirs, cued, tmp_path):
     plan = write_plan(tmp_path, [str(tiny_model_dirs["gpt2"]), str(tiny_model_dirs["bert"])], cued,
                       sizes=(0, 30, 100))

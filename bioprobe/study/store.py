@@ -83,34 +83,44 @@ class Store:
         """Who holds a cell's lock (with `"stale": True` when that worker is gone), or None when nobody does."""
         path = self.path("locks", cell_id, ".lock")
         try:
-            info = json.loads(path.read_text())
             age = time.time() - path.stat().st_mtime
-        except (OSError, ValueError):
+            info = json.loads(path.read_text())
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError):  # a lock written by another scheme or cut short: held until it grows old
+            return {"stale": age > STALE_S, "age_s": round(age, 1), "unreadable": True}
         dead_here = info.get("host") == socket.gethostname() and not _alive(info.get("pid"))
         return {**info, "stale": dead_here or age > STALE_S, "age_s": round(age, 1)}
 
     def acquire(self, cell_id: str) -> bool:
         """Take a cell's lock: True when this process now holds it; False when a live worker does. A stale lock
-        (its worker died) is broken first; of two workers breaking it at once, one wins."""
+        (its worker died) is broken first; of two workers breaking it at once, one wins.
+
+        The lock appears with its content at once (written to a file of this worker's, then hard-linked to the lock's
+        name, which fails when the lock exists: atomic on local disks and NFS alike), so no worker ever reads a lock
+        that another has created but not yet written, and takes it for a dead one's.
+        """
         path = self.path("locks", cell_id, ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                held = self.holder(cell_id)
-                if held is not None and not held["stale"]:
-                    return False
-                try:  # rename is atomic: only one breaker succeeds, the other retries the create
-                    os.rename(path, path.with_name(f"{path.name}.stale-{os.getpid()}-{time.time_ns()}"))
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump({**owner(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, handle)
-            return True
-        return False
+        mine = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}-{time.time_ns()}")
+        mine.write_text(json.dumps({**owner(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        try:
+            for _ in range(3):
+                try:
+                    os.link(mine, path)
+                except FileExistsError:
+                    held = self.holder(cell_id)
+                    if held is not None and not held["stale"]:
+                        return False
+                    try:  # rename is atomic: only one breaker succeeds, the other retries the link
+                        os.rename(path, path.with_name(f"{path.name}.stale-{os.getpid()}-{time.time_ns()}"))
+                    except FileNotFoundError:
+                        pass
+                    continue
+                return True
+            return False
+        finally:
+            mine.unlink(missing_ok=True)
 
     def release(self, cell_id: str) -> None:
         path = self.path("locks", cell_id, ".lock")
