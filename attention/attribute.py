@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import get_task
+from bioprobe.tasks import get_task
 from bioprobe.settings import AttributeSettings
 
 BATCH_TOKENS = {"cpu": 4096, "cuda": 2048}
@@ -50,49 +50,6 @@ class Attribution:
     baseline: list[int]
 
 
-def _segments(ids: list[int], tokenizer, premise: str, hypothesis: str, kind: str, max_length: int) -> np.ndarray:
-    """`[tokens]` 0 for premise tokens, 1 for hypothesis tokens, -1 for the rest, of one pair encoded by `encode_nli`.
-
-    Encoders: the tokenizer's own pair information, `sequence_ids()` of the pair encoded again the same way
-    (-1 where it is None: [CLS], [SEP]); an [UNK] or [MASK] belongs to the sentence it stands in. A slow tokenizer
-    has no `sequence_ids`: there the positions its special-tokens mask marks ([CLS], [SEP]; never [UNK]) split the
-    text, the first run being the premise and the rest the hypothesis (this misreads a premise truncated to
-    nothing). Decoders (`Premise: p Hypothesis: h` between the tokenizer's own prefix and suffix, see
-    `bioprobe.finetune.encode.encode_nli`): the hypothesis is the last part and is kept whole unless it alone is too long,
-    so its own length marks the boundary even when the premise was truncated (the template words count with their
-    part; every text position counts, an unknown character's <unk> too).
-
-    Raises:
-        ValueError: `ids` are not the pair as the tokenizer encodes it (a bug, not a user error).
-    """
-    from bioprobe.align import special_tokens
-    from bioprobe.finetune.encode import HYPOTHESIS, uses_native_pair
-
-    segments = np.full(len(ids), -1)
-    if uses_native_pair(tokenizer, kind):
-        encoded = tokenizer(premise, hypothesis, truncation="longest_first", max_length=max_length,
-                            return_special_tokens_mask=True)
-        if list(encoded["input_ids"]) != list(ids):
-            raise ValueError("The pair's ids differ from the tokenizer's own encoding of it; cannot find its segments.")
-        if getattr(encoded, "is_fast", False):
-            return np.array([-1 if part is None else part for part in encoded.sequence_ids(0)])
-        part = -1
-        added = encoded["special_tokens_mask"]
-        for position, flag in enumerate(added):
-            if flag:
-                continue
-            if position == 0 or added[position - 1]:
-                part = min(part + 1, 1)
-            segments[position] = part
-        return segments
-    prefix, suffix = special_tokens(tokenizer)
-    text = range(len(prefix), len(ids) - len(suffix))
-    n_hypothesis = min(len(tokenizer(HYPOTHESIS + hypothesis, add_special_tokens=False)["input_ids"]), len(text))
-    for k, position in enumerate(text):
-        segments[position] = 1 if k >= len(text) - n_hypothesis else 0
-    return segments
-
-
 def _read_position(ids: list[int], pad_id: int | None) -> int:
     """Where a decoder's sequence-classification head reads `ids` (transformers' rule): the last id that is not the
     pad id (position 0 if all are; the last position without a pad id)."""
@@ -106,9 +63,9 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
     """Integrated Gradients of the fine-tuned model's prediction for each item of `rows`.
 
     The baseline keeps the structural special tokens ([CLS], [SEP], BOS: `bioprobe.align.structural_special_ids`)
-    and replaces every other token, an [UNK] or [MASK] too, by the pad token. NLI explains the predicted class of
-    the pair; NER the predicted tag of the first subword of the first gold entity word (the first word when the
-    sentence has no entity).
+    and replaces every other token, an [UNK] or [MASK] too, by the pad token. What is explained is the task's
+    (`Task.attribution_target`): NLI the predicted class of the pair, NER the predicted tag of the first subword of
+    the first gold entity word (the first word when the sentence has no entity).
 
     A decoder's sequence head reads the last token that is not the pad token. On the baseline (pad after BOS) it
     would read position 0, while every point of the integration path (the input's ids, interpolated embeddings) is
@@ -118,7 +75,7 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
     whatever the ids.
 
     Args:
-        task: "ner" or "nli".
+        task: The task's name.
         loaded: The fine-tuned model with its head and tokenizer.
         rows: Items in the task schema.
         steps: Integration steps.
@@ -137,47 +94,29 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
     from captum.attr import LayerIntegratedGradients
     from tqdm.auto import tqdm
 
-    from bioprobe.align import encode_words, structural_special_ids
-    from bioprobe.finetune.encode import encode_nli
+    from bioprobe.align import structural_special_ids
+    from bioprobe.tasks import get_task
 
+    spec = get_task(task)
     model, tokenizer = loaded.model, loaded.tokenizer
     config = model.config
     names = [config.id2label[i] for i in range(len(config.id2label))]
     device = next(model.parameters()).device
     keep = structural_special_ids(tokenizer)
     kind = loaded.resolved.spec.kind
-    held = task == "nli" and kind == "decoder"  # the head's reading position depends on the ids: hold it
+    held = spec.head != "token" and kind == "decoder"  # the head's reading position depends on the ids: hold it
     head = getattr(model, "score", None) if held else None
     if held and head is None:
         raise BioprobeError(f"{type(model).__name__} has no `score` head to read at the input's last token, so "
-                            "Integrated Gradients cannot explain its pair classification.")
-    if task == "nli":
-        import datasets
-
-        encoded = encode_nli(datasets.Dataset.from_dict({"premise": rows["premise"], "hypothesis": rows["hypothesis"],
-                                                         "label": [names[0]] * len(rows)}),
-                             tokenizer, tuple(names), max_length, kind)
+                            f"Integrated Gradients cannot explain its {spec.title} classification.")
     embeddings = model.get_input_embeddings()
     out: list[Attribution] = []
     head_out: dict = {}  # the head's last output, [batch, tokens, labels]
     hook = head.register_forward_hook(lambda module, args, output: head_out.update(logits=output)) if held else None
     try:
-        for index in tqdm(range(len(rows)), desc="Integrated Gradients", unit="item", leave=False,
-                          disable=not progress):
-            position, segments, read = None, None, None
-            if task == "ner":
-                words, tags = rows[index]["tokens"], rows[index]["tags"]
-                encoding = encode_words(tokenizer, words, max_length=max_length)
-                ids = encoding.input_ids
-                entity = next((w for w, tag in enumerate(tags) if tag != "O" and encoding.spans[w] is not None), 0)
-                position = encoding.spans[entity][0]
-                type_ids = None
-            else:
-                ids = encoded[index]["input_ids"]
-                type_ids = encoded[index].get("token_type_ids")
-                segments = _segments(ids, tokenizer, rows[index]["premise"], rows[index]["hypothesis"], kind,
-                                     max_length)
-                read = _read_position(ids, config.pad_token_id) if held else None
+        for row in tqdm(rows.to_list(), desc="Integrated Gradients", unit="item", leave=False, disable=not progress):
+            ids, type_ids, position, segments = spec.attribution_target(row, tokenizer, max_length, kind)
+            read = _read_position(ids, config.pad_token_id) if held else None
             base_ids = [i if i in keep else tokenizer.pad_token_id for i in ids]
             inputs = torch.tensor([ids], device=device)
             baseline = torch.tensor([base_ids], device=device)
@@ -215,13 +154,14 @@ def attribute_examples(task: str, loaded, rows, steps: int = 50, max_length: int
     return out
 
 
-def hypothesis_share(attribution: Attribution) -> float:
-    """Share of the absolute attribution that falls on hypothesis tokens (of premise + hypothesis tokens)."""
+def segment_share(attribution: Attribution) -> float:
+    """Share of the absolute attribution that falls on segment 1 of segments 0 and 1 (NLI: the hypothesis against
+    the premise; the task names it, `Task.share_name`)."""
     magnitude = np.abs(attribution.scores)
-    premise = magnitude[attribution.segments == 0].sum()
-    hypothesis = magnitude[attribution.segments == 1].sum()
-    total = premise + hypothesis
-    return float(hypothesis / total) if total > 0 else float("nan")
+    rest = magnitude[attribution.segments == 0].sum()
+    share = magnitude[attribution.segments == 1].sum()
+    total = rest + share
+    return float(share / total) if total > 0 else float("nan")
 
 
 @dataclass
@@ -235,19 +175,20 @@ class AttributeResult:
     reused: bool = False
 
 
-def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity_types: tuple[str, ...] = (),
+def attribute_prompted(task: str, loaded, rows, template: str, seed: int, labels: tuple[str, ...] = (),
                        steps: int = 50, max_length: int = 512, progress: bool = True,
                        batch_tokens: int = BATCH_TOKENS["cpu"]) -> list[Attribution]:
     """Integrated Gradients of an instruction-tuned (or released) causal LM's answer, each item inside its seeded
-    analysis instruction (`bioprobe.instructions.analysis_instruction`).
+    analysis instruction (`Task.analysis_instruction`).
 
-    NLI explains the first token of the label word (as it is tokenised after the prompt,
-    `bioprobe.finetune.prompts.continuation_ids`) the model ranks highest at the end of the prompt; NER the label
-    token after `word :` of the first entity word of the instruction's type (the first word when there is none),
-    with the gold answer's earlier lines as the answer so far. The baseline keeps the prompt (instruction, template,
-    answer so far) and replaces the input's tokens by the pad token, so the attributions fall on the input; f is the
-    next-token logit at the last position, the same position for input and baseline. NLI segments: 0 the
-    `Premise: ...` part of the input, 1 the `Hypothesis: ...` part, -1 the rest.
+    What is explained is the task's (`Task.prompted_answer`): the first token of the answer the model ranks highest
+    at the end of the answer so far, each candidate tokenised as it follows the prompt
+    (`bioprobe.finetune.prompts.continuation_ids`): NLI the label word right after the prompt; NER the label token
+    after `word :` of the first entity word of the instruction's type (the first word when there is none), with the
+    gold answer's earlier lines as the answer so far. The baseline keeps the prompt (instruction, template, answer so
+    far) and replaces the input's tokens by the pad token, so the attributions fall on the input; f is the
+    next-token logit at the last position, the same position for input and baseline. Segments (NLI: 0 the
+    `Premise: ...` part of the input, 1 the `Hypothesis: ...` part) are -1 outside the input.
 
     Returns:
         One attribution per item.
@@ -256,49 +197,32 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, entity
     from captum.attr import LayerIntegratedGradients
     from tqdm.auto import tqdm
 
-    from bioprobe.align import encode_words
-    from bioprobe.instructions import NLI_WORDS, SEPARATOR, analysis_instruction, ner_output, nli_input
+    from bioprobe.tasks import get_task
     from bioprobe.finetune.prompts import continuation_ids, prompt_parts, prompt_text
 
+    spec = get_task(task)
     model, tokenizer = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
-    words_of = lambda text: list(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    columns = rows[:]
     out: list[Attribution] = []
     embeddings = model.get_input_embeddings()
-    for index in tqdm(range(len(rows)), desc="Integrated Gradients", unit="item", leave=False, disable=not progress):
-        instruction, entity = analysis_instruction(task, index, seed, entity_types)
+    for index, row in enumerate(tqdm(rows.to_list(), desc="Integrated Gradients", unit="item", leave=False,
+                                     disable=not progress)):
+        instruction, entity = spec.analysis_instruction(index, seed, labels)
         prefix, suffix = prompt_parts(tokenizer, template, instruction)
-        if task == "nli":
-            premise = words_of("Premise: " + columns["premise"][index])
-            hypothesis = words_of("\nHypothesis: " + columns["hypothesis"][index])
-            room = max(max_length - len(prefix) - len(suffix) - len(hypothesis), 0)
-            premise = premise[:room]
-            ids = prefix + premise + hypothesis + suffix
-            segments = np.array([-1] * len(prefix) + [0] * len(premise) + [1] * len(hypothesis) + [-1] * len(suffix))
-            before = prompt_text(tokenizer, template, instruction, nli_input(columns["premise"][index],
-                                                                             columns["hypothesis"][index]))
-            candidates = {name: continuation_ids(tokenizer, before, word)[0] for name, word in NLI_WORDS.items()}
-            answered = ids
-        else:
-            words, tags = columns["tokens"][index], columns["tags"][index]
-            encoding = encode_words(tokenizer, words, max_length=max(max_length - len(prefix) - len(suffix), 1),
-                                    add_special_tokens=False)
-            ids = prefix + encoding.input_ids + suffix
-            segments = None
-            kept = [w for w, span in enumerate(encoding.spans) if span is not None]
-            target_word = next((w for w in kept if tags[w] != "O" and tags[w][2:] == entity), kept[0] if kept else 0)
-            lines = ner_output(words, tags, entity).split("\n")
-            so_far = "\n".join(lines[:target_word] + [f"{words[target_word]}{SEPARATOR.rstrip()}"])
-            before = prompt_text(tokenizer, template, instruction, " ".join(words))
-            head_ids = continuation_ids(tokenizer, before, so_far)  # the answer so far, as training tokenises it
-            answered = ids + head_ids
-            candidates = {}
-            for label in ("B", "I", "O"):
-                full = continuation_ids(tokenizer, before, so_far + " " + label)
-                candidates[label] = full[len(head_ids)] if full[:len(head_ids)] == head_ids and \
-                    len(full) > len(head_ids) else full[-1]
+        item_ids, item_segments, so_far, choices = spec.prompted_answer(
+            row, tokenizer, max(max_length - len(prefix) - len(suffix), 1), entity)
+        ids = prefix + item_ids + suffix
+        segments = None if item_segments is None else \
+            np.concatenate([np.full(len(prefix), -1), item_segments, np.full(len(suffix), -1)])
+        before = prompt_text(tokenizer, template, instruction, spec.prompt_input(row))
+        head_ids = continuation_ids(tokenizer, before, so_far) if so_far else []  # as training tokenises it
+        answered = ids + head_ids
+        candidates = {}
+        for name, text in choices.items():
+            full = continuation_ids(tokenizer, before, so_far + text)
+            candidates[name] = full[len(head_ids)] if full[:len(head_ids)] == head_ids and \
+                len(full) > len(head_ids) else full[-1]
         base_ids = list(answered)
         start, stop = len(prefix), len(ids) - len(suffix)
         base_ids[start:stop] = [pad] * (stop - start)
@@ -335,11 +259,10 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
         **fields: Settings fields (used when `settings` is None, or as changes to it).
 
     Returns:
-        The table and figure written, the attributions (empty when reused), and the NLI hypothesis share (None for
-        NER).
+        The table and figure written, the attributions (empty when reused), and the task's attribution share (NLI:
+        the hypothesis'; None for a task without one).
     """
     from bioprobe.data import data_key, load_task_data
-    from bioprobe.instructions import entity_types
     from bioprobe.models import load_model, wants_four_bit
     from bioprobe.registry import resolve_model
     from bioprobe.settings import build, values
@@ -374,7 +297,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
         import pandas as pd
 
         stored = pd.read_csv(path)
-        share = stored.loc[stored["metric"] == "hypothesis_share", "value"]
+        share = stored.loc[stored["metric"] == spec.share_name, "value"]
         return AttributeResult(path, [figure.with_suffix(".png"), figure.with_suffix(".pdf")], [],
                                float(share.iloc[0]) if len(share) else None, reused=True)
     if source.record is not None:
@@ -386,12 +309,12 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     batch_tokens = s.batch_tokens or BATCH_TOKENS.get(next(loaded.model.parameters()).device.type,
                                                       BATCH_TOKENS["cuda"])
     shown = list(range(min(s.examples, len(rows))))
-    chosen = _select(len(rows), s.limit, s.seed) if spec.name == "nli" else []
+    chosen = _select(len(rows), s.limit, s.seed) if spec.share_name else []
     needed = sorted(set(shown) | set(chosen))  # an item both drawn and averaged is attributed once
     subset = rows.select(needed)
     if instruct:
-        found = attribute_prompted(spec.name, loaded, subset, template, s.seed, entity_types(task_data.labels),
-                                   s.steps, s.prompt_length, batch_tokens=batch_tokens)
+        found = attribute_prompted(spec.name, loaded, subset, template, s.seed, task_data.labels, s.steps,
+                                   s.prompt_length, batch_tokens=batch_tokens)
     else:
         found = attribute_examples(spec.name, loaded, subset, s.steps, s.length, batch_tokens=batch_tokens)
     done = dict(zip(needed, found))
@@ -405,14 +328,14 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
                           "explained_position": item.position,
                           "segment": None if item.segments is None else int(item.segments[position])})
         table.append({"layer": None, "head": None, "metric": "convergence_delta", "value": item.delta, "example": i})
-    if spec.name == "nli":
+    if spec.share_name:
         averaged = [done[i] for i in chosen]
-        shares = np.array([hypothesis_share(a) for a in averaged])
+        shares = np.array([segment_share(a) for a in averaged])
         share, n_share = float(np.nanmean(shares)), int(np.isfinite(shares).sum())
         from bioprobe.attention.stats import bootstrap_mean
 
         mean, low, high = bootstrap_mean(shares[:, None], seed=s.seed)
-        table.append({"layer": None, "head": None, "metric": "hypothesis_share", "value": float(mean[0]),
+        table.append({"layer": None, "head": None, "metric": spec.share_name, "value": float(mean[0]),
                       "ci_low": float(low[0]), "ci_high": float(high[0]), "n_items": n_share})
         deltas = np.abs([a.delta for a in averaged])
         table.append({"layer": None, "head": None, "metric": "mean_abs_convergence_delta",
@@ -424,6 +347,6 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     from bioprobe.figures import attribution_examples
 
     what = "instruction-tuned, " if instruct else ""
-    drawn = attribution_examples(attributions, figure, title=f"{source.name}, {spec.name.upper()}, {what}"
+    drawn = attribution_examples(attributions, figure, title=f"{source.name}, {spec.title}, {what}"
                                                              f"{s.training_size} % training data")
     return AttributeResult(path, drawn, attributions, share)

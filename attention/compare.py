@@ -11,7 +11,7 @@ import numpy as np
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import get_task
+from bioprobe.tasks import get_task
 from bioprobe.settings import AttentionSettings
 
 
@@ -68,7 +68,7 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     from tqdm.auto import tqdm
 
     from bioprobe.attention.stats import METRICS, layer_stats
-    from bioprobe.probing.extract import Unit, _collate, length_batches
+    from bioprobe.units import Unit, collate, length_batches
 
     metrics = tuple(metrics or METRICS)
     device = next(reference.parameters()).device
@@ -78,7 +78,7 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     parts: dict = {key: {m: [] for m in metrics} for key in models}
     result = Statistics({}, len(sequences))
     for batch in tqdm(length_batches(units, batch_tokens), desc="Comparing attention", unit="batch", leave=False):
-        inputs, _, _ = _collate(batch, pad_id, 1)
+        inputs, _, _ = collate(batch, pad_id, 1)
         real = inputs["attention_mask"].bool()
         is_special = torch.isin(inputs["input_ids"], special) & real
         result.tokens += int(real.sum())
@@ -115,32 +115,22 @@ class AttentionResult:
 
 def _inputs(task: str, rows, tokenizer, kind: str, max_length: int, prompt: tuple | None = None,
             labels: tuple[str, ...] = ()):
-    """Input ids (and token type ids of pair encoders) per sentence / pair, encoded as fine-tuning encodes them (or,
-    with `prompt` = `(template, seed, row indices)`, inside their seeded instruction prompts), and how many sentences
-    / pairs were truncated."""
-    import datasets
+    """Input ids (and token type ids of pair encoders) per item, encoded as fine-tuning encodes them
+    (`Task.attention_inputs`; or, with `prompt` = `(template, seed, row indices)`, inside their seeded instruction
+    prompts), how many items were truncated, and the position masks of the task's own statistics."""
+    from bioprobe.tasks import get_task
 
-    from bioprobe.align import encode_words
-    from bioprobe.finetune.encode import encode_nli
-
+    spec = get_task(task)
     columns = rows[:]  # every column as lists, read once
     if prompt is not None:
-        from bioprobe.instructions import entity_types
         from bioprobe.probing.extract import plan_in_prompt
 
         template, seed, chosen = prompt
-        plan = plan_in_prompt(task, columns, chosen, tokenizer, "first" if task == "ner" else "joint-mean",
-                              max_length, template, seed, entity_types(labels) if task == "ner" else ())
+        plan = plan_in_prompt(task, columns, chosen, tokenizer, spec.prompt_poolings[0], max_length, template, seed,
+                              labels)
         by_item = sorted(plan.units, key=lambda unit: unit.items[0][0] if unit.items else 0)
-        return [unit.sequences[0] for unit in by_item], None, plan.n_truncated
-    if task == "ner":
-        encodings = [encode_words(tokenizer, words, max_length=max_length) for words in columns["tokens"]]
-        return [e.input_ids for e in encodings], None, sum(e.n_truncated_words > 0 for e in encodings)
-    pairs = datasets.Dataset.from_dict({"premise": columns["premise"], "hypothesis": columns["hypothesis"],
-                                        "label": ["entailment"] * len(rows)})
-    encoded = encode_nli(pairs, tokenizer, ("entailment",), max_length, kind)[:]
-    types = encoded.get("token_type_ids")
-    return encoded["input_ids"], types, int(sum(encoded["truncated"]))
+        return [unit.sequences[0] for unit in by_item], None, plan.n_truncated, {}
+    return spec.attention_inputs(columns, tokenizer, kind, max_length)
 
 
 def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int = 1000, figures: bool = True,
@@ -236,15 +226,14 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             raise BioprobeError(f"{reference_model.name} and {first.name} do not share a tokenizer, so their attention "
                                 "maps cannot be compared position by position; pick a reference of the same family.")
     template = (tuned.record.get("template") if tuned is not None else None) or "medtuned"
-    sequences, type_ids, truncated = _inputs(spec.name, rows, tokenizer, first.kind, s.length,
-                                             (template, s.seed, chosen) if s.in_prompt else None,
-                                             task_data.labels)
+    sequences, type_ids, truncated, masks = _inputs(spec.name, rows, tokenizer, first.kind, s.length,
+                                                    (template, s.seed, chosen) if s.in_prompt else None,
+                                                    task_data.labels)
     scores, seconds = {}, {}
     if recorded["importance"]:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights there
         from bioprobe.attention.importance import head_importance
-        from bioprobe.instructions import entity_types
 
-        instructions = {"template": template, "seed": s.seed, "entity_types": entity_types(task_data.labels)} \
+        instructions = {"template": template, "seed": s.seed, "labels": task_data.labels} \
             if s.objective == "instruct" else None
         for size, loaded in models.items():
             started = time.perf_counter()

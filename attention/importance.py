@@ -54,52 +54,46 @@ def head_gates(model, gates):
 
 
 def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: int):
-    """Padded batches with gold labels, encoded as in fine-tuning."""
+    """Padded batches with gold labels, encoded as in fine-tuning (`Task.encode`): a label per position for a token
+    head (-100 where none), one per item for a sequence head, a 0/1 row per item for a multi-label head."""
     import torch
 
-    from bioprobe.finetune.encode import IGNORE, encode_ner, encode_nli
-    from bioprobe.probing.extract import Unit, _collate, length_batches
+    from bioprobe.tasks import get_task
+    from bioprobe.units import IGNORE, Unit, collate, length_batches
 
+    spec = get_task(task)
     config = loaded.model.config
     names = tuple(config.id2label[i] for i in range(len(config.id2label)))
-    if task == "ner":
-        encoded = encode_ner(rows, loaded.tokenizer, names, max_length)
-    else:
-        encoded = encode_nli(rows, loaded.tokenizer, names, max_length, loaded.resolved.spec.kind)
+    encoded = spec.encode(rows, loaded.tokenizer, names, max_length, loaded.resolved.spec.kind)
     encoded = encoded[:]  # lists, read from Arrow once (indexing a Dataset column is one Arrow read per item)
     types = encoded.get("token_type_ids")
     units = [Unit([ids], [types[i]] if types else None, [[]], [(i, 0)]) for i, ids in enumerate(encoded["input_ids"])]
     labels = encoded["labels"]
     for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
-        inputs, _, _ = _collate(batch, loaded.tokenizer.pad_token_id, 1)
+        inputs, _, _ = collate(batch, loaded.tokenizer.pad_token_id, 1)
         index = [unit.items[0][0] for unit in batch]
-        if task == "ner":
+        if spec.head == "token":
             gold = torch.full(inputs["input_ids"].shape, IGNORE, dtype=torch.long)
             for row, i in enumerate(index):
                 gold[row, :len(labels[i])] = torch.tensor(labels[i])
         else:
-            gold = torch.tensor([labels[i] for i in index])
+            gold = torch.tensor([labels[i] for i in index], dtype=torch.float if spec.multilabel() else torch.long)
         yield inputs, gold
 
 
 def instruction_examples(task: str, rows, template: str, tokenizer, max_length: int, seed: int,
-                         entity_types: tuple[str, ...] = ()) -> list[dict]:
-    """NER / NLI items as instruction-tuning sequences (the answer-only label mask of `bioprobe.finetune.prompts`): each
-    item's seeded analysis instruction (`bioprobe.instructions.analysis_instruction`) with its gold answer. Items
-    longer than `max_length` are left out."""
-    from bioprobe.instructions import NLI_WORDS, analysis_instruction, ner_output, nli_input
+                         labels: tuple[str, ...] = ()) -> list[dict]:
+    """Task items as instruction-tuning sequences (the answer-only label mask of `bioprobe.finetune.prompts`): each
+    item's seeded analysis instruction (`Task.analysis_instruction`) with its gold answer (`Task.example_output`).
+    Items longer than `max_length` are left out."""
+    from bioprobe.tasks import get_task
     from bioprobe.finetune.prompts import Example, encode_example
 
-    columns = rows[:]
+    spec = get_task(task)
     out = []
-    for i in range(len(rows)):
-        instruction, entity = analysis_instruction(task, i, seed, entity_types)
-        if task == "ner":
-            words = columns["tokens"][i]
-            example = Example(instruction, " ".join(words), ner_output(words, columns["tags"][i], entity))
-        else:
-            example = Example(instruction, nli_input(columns["premise"][i], columns["hypothesis"][i]),
-                              NLI_WORDS[columns["label"][i]])
+    for i, row in enumerate(rows.to_list()):
+        instruction, entity = spec.analysis_instruction(i, seed, labels)
+        example = Example(instruction, spec.prompt_input(row), spec.example_output(row, entity))
         encoded = encode_example(tokenizer, template, example, max_length)
         if encoded is not None:
             out.append(encoded)
@@ -111,7 +105,7 @@ def _answer_batches(examples: list[dict], pad_id: int, batch_tokens: int):
     import torch
 
     from bioprobe.finetune.prompts import collate
-    from bioprobe.probing.extract import Unit, length_batches
+    from bioprobe.units import Unit, length_batches
 
     units = [Unit([e["input_ids"]], None, [[]], [(i, 0)]) for i, e in enumerate(examples)]
     for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
@@ -129,11 +123,11 @@ def head_importance(task: str, loaded, rows, max_length: int = 128, batch_tokens
     modelling loss on the gold answer's tokens and EOS, each item inside its instruction prompt.
 
     Args:
-        task: "ner" or "nli".
+        task: The task's name.
         loaded: The fine-tuned model with its task head (`bioprobe.models.Loaded`).
-        rows: Items in the task schema (NER tokens/tags, NLI premise/hypothesis/label).
+        rows: Items in the task schema.
         max_length, batch_tokens: Encoding and batching.
-        instructions: For a causal LM: `{"template", "seed", "entity_types"}` of its prompts (see
+        instructions: For a causal LM: `{"template", "seed", "labels"}` of its prompts (see
             `instruction_examples`); None for a classifier.
 
     Returns:
@@ -156,7 +150,7 @@ def head_importance(task: str, loaded, rows, max_length: int = 128, batch_tokens
                 batches = _labelled_batches(task, loaded, rows, max_length, batch_tokens)
             else:
                 examples = instruction_examples(task, rows, instructions["template"], loaded.tokenizer, max_length,
-                                                instructions["seed"], instructions.get("entity_types", ()))
+                                                instructions["seed"], instructions.get("labels", ()))
                 if not examples:
                     raise BioprobeError(f"Every item is longer than --max-length {max_length} inside its prompt; "
                                         "pass a larger --max-length for head importance.")

@@ -25,20 +25,16 @@ def naive_tokens_per_second(model_name: str, task: str, items: list[int], max_le
 
     from bioprobe.data import load_task_data
     from bioprobe.models import load_model
-    from bioprobe.registry import get_task
-    from bioprobe.finetune.encode import encode_ner, encode_nli
+    from bioprobe.tasks import get_task
 
     spec = get_task(task)
     data = load_task_data(task, "demo")
-    names = tuple(spec.labels or data.labels)
+    names = tuple(spec.fixed_labels or data.labels)
     transformers.set_seed(seed)
     loaded = load_model(model_name, head=spec.head, labels=names, device="cpu")
     model, tokenizer = loaded.model, loaded.tokenizer
     subset = data.splits["train"].select(items)
-    if task == "ner":
-        encoded = encode_ner(subset, tokenizer, names, max_length)
-    else:
-        encoded = encode_nli(subset, tokenizer, names, max_length, loaded.resolved.spec.kind)
+    encoded = spec.encode(subset, tokenizer, names, max_length, loaded.resolved.spec.kind)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     tokens, started = 0, time.perf_counter()
@@ -46,7 +42,7 @@ def naive_tokens_per_second(model_name: str, task: str, items: list[int], max_le
         pad = max_length - len(row["input_ids"])
         ids = torch.tensor([row["input_ids"] + [tokenizer.pad_token_id] * pad])
         mask = torch.tensor([[1] * len(row["input_ids"]) + [0] * pad])
-        if task == "ner":
+        if spec.head == "token":
             labels = torch.tensor([row["labels"] + [-100] * pad])
         else:
             labels = torch.tensor([row["labels"]])
@@ -61,7 +57,7 @@ def naive_tokens_per_second(model_name: str, task: str, items: list[int], max_le
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--task", default="ner", choices=["ner", "nli"])
+    parser.add_argument("--task", default="ner", choices=["ner", "nli"], help="a single-label task")
     parser.add_argument("--items", type=int, default=480, help="training sentences (or pairs)")
     parser.add_argument("--naive-items", type=int, default=160, help="sentences the slow naive loop is timed on")
     parser.add_argument("--max-length", type=int, default=128, help="the naive loop pads every item to this")

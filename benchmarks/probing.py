@@ -45,10 +45,11 @@ def extract(loaded, sentences, tags, folder: Path, name: str):
     """Word vectors of every layer (first subword), as the `Activations` that `probe_layers` reads."""
     import numpy as np
 
+    from bioprobe.tasks import get_task
     from bioprobe.probing.activations import Activations
-    from bioprobe.probing.extract import plan_ner, run_plan
+    from bioprobe.probing.extract import run_plan
 
-    plan = plan_ner(sentences, loaded.tokenizer, "first", 128)
+    plan = get_task("ner").probe_plan({"tokens": sentences}, loaded.tokenizer, "first", "encoder", 128)
     run_plan(loaded.model, plan, folder / f"{name}.npy", loaded.tokenizer.pad_token_id, desc=f"Extracting {name}")
     items = plan.items
     return Activations(folder, np.load(folder / f"{name}.npy", mmap_mode="r"),
@@ -65,13 +66,14 @@ def reference(train, test, layer: int, seed: int) -> tuple[float, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from bioprobe.tasks import get_task
     from bioprobe.probing.probes import control_labels
-    from bioprobe.probing.run import task_labels
 
-    names = sorted(set(task_labels("ner", train.label, False)))
+    ner = get_task("ner")
+    names = sorted(set(ner.probe_labels(train.label, False)))
     index = {n: i for i, n in enumerate(names)}
-    y_train = np.array([index[v] for v in task_labels("ner", train.label, False)])
-    y_test = np.array([index.get(v, -1) for v in task_labels("ner", test.label, False)])
+    y_train = np.array([index[v] for v in ner.probe_labels(train.label, False)])
+    y_test = np.array([index.get(v, -1) for v in ner.probe_labels(test.label, False)])
     c_train, _ = control_labels(train.text, test.text, y_train, len(names), seed)
     x_train, x_test = np.asarray(train.features[layer], dtype=np.float32), np.asarray(test.features[layer],
                                                                                      dtype=np.float32)

@@ -188,26 +188,26 @@ def load_conversations(data: str | None, markers: tuple[str, str] = MARKERS, med
 
         raw, source = {"all": read_table_file(path, "conversations")}, str(path.resolve())
     elif path.is_dir():
-        from bioprobe.instructions import _read_folder_any
+        from bioprobe.instructions import read_split_files
 
-        raw, source = _read_folder_any(path)
-    elif data_module._HUB_ID.fullmatch(data):
-        raw, source = data_module._load_hub(data), f"hub:{data}"
+        raw, source = read_split_files(path)
+    elif data_module.HUB_ID.fullmatch(data):
+        raw, source = data_module.load_hub(data), f"hub:{data}"
     else:
         raise BioprobeError(f"The conversation data '{data}' is neither a file, a folder nor a hub id.")
     return _select(raw, source, markers, medical, min_terms)
 
 
 def _from_dataset_dict(splits: datasets.DatasetDict) -> dict:
-    return data_module._from_dataset_dict(splits, "demo conversations")
+    return data_module.from_dataset_dict(splits, "demo conversations")
 
 
 def _select(raw: dict, source: str, markers, medical: bool, min_terms: int) -> ConversationData:
-    from bioprobe.instructions import _rows
+    from bioprobe.instructions import raw_rows
 
     columns, kept, total, rule = {}, 0, 0, "none"
     for role, split in raw.items():
-        rows, names = _rows(split)
+        rows, names = raw_rows(split)
         flag = next((c for c in MEDICAL_COLUMNS if c in names), None)
         rule = (f"column '{flag}'" if flag else f"at least {min_terms} distinct clinical words "
                 "(bioprobe.conversations.medical_terms)") if medical else "none (every conversation)"
@@ -225,9 +225,9 @@ def _select(raw: dict, source: str, markers, medical: bool, min_terms: int) -> C
     if not kept:
         raise BioprobeError(f"{source} has no usable conversations ({total} read, none with an assistant turn"
                             f"{' that passes the medical filter: ' + rule if medical else ''}).")
-    from bioprobe.instructions import _complete_splits
+    from bioprobe.instructions import complete_splits
 
-    splits = _complete_splits(columns, source, carve_test=True)
+    splits = complete_splits(columns, source, carve_test=True)
     return ConversationData(datasets.DatasetDict({name: datasets.Dataset.from_dict(cols)
                                                   for name, cols in splits.items()}), source,
                             {"rule": rule, "kept": kept, "total": total})
@@ -262,7 +262,7 @@ def demo_conversations(seed: int = 42) -> datasets.DatasetDict:
     import random
 
     from bioprobe.data import load_task_data
-    from bioprobe.instructions import entity_types
+    from bioprobe.tasks.ner import entity_types
 
     ner, nli = load_task_data("ner", "demo"), load_task_data("nli", "demo")
     types = entity_types(ner.labels)

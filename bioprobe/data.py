@@ -1,7 +1,6 @@
-"""Load NER or NLI data (demo corpus, local directory or Hugging Face hub dataset) into one schema.
-
-NER rows: ``tokens``/``tags`` (IOB2 strings); NLI rows: ``premise``/``hypothesis``/``label``.
-Every task gets exactly the splits train, validation and test.
+"""Load a task's data (demo corpus, local directory or Hugging Face hub dataset) into its schema, with exactly the
+splits train, validation and test. What the schema is and how a row maps to it is the task module's
+(`bioprobe.tasks`); this module finds the files, reads them and checks the splits.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,71 +21,33 @@ import datasets
 import numpy as np
 
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import TASKS as REGISTERED_TASKS
 
-NLI_LABELS = REGISTERED_TASKS["nli"].labels
-TASKS = tuple(REGISTERED_TASKS)
 SPLITS = ("train", "validation", "test")
-DEFAULT_NER_DATASET = "tner/bionlp2004"
-MEDNLI_ENV = "MEDNLI_DIR"
 # A directory (or hub dataset) without a validation split gets one from a seeded 10 % of train.
 VALIDATION_FRACTION = 0.1
 VALIDATION_SEED = 0
 # Seconds to wait for the hub before treating it as unreachable (load_dataset itself retries for ~25 s).
 HUB_PROBE_TIMEOUT_S = 10.0
 
-# Hub datasets that store integer tags without ClassLabel names; the ids come from their dataset cards.
-KNOWN_TAG_NAMES = {
-    "tner/bionlp2004": (
-        "O", "B-DNA", "I-DNA", "B-protein", "I-protein", "B-cell_type", "I-cell_type",
-        "B-cell_line", "I-cell_line", "B-RNA", "I-RNA",
-    ),
-}
-
-_SPLIT_NAMES = {
+SPLIT_NAMES = {
     "train": "train", "training": "train",
     "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
     "devel": "validation", "test": "test",
     "mli_train_v1": "train", "mli_dev_v1": "validation", "mli_test_v1": "test",
 }
-_FORMATS = {
-    "ner": {".conll": "conll", ".txt": "conll", ".iob": "conll", ".bio": "conll", ".tsv": "conll",
-            ".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"},
-    "nli": {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"},
-}
-_COLUMNS = {
-    "tokens": ("tokens", "words"),
-    "tags": ("tags", "ner_tags", "labels"),
-    "premise": ("premise", "sentence1", "text_a"),
-    "hypothesis": ("hypothesis", "sentence2", "text_b"),
-    "label": ("label", "gold_label"),
-}
-_NLI_ALIASES = {
-    "entailment": "entailment", "entails": "entailment", "entail": "entailment",
-    "neutral": "neutral",
-    "contradiction": "contradiction", "contradicts": "contradiction", "contradict": "contradiction",
-    "contradictory": "contradiction",
-}
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
-_IOB2_RULE = "tags must be IOB2 (BIO) with an entity type such as B-Disease, I-Disease or O"
-_FEATURES = {
-    "ner": datasets.Features(  # Sequence (not List) keeps datasets 3.x working; it becomes List in 4.x+
-        {"tokens": datasets.Sequence(datasets.Value("string")), "tags": datasets.Sequence(datasets.Value("string"))}
-    ),
-    "nli": datasets.Features(
-        {name: datasets.Value("string") for name in ("premise", "hypothesis", "label")}
-    ),
-}
+"""File stems and split names that name each split."""
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
 
 
 @dataclass(frozen=True)
 class TaskData:
-    """One task's data in the common schema.
+    """One task's data in its schema.
 
     Attributes:
-        splits: ``train``/``validation``/``test`` datasets (NER: tokens, tags; NLI: premise, hypothesis, label).
+        splits: ``train``/``validation``/``test`` datasets in the task's schema (NER: tokens, tags; NLI: premise,
+            hypothesis, label; ...).
         source: What was loaded, human readable (e.g. ``demo``, ``hub:tner/bionlp2004``, ``/abs/path (conll)``).
-        labels: NER: the tag set, ``O`` first, then by entity type, B before I; NLI: ``NLI_LABELS``.
+        labels: The label set (NER: the tag set, ``O`` first, then by entity type, B before I).
     """
 
     splits: datasets.DatasetDict
@@ -94,7 +55,7 @@ class TaskData:
     labels: tuple[str, ...]
 
 
-class _RawSplit(NamedTuple):
+class RawSplit(NamedTuple):
     """Rows of one split as read, before mapping to the schema."""
 
     rows: Sequence[dict[str, Any]]
@@ -104,16 +65,16 @@ class _RawSplit(NamedTuple):
 
 
 def load_task_data(task: str, data: str | None = None, labels: Sequence[str] | None = None) -> TaskData:
-    """Load a task's data into the common schema with train, validation and test splits.
+    """Load a task's data into its schema with train, validation and test splits.
 
     Args:
-        task: ``"ner"`` or ``"nli"``.
-        data: ``None`` for the default (NER: hub ``tner/bionlp2004``; NLI: MedNLI from ``$MEDNLI_DIR``),
-            ``"demo"`` for the built-in demo corpus, a local directory (an existing path wins over a hub id
-            of the same name), or a hub dataset id. Data without a validation split gets one made of a
-            seeded 10 % of train (``VALIDATION_SEED``); train keeps the rest, both in their original order.
-        labels: Names for integer tags or labels, in id order (``--labels``); takes precedence over the
-            data's ClassLabel names and is not used when tags or labels are already strings.
+        task: A task name (`bioprobe.tasks.TASKS`).
+        data: ``None`` for the task's default (NER: hub ``tner/bionlp2004``; NLI: MedNLI from ``$MEDNLI_DIR``; ...),
+            ``"demo"`` for the built-in demo corpus, a local directory (an existing path wins over a hub id of the
+            same name), or a hub dataset id. Data without a validation split gets one made of a seeded 10 % of
+            train (``VALIDATION_SEED``); train keeps the rest, both in their original order.
+        labels: Names for integer tags or labels, in id order (``--labels``); takes precedence over the data's
+            ClassLabel names and is not used when tags or labels are already strings.
 
     Returns:
         The splits, a description of the source, and the label set.
@@ -121,42 +82,38 @@ def load_task_data(task: str, data: str | None = None, labels: Sequence[str] | N
     Raises:
         BioprobeError: If the data cannot be found, read or validated; the message names the file and line.
     """
-    task = _check_task(task)
+    from bioprobe.tasks import TASKS, get_task
+
+    if not isinstance(task, str) or task.lower() not in TASKS:
+        raise BioprobeError(f"Unknown task {task!r}; choose one of: {', '.join(TASKS)}.")
+    spec = get_task(task)
     names = _label_names(labels)
     if isinstance(data, os.PathLike):
         data = os.fspath(data)
-    local_only = False
-    if data is None and task == "ner":
-        data = DEFAULT_NER_DATASET
-    elif data is None:
-        data, local_only = _mednli_dir(), True
+    origin = None
+    if data is None:
+        data, origin = spec.default_source()
     if not data.strip():
         raise BioprobeError("The --data value is empty; pass demo, a local directory or a hub dataset id.")
     if data == "demo":
-        return _demo_data(task, names)
-    if local_only or Path(data).expanduser().exists() or not _HUB_ID.fullmatch(data):
-        raw, source = _read_directory(Path(data).expanduser(), task, local_only)
+        return _demo_data(spec.name, names)
+    if origin or Path(data).expanduser().exists() or not HUB_ID.fullmatch(data):
+        raw, source = _read_directory(Path(data).expanduser(), spec, origin)
         fallback = None
     else:
-        raw, source, fallback = _load_hub(data), f"hub:{data}", KNOWN_TAG_NAMES.get(data)
-    return _build(task, raw, source, names, fallback)
+        raw, source, fallback = load_hub(data), f"hub:{data}", spec.hub_names(data)
+    return build(spec, raw, source, names, fallback)
 
 
 def data_key(task: str, data: str | None) -> str | None:
-    """What `--data` points at, independent of the working directory: local paths made absolute, the NLI default
-    read from `MEDNLI_DIR`. Runs and caches record it, so a later analysis loads the very same data."""
-    if data is None and task == "nli":
-        data = os.environ.get(MEDNLI_ENV) or None
+    """What `--data` points at, independent of the working directory: local paths made absolute, a task's default
+    read as it is read (NLI: `MEDNLI_DIR`). Runs and caches record it, so a later analysis loads the very same data."""
+    from bioprobe.tasks import get_task
+
+    data = get_task(task).data_key(data)
     if data is not None and data != "demo" and Path(data).expanduser().exists():
         return str(Path(data).expanduser().resolve())
     return data
-
-
-def _check_task(task: str) -> str:
-    """Return the task name in lower case, or raise BioprobeError if it is unknown."""
-    if not isinstance(task, str) or task.lower() not in TASKS:
-        raise BioprobeError(f"Unknown task {task!r}; choose one of: {', '.join(TASKS)}.")
-    return task.lower()
 
 
 def _label_names(labels: Sequence[str] | str | None) -> tuple[str, ...] | None:
@@ -173,48 +130,28 @@ def _label_names(labels: Sequence[str] | str | None) -> tuple[str, ...] | None:
     return names
 
 
-def _mednli_dir() -> str:
-    """Directory of the MedNLI files from ``$MEDNLI_DIR``, or BioprobeError explaining how to get them."""
-    directory = os.environ.get(MEDNLI_ENV, "").strip()
-    if not directory:
-        raise BioprobeError(
-            "MedNLI is credentialed data from PhysioNet (https://physionet.org/content/mednli/), so it cannot be "
-            f"downloaded automatically: get access there, then pass --data DIR or set {MEDNLI_ENV}=DIR to the "
-            "folder with mli_train_v1.jsonl, or use --data demo."
-        )
-    return directory
-
-
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _demo_data(task: str, names: tuple[str, ...] | None) -> TaskData:
-    """The demo corpus in the common schema, built once per process (it is generated deterministically; the demo
+    """The demo corpus in the task's schema, built once per process (it is generated deterministically; the demo
     loads it for every run and split)."""
-    return _build(task, _load_demo(task), "demo", names, None)
+    from bioprobe.tasks import get_task
 
-
-def _load_demo(task: str) -> dict[str, _RawSplit]:
-    """The demo corpus (``bioprobe.demo_corpus``) as raw splits."""
+    spec = get_task(task)
     try:
-        from bioprobe import demo_corpus
+        splits = spec.demo()
     except ImportError as error:
         if error.name not in ("bioprobe.demo_corpus", "bioprobe"):
             raise
         raise BioprobeError("The demo corpus (bioprobe.demo_corpus) is missing from this installation.") from error
-    splits = demo_corpus.demo_ner() if task == "ner" else demo_corpus.demo_nli()
-    return _from_dataset_dict(splits, "demo")
+    return build(spec, from_dataset_dict(splits, "demo"), "demo", names, None)
 
 
-def _build(
-    task: str,
-    raw: dict[str, _RawSplit],
-    source: str,
-    labels: Sequence[str] | None,
-    fallback: Sequence[str] | None,
-) -> TaskData:
-    """Validate raw splits, map them to the schema, add a validation split if missing, and wrap them up.
+def build(task, raw: dict[str, RawSplit], source: str, labels: Sequence[str] | None,
+          fallback: Sequence[str] | None) -> TaskData:
+    """Validate raw splits, map them to the task's schema, add a validation split if missing, and wrap them up.
 
     Args:
-        task: ``"ner"`` or ``"nli"``.
+        task: The task (`bioprobe.tasks.Task`).
         raw: Raw splits by role (train and test required).
         source: Description of the source.
         labels: Names for integer ids from ``--labels`` (first choice).
@@ -223,30 +160,28 @@ def _build(
     Returns:
         The task data.
     """
+    from bioprobe.schema import class_names
+
     for role in ("train", "test"):
         if role not in raw:
             raise BioprobeError(f"The data from {source} has no {role} split; train and test are required.")
-    standardize = _standardize_ner if task == "ner" else _standardize_nli
-    names_from = _COLUMNS["tags"] if task == "ner" else _COLUMNS["label"]
     columns = {}
     for role, split in raw.items():
-        columns[role] = standardize(split, labels or _class_names(split.features, names_from) or fallback)
+        names = labels or class_names(split.features, task.label_names_from()) or fallback
+        columns[role] = task.standardize(split, tuple(names) if names is not None else None)
         if not next(iter(columns[role].values())):
             raise BioprobeError(f"The {role} split from {split.name} has no examples.")
     if "validation" not in raw:
-        columns["train"], columns["validation"] = _carve_validation(columns["train"], raw["train"].name)
+        columns["train"], columns["validation"] = carve_validation(columns["train"], raw["train"].name)
         source += f" (validation = seeded {VALIDATION_FRACTION:.0%} of train)"
+    features = task.features()
     splits = datasets.DatasetDict(
-        {role: datasets.Dataset.from_dict(columns[role], features=_FEATURES[task]) for role in SPLITS}
+        {role: datasets.Dataset.from_dict(columns[role], features=features) for role in SPLITS}
     )
-    if task == "ner":
-        label_set = _ner_label_set(tag for role in SPLITS for tags in columns[role]["tags"] for tag in tags)
-    else:
-        label_set = NLI_LABELS
-    return TaskData(splits=splits, source=source, labels=label_set)
+    return TaskData(splits=splits, source=source, labels=task.label_set({r: columns[r] for r in SPLITS}, labels))
 
 
-def _carve_validation(train: dict[str, list], name: str) -> tuple[dict[str, list], dict[str, list]]:
+def carve_validation(train: dict[str, list], name: str) -> tuple[dict[str, list], dict[str, list]]:
     """Split a seeded ``VALIDATION_FRACTION`` (at least one example) off train; both keep the file order.
 
     Args:
@@ -270,185 +205,45 @@ def _carve_validation(train: dict[str, list], name: str) -> tuple[dict[str, list
     return rest, validation
 
 
-def _ner_label_set(tags: Iterable[str]) -> tuple[str, ...]:
-    """The tag set sorted as ``O`` first, then by entity type, ``B-`` before ``I-``."""
-    return tuple(sorted(set(tags) | {"O"}, key=lambda tag: ("",) if tag == "O" else (tag[2:], tag[:1])))
-
-
-# --- mapping rows to the schema -------------------------------------------------------------------------
-
-
-def _standardize_ner(split: _RawSplit, names: Sequence[str] | None) -> dict[str, list]:
-    """Map NER rows to ``tokens``/``tags`` string lists, checking lengths and the IOB2 scheme."""
-    all_tokens, all_tags = [], []
-    for i, row in enumerate(split.rows):
-        where = split.locate(i)
-        tokens = _sequence(row, "tokens", where)
-        raw_tags = _sequence(row, "tags", where)
-        if len(tokens) != len(raw_tags):
-            raise BioprobeError(f"{where}: {len(tokens)} tokens but {len(raw_tags)} tags; every token needs one tag.")
-        if not tokens:
-            raise BioprobeError(f"{where}: the sentence has no tokens.")
-        for j, token in enumerate(tokens):
-            if not isinstance(token, str):
-                raise BioprobeError(f"{split.locate(i, j)}: token {token!r} is not a string.")
-        tags = [_tag_name(tag, names, split.locate(i, j)) for j, tag in enumerate(raw_tags)]
-        _check_iob2(tags, split.locate, i)
-        all_tokens.append(list(tokens))
-        all_tags.append(tags)
-    return {"tokens": all_tokens, "tags": all_tags}
-
-
-def _standardize_nli(split: _RawSplit, names: Sequence[str] | None) -> dict[str, list]:
-    """Map NLI rows to ``premise``/``hypothesis``/``label`` strings, labels normalised to ``NLI_LABELS``."""
-    columns: dict[str, list] = {"premise": [], "hypothesis": [], "label": []}
-    for i, row in enumerate(split.rows):
-        where = split.locate(i)
-        for field in ("premise", "hypothesis"):
-            column, text = _field(row, field, where)
-            if not isinstance(text, str):
-                raise BioprobeError(f"{where}: the {column} value {text!r} is not text.")
-            columns[field].append(text)
-        columns["label"].append(_nli_label(_field(row, "label", where)[1], names, where))
-    return columns
-
-
-def _class_names(features: datasets.Features | None, aliases: Sequence[str]) -> tuple[str, ...] | None:
-    """ClassLabel names of the first present column among ``aliases`` (plain or inside a list feature)."""
-    for column in aliases:
-        if features is not None and column in features:
-            feature = features[column]
-            feature = feature[0] if isinstance(feature, list) and feature else getattr(feature, "feature", feature)
-            return tuple(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-    return None
-
-
-def _field(row: dict[str, Any], field: str, where: str) -> tuple[str, Any]:
-    """The first present column among the aliases of ``field`` and its value, or BioprobeError."""
-    for column in _COLUMNS[field]:
-        if column in row:
-            if row[column] is None:
-                raise BioprobeError(f"{where}: the {column} value is missing.")
-            return column, row[column]
-    found = ", ".join(str(key) for key in row) or "none"
-    raise BioprobeError(f"{where}: no {field} column (expected one of {', '.join(_COLUMNS[field])}; found {found}).")
-
-
-def _sequence(row: dict[str, Any], field: str, where: str) -> list:
-    """A token or tag list; text cells hold a JSON list or whitespace-separated items."""
-    column, value = _field(row, field, where)
-    if isinstance(value, str):
-        if not value.lstrip().startswith("["):
-            return value.split()
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise BioprobeError(f"{where}: the {column} value is not a valid JSON list.") from None
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (list, tuple)):
-        raise BioprobeError(f"{where}: the {column} value is not a list.")
-    return list(value)
-
-
-def _integer(value: Any) -> int | None:
-    """``value`` as an int if it is an integer id (an int, or a string of digits), else None."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
-def _id_name(value: Any, index: int, names: Sequence[str] | None, what: str, example: str, where: str) -> str:
-    """The name of integer id ``index`` in ``names`` (a tag or a label), or a clear error."""
-    if names is None:
-        raise BioprobeError(
-            f"{where}: {what} {value!r} is an integer id but the data names no {what}s; pass --labels with the "
-            f"{what} names in id order, e.g. --labels {example}."
-        )
-    if not 0 <= index < len(names):
-        raise BioprobeError(f"{where}: {what} id {index} is outside the {len(names)} {what} names {list(names)}.")
-    return names[index]
-
-
-def _tag_name(tag: Any, names: Sequence[str] | None, where: str) -> str:
-    """A tag as a string, mapping integer ids through ``names``."""
-    index = _integer(tag)
-    if index is None:
-        if not isinstance(tag, str):
-            raise BioprobeError(f"{where}: tag {tag!r} is neither a string nor an integer id.")
-        return tag
-    return _id_name(tag, index, names, "tag", "O,B-Disease,I-Disease", where)
-
-
-def _check_iob2(tags: list[str], locate: Callable[..., str], row: int) -> None:
-    """Raise BioprobeError at the first tag that breaks IOB2: O, B-TYPE, or I-TYPE continuing TYPE."""
-    previous = "O"
-    for j, tag in enumerate(tags):
-        if tag != "O":
-            prefix, dash, kind = tag.partition("-")
-            if prefix not in ("B", "I") or not dash or not kind:
-                hint = " (BIOES/BILOU tags must be converted)" if dash and prefix in ("E", "S", "L", "U") else ""
-                raise BioprobeError(f"{locate(row, j)}: tag {tag!r} is not allowed because {_IOB2_RULE}{hint}.")
-            if prefix == "I" and previous[2:] != kind:
-                raise BioprobeError(
-                    f"{locate(row, j)}: tag {tag!r} follows {previous!r}, but {_IOB2_RULE}, where an I- tag "
-                    "continues a B- or I- tag of the same type (IOB1 tags must be converted)."
-                )
-        previous = tag
-
-
-def _nli_label(value: Any, names: Sequence[str] | None, where: str) -> str:
-    """An NLI label normalised to ``NLI_LABELS``; integer ids are mapped through ``names``."""
-    index = _integer(value)
-    if index is not None:
-        value = _id_name(value, index, names, "label", ",".join(NLI_LABELS), where)
-    label = _NLI_ALIASES.get(value.strip().lower()) if isinstance(value, str) else None
-    if label is None:
-        raise BioprobeError(f"{where}: label {value!r} is not one of {', '.join(NLI_LABELS)}.")
-    return label
-
-
 # --- local directories ------------------------------------------------------------------------------------
 
 
-def _read_directory(path: Path, task: str, from_env: bool) -> tuple[dict[str, _RawSplit], str]:
+def _read_directory(path: Path, task, origin: str | None) -> tuple[dict[str, RawSplit], str]:
     """Read a directory of split files (or a ``save_to_disk`` DatasetDict) into raw splits.
 
     Args:
         path: The directory.
-        task: ``"ner"`` or ``"nli"`` (decides which extensions are read and how).
-        from_env: Whether the path came from ``$MEDNLI_DIR`` (mentioned in errors).
+        task: The task (its `formats` decide which extensions are read and how).
+        origin: Where the path came from when it is the task's default (an environment variable, named in errors).
 
     Returns:
         The raw splits by role and the source description, e.g. ``/abs/dir (conll)``.
     """
     path = path.resolve()
-    origin = f" (from {MEDNLI_ENV})" if from_env else ""
+    origin = f" (from {origin})" if origin else ""
     if not path.exists():
         raise BioprobeError(f"The data path {path}{origin} does not exist.")
     if not path.is_dir():
         raise BioprobeError(f"The data path {path}{origin} is a file, but --data needs a directory with split files.")
     if (path / "dataset_dict.json").is_file():
-        return _read_saved(path), f"{path} (save_to_disk)"
+        return read_saved(path), f"{path} (save_to_disk)"
     files = _split_files(path, task)
     for role in ("train", "test"):
         if role not in files:
             raise BioprobeError(
                 f"The data directory {path}{origin} has no {role} file ({role}.* or mli_{role}_v1.jsonl)."
             )
-    raw = {role: _READERS[fmt](file) for role, (file, fmt) in files.items()}
+    raw = {role: READERS[fmt](file) for role, (file, fmt) in files.items()}
     formats = sorted({"mednli" if file.name.startswith("mli_") else fmt for file, fmt in files.values()})
     return raw, f"{path} ({'+'.join(formats)})"
 
 
-def _split_files(path: Path, task: str) -> dict[str, tuple[Path, str]]:
+def _split_files(path: Path, task) -> dict[str, tuple[Path, str]]:
     """Find the split files of a directory by name (train.*, dev.*, ...) and extension."""
     found: dict[str, tuple[Path, str]] = {}
     for file in sorted(path.iterdir()):
-        role = _SPLIT_NAMES.get(file.stem.lower())
-        fmt = _FORMATS[task].get(file.suffix.lower())
+        role = SPLIT_NAMES.get(file.stem.lower())
+        fmt = task.formats.get(file.suffix.lower())
         if role is None or fmt is None or not file.is_file():
             continue
         if role in found:
@@ -457,7 +252,7 @@ def _split_files(path: Path, task: str) -> dict[str, tuple[Path, str]]:
             )
         found[role] = (file, fmt)
     if not found:
-        extensions = ", ".join(sorted(_FORMATS[task]))
+        extensions = ", ".join(sorted(task.formats))
         raise BioprobeError(
             f"The data directory {path} has no recognisable split files (expected train, dev or validation, "
             f"and test files ending in {extensions}, or the MedNLI mli_*_v1.jsonl files, or a save_to_disk folder)."
@@ -483,7 +278,7 @@ def _read_text(path: Path) -> str:
         raise BioprobeError(f"{path} is not UTF-8 text.") from None
 
 
-def _read_conll(path: Path) -> _RawSplit:
+def _read_conll(path: Path) -> RawSplit:
     """CoNLL: token first, tag last column (tab or whitespace separated); blank lines end sentences."""
     rows: list[dict[str, list[str]]] = []
     starts: list[int] = []
@@ -509,10 +304,10 @@ def _read_conll(path: Path) -> _RawSplit:
     def locate(row: int, token: int | None = None) -> str:
         return f"{path} line {starts[row] + (token or 0)}"
 
-    return _RawSplit(rows, None, locate, str(path))
+    return RawSplit(rows, None, locate, str(path))
 
 
-def _read_jsonl(path: Path) -> _RawSplit:
+def _read_jsonl(path: Path) -> RawSplit:
     """JSON lines: one JSON object per line; blank lines are skipped."""
     rows, numbers = [], []
     for number, line in enumerate(_read_text(path).split("\n"), 1):
@@ -526,10 +321,10 @@ def _read_jsonl(path: Path) -> _RawSplit:
             raise BioprobeError(f"{path} line {number}: expected a JSON object, found {type(row).__name__}.")
         rows.append(row)
         numbers.append(number)
-    return _RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
+    return RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
 
 
-def _read_json(path: Path) -> _RawSplit:
+def _read_json(path: Path) -> RawSplit:
     """A ``.json`` file: a JSON array of objects, or else JSON lines."""
     text = _read_text(path)
     if not text.lstrip().startswith("["):
@@ -541,10 +336,10 @@ def _read_json(path: Path) -> _RawSplit:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BioprobeError(f"{path} item {i + 1}: expected a JSON object, found {type(row).__name__}.")
-    return _RawSplit(rows, None, _row_locator(str(path), "item"), str(path))
+    return RawSplit(rows, None, _row_locator(str(path), "item"), str(path))
 
 
-def _read_table(path: Path, delimiter: str) -> _RawSplit:
+def _read_table(path: Path, delimiter: str) -> RawSplit:
     """CSV (quoted fields allowed) or TSV (no quoting) with a header row."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter, quoting=quoting)
@@ -567,10 +362,10 @@ def _read_table(path: Path, delimiter: str) -> _RawSplit:
     except csv.Error as error:
         kind = "TSV" if delimiter == "\t" else "CSV"
         raise BioprobeError(f"{path} line {reader.line_num}: unreadable {kind} ({error}).") from None
-    return _RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
+    return RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
 
 
-def _read_parquet(path: Path) -> _RawSplit:
+def _read_parquet(path: Path) -> RawSplit:
     """A Parquet file; ClassLabel names are recovered from the schema metadata written by ``datasets``."""
     import pyarrow.parquet as pq
 
@@ -582,10 +377,10 @@ def _read_parquet(path: Path) -> _RawSplit:
         features = datasets.Features.from_arrow_schema(table.schema)
     except Exception:  # schemas datasets cannot express: read the values without ClassLabel names
         features = None
-    return _RawSplit(table.to_pylist(), features, _row_locator(str(path), "row"), str(path))
+    return RawSplit(table.to_pylist(), features, _row_locator(str(path), "row"), str(path))
 
 
-def _read_saved(path: Path) -> dict[str, _RawSplit]:
+def read_saved(path: Path) -> dict[str, RawSplit]:
     """A DatasetDict saved with ``save_to_disk``."""
     try:
         saved = datasets.load_from_disk(str(path))
@@ -595,10 +390,10 @@ def _read_saved(path: Path) -> dict[str, _RawSplit]:
         raise BioprobeError(
             f"{path} holds a single Dataset; save a DatasetDict with train, validation and test splits."
         )
-    return _from_dataset_dict(saved, str(path))
+    return from_dataset_dict(saved, str(path))
 
 
-_READERS: dict[str, Callable[[Path], _RawSplit]] = {
+READERS: dict[str, Callable[[Path], RawSplit]] = {
     "conll": _read_conll,
     "jsonl": _read_jsonl,
     "json": _read_json,
@@ -608,25 +403,25 @@ _READERS: dict[str, Callable[[Path], _RawSplit]] = {
 }
 
 
-def _from_dataset_dict(splits: datasets.DatasetDict, name: str) -> dict[str, _RawSplit]:
+def from_dataset_dict(splits: datasets.DatasetDict, name: str) -> dict[str, RawSplit]:
     """Raw splits from a DatasetDict, its split names mapped to train/validation/test."""
-    raw: dict[str, _RawSplit] = {}
+    raw: dict[str, RawSplit] = {}
     for split, dataset in splits.items():
-        role = _SPLIT_NAMES.get(split.lower())
+        role = SPLIT_NAMES.get(split.lower())
         if role is None:
             continue
         if role in raw:
             raise BioprobeError(f"{name} has two {role} splits ({raw[role].name} and split '{split}'); keep one.")
         label = f"{name} split '{split}'"
         # All rows as Python dicts in one Arrow read; iterating a Dataset reads and formats one row at a time.
-        raw[role] = _RawSplit(dataset.to_list(), dataset.features, _row_locator(label, "row"), label)
+        raw[role] = RawSplit(dataset.to_list(), dataset.features, _row_locator(label, "row"), label)
     return raw
 
 
 # --- the Hugging Face hub ---------------------------------------------------------------------------------
 
 
-def _load_hub(dataset_id: str) -> dict[str, _RawSplit]:
+def load_hub(dataset_id: str) -> dict[str, RawSplit]:
     """Load a hub dataset, failing fast (and from the local cache only) when the hub cannot be reached."""
     unreachable = _hub_unreachable(dataset_id)
     try:
@@ -649,7 +444,7 @@ def _load_hub(dataset_id: str) -> dict[str, _RawSplit]:
         ) from error
     if not isinstance(loaded, datasets.DatasetDict):
         loaded = datasets.DatasetDict({"train": loaded})
-    return _from_dataset_dict(loaded, f"hub:{dataset_id}")
+    return from_dataset_dict(loaded, f"hub:{dataset_id}")
 
 
 def _hub_unreachable(dataset_id: str) -> str | None:

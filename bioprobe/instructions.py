@@ -1,16 +1,14 @@
-"""Instruction data (`instruction`, `input`, `output`): read as it is, or built from any NER / NLI data bioprobe loads,
-in the Llama2-MedTuned output format (NER: one `word : B|I|O` line per word; NLI: one label word).
+"""Instruction data (`instruction`, `input`, `output`): read as it is, or built from any task's data in the
+Llama2-MedTuned style by the task's module (NER: one `word : B|I|O` line per word; NLI: one label word; ...).
 
 Sources: the hub (e.g. `nlpie/Llama2-MedTuned-Instructions`), a local file or folder (JSONL / JSON / CSV / TSV /
-Parquet, or `save_to_disk`) with the three columns, or NER / NLI data (demo, CoNLL, MedNLI, ...). A mixed set is cut
+Parquet, or `save_to_disk`) with the three columns, or task data (demo, CoNLL, MedNLI, ...). A mixed set is cut
 down to one task row by row (`row_task`): by the answer's shape where it is unambiguous, else by a task column, else
 by a rule on the instruction text; every row of the task that cannot be used is left out with its reason.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,41 +17,12 @@ import datasets
 
 from bioprobe import data as task_data_module
 from bioprobe.errors import BioprobeError
+from bioprobe.tasks import TASKS, get_task
 
 COLUMNS = ("instruction", "input", "output")
 MEDTUNED_HUB = "nlpie/Llama2-MedTuned-Instructions"
 TASK_COLUMNS = ("task", "task_type", "source", "dataset", "category")
 """Columns of a mixed instruction set that may name each row's task (the first present one is used)."""
-SEPARATOR = " : "
-"""Between a word and its label on an NER output line (lines are split on its last occurrence)."""
-BIO = ("B", "I", "O")
-NLI_WORDS = {"entailment": "Entailment", "neutral": "Neutral", "contradiction": "Contradiction"}
-"""The label word an NLI answer gives for each label."""
-
-# Paraphrases, one drawn per item with the seed, so a model cannot key on one wording. Each NER text names the entity
-# type and the BIO scheme; each NLI text names the three label words (what `task_of` keys on).
-NER_INSTRUCTIONS = (
-    "Tag every word of the text with the BIO scheme for {entity} entities: B for the first word of a {entity} "
-    "mention, I for each word that continues it, O for every other word. Answer with one line per word, word : label.",
-    "In the sentence below, find the {entity} named entities. Label each word B (beginning of a {entity} mention), "
-    "I (inside one) or O (outside), one 'word : label' line per word, in order.",
-    "Your task is named entity recognition of {entity} mentions. For every word of the input, in order, write the "
-    "word, ' : ' and its BIO label (B, I or O).",
-    "Mark the {entity} entities in this biomedical text with BIO labels. Write each word on its own line followed by "
-    "' : ' and B, I or O.",
-    "Identify the {entity} named entities in the following text. Output one line per input word in the form "
-    "'word : B', 'word : I' or 'word : O'.",
-)
-NLI_INSTRUCTIONS = (
-    "Decide whether the premise entails the hypothesis, contradicts it, or neither. Answer with one word: "
-    "Entailment, Contradiction or Neutral.",
-    "Natural language inference: read the two clinical sentences and say whether the hypothesis follows from the "
-    "premise (Entailment), contradicts it (Contradiction) or is undetermined by it (Neutral).",
-    "What is the relation of the hypothesis to the premise? Reply with Entailment, Neutral or Contradiction.",
-    "Classify the sentence pair as Entailment, Contradiction or Neutral.",
-    "Does the premise support the hypothesis (Entailment), refute it (Contradiction), or neither (Neutral)? Give only "
-    "the label.",
-)
 
 
 @dataclass(frozen=True)
@@ -62,13 +31,13 @@ class InstructionData:
 
     Attributes:
         splits: `train` / `validation` / `test` datasets with `instruction`, `input`, `output`, `task`,
-            `entity_type` (NER: the type the instruction names, "" when unknown; NLI: "") and `item` (the sentence or
-            pair index in the NER / NLI split it was built from; -1 for instruction data read as it is).
+            `entity_type` (NER: the type the instruction names, "" when unknown; others: "") and `item` (the item's
+            index in the task split it was built from; -1 for instruction data read as it is).
         source: What was loaded, human readable.
-        built: True when built from NER / NLI data, False when read as instruction data.
+        built: True when built from task data, False when read as instruction data.
         selection: For instruction data read as it is, how its rows were cut to the task (`row_task`): rows
             found per task, kept, left out by reason, and what decided each row's task.
-        entity_types: NER entity types (built data), in label-set order.
+        entity_types: NER entity types (built data), in label-set order (what the run records as its labels).
         left_out: The rows of the task that were left out (and rows whose values are not text), each `{"split",
             "where", "reason" (a `LEFT_OUT` key), "detail"}`.
     """
@@ -81,170 +50,53 @@ class InstructionData:
     left_out: tuple[dict, ...] = ()
 
 
-def draw(seed: int, *key, n: int) -> int:
-    """A seeded choice among `n`, fixed by `(seed, *key)` alone: the same item always gets the same draw, whatever
-    else is drawn or in which order."""
-    text = "\x00".join(map(str, (seed, *key)))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") % n
-
-
-def ner_output(words: list[str], tags: list[str], entity_type: str) -> str:
-    """The Llama2-MedTuned NER answer: `word : B|I|O` per word, B/I for mentions of `entity_type` only.
-
-    Args:
-        words: The sentence's words.
-        tags: Their IOB2 tags with types (`B-Disease`, `I-Disease`, `O`).
-        entity_type: The type the instruction asks for.
-    """
-    labels = [tag[0] if tag != "O" and tag[2:] == entity_type else "O" for tag in tags]
-    return "\n".join(f"{word}{SEPARATOR}{label}" for word, label in zip(words, labels))
-
-
-def nli_input(premise: str, hypothesis: str) -> str:
-    """The input of an NLI instruction."""
-    return f"Premise: {premise}\nHypothesis: {hypothesis}"
-
-
-def entity_types(labels: tuple[str, ...]) -> tuple[str, ...]:
-    """Entity types of an NER tag set (`O, B-Chemical, I-Chemical, ...` -> `Chemical, ...`), in order."""
-    return tuple(dict.fromkeys(tag[2:] for tag in labels if tag != "O"))
-
-
-def build_ner(split, types: tuple[str, ...], seed: int, split_name: str) -> dict[str, list]:
-    """One instruction per sentence and entity type (the Llama2-MedTuned format has one type per instruction), in
-    sentence order; each instruction text is a seeded paraphrase."""
-    columns: dict[str, list] = {name: [] for name in (*COLUMNS, "task", "entity_type", "item")}
-    for index, (words, tags) in enumerate(zip(split["tokens"][:], split["tags"][:])):
-        for entity in types:
-            text = NER_INSTRUCTIONS[draw(seed, split_name, index, entity, n=len(NER_INSTRUCTIONS))]
-            columns["instruction"].append(text.format(entity=entity))
-            columns["input"].append(" ".join(words))
-            columns["output"].append(ner_output(words, tags, entity))
-            columns["task"].append("ner")
-            columns["entity_type"].append(entity)
-            columns["item"].append(index)
-    return columns
-
-
-def build_nli(split, seed: int, split_name: str) -> dict[str, list]:
-    """One instruction per premise / hypothesis pair, answered by its label word."""
-    columns: dict[str, list] = {name: [] for name in (*COLUMNS, "task", "entity_type", "item")}
-    for index, (premise, hypothesis, label) in enumerate(zip(split["premise"][:], split["hypothesis"][:],
-                                                             split["label"][:])):
-        columns["instruction"].append(NLI_INSTRUCTIONS[draw(seed, split_name, index, n=len(NLI_INSTRUCTIONS))])
-        columns["input"].append(nli_input(premise, hypothesis))
-        columns["output"].append(NLI_WORDS[label])
-        columns["task"].append("nli")
-        columns["entity_type"].append("")
-        columns["item"].append(index)
-    return columns
-
-
-_NER_TEXT = re.compile(r"named entit|entity recognition")
-_BIO_TEXT = re.compile(r"\bbio\b|\(begin|\bb-|\biob")
-_NLI_TEXT = re.compile(r"entail|contradict|natural language inference")
-NER_LABEL = re.compile(r"[BI](-\S.*)?|O")
-"""An NER answer line's label: B, I or O, typed (`B-Disease`) or not."""
-
-
-def answer_task(input: str, output: str) -> str | None:
-    """The task an instruction's answer shows, where its shape leaves no doubt:
-
-    - "ner": one `word : label` line per input word, in order (label B, I or O, typed or not: `B-PROBLEM`);
-    - "nli": the answer is one NLI label word (Entailment, Neutral or Contradiction; any case, a final period);
-    - else None (the instruction's column or text decides).
-    """
-    answer = output.strip()
-    if answer.rstrip(".").lower() in NLI_WORDS:
-        return "nli"
-    lines = output_lines(answer)
-    if lines and all(label is not None and NER_LABEL.fullmatch(label) for _, label in lines) \
-            and [word for word, _ in lines] == input.split():
-        return "ner"
-    return None
+def row_task(row: dict, column: str | None) -> tuple[str | None, str]:
+    """A mixed set's row's task and what decided it: `"answer"` (a task whose answer shape it has beyond doubt,
+    `Task.shows_answer`), else `"column"` (the one task the task column's value names, `Task.named_by`), else
+    `"instruction"` (the one task whose rule on the instruction text claims it, `Task.asks`), else `(None, "none")`
+    (no task, or several: the text cannot tell)."""
+    for task in TASKS.values():
+        if task.shows_answer(row["input"], row["output"]):
+            return task.name, "answer"
+    for how, claims in (("column", lambda t: column is not None and t.named_by(str(row[column]))),
+                        ("instruction", lambda t: t.asks(row["instruction"]))):
+        claimed = [task.name for task in TASKS.values() if claims(task)]
+        if len(claimed) == 1:
+            return claimed[0], how
+    return None, "none"
 
 
 def task_of(instruction: str) -> str | None:
-    """The task an instruction asks for, by a rule on its text (case-insensitive), for rows whose answer and columns
-    do not tell:
-
-    - "nli" when it mentions entailment or contradiction ("entail", "contradict") or "natural language inference";
-    - else "ner" when it mentions named entities ("named entit", "entity recognition"), or entities ("entit")
-      together with the BIO scheme ("BIO", "(Begin", "B-", "IOB"), and does not mention a relation ("relation":
-      relation extraction also talks about entities);
-    - else None (another task).
-    """
-    text = instruction.lower()
-    if _NLI_TEXT.search(text):
-        return "nli"
-    if "relation" in text:
-        return None
-    if _NER_TEXT.search(text) or ("entit" in text and _BIO_TEXT.search(text)):
-        return "ner"
-    return None
-
-
-def _task_from_value(value) -> str | None:
-    """A task column's value as "ner" / "nli" (e.g. `NCBI-disease NER`, `MedNLI`), or None."""
-    text = str(value).lower()
-    if re.search(r"nli\b|inference|entail", text):
-        return "nli"
-    if re.search(r"\bner\b|ner$|named entit|entity recognition", text):
-        return "ner"
-    return None
-
-
-def row_task(row: dict, column: str | None) -> tuple[str | None, str]:
-    """A mixed set's row's task and what decided it: `"answer"` (`answer_task`, the unambiguous shape of its
-    answer), else `"column"` (the value of the task column `column`), else `"instruction"` (`task_of`), else
-    `(None, "none")`."""
-    found = answer_task(row["input"], row["output"])
-    if found is not None:
-        return found, "answer"
-    found = _task_from_value(row[column]) if column else None
-    if found is not None:
-        return found, "column"
-    found = task_of(row["instruction"])
-    return (found, "instruction") if found is not None else (None, "none")
+    """The task an instruction's text asks for (`Task.asks`), or None when no task or several claim it."""
+    claimed = [task.name for task in TASKS.values() if task.asks(instruction)]
+    return claimed[0] if len(claimed) == 1 else None
 
 
 LEFT_OUT = {"not_text": "a value is not text", "empty": "empty output", "bad_line": "an output line is not "
-            "'word : B|I|O'", "words_differ": "output words differ from the input words"}
+            "'word : B|I|O'", "words_differ": "output words differ from the input words", "bad_label": "the "
+            "output is not one of the task's labels"}
 """Why a row of the asked task is left out (`unusable`), as counted in `InstructionData.selection`."""
 
 
 def unusable(task: str, row: dict) -> tuple[str, str] | None:
     """Why a row of the task cannot be trained or scored on, as `(kind, detail)` (a `LEFT_OUT` key and a sentence),
-    or None when it can: a value that is not text, an empty answer; for NER an answer line that is not
-    `word : B|I|O`, or answer words that are not the input's words in order."""
+    or None when it can: a value that is not text, else what the task's module says (`Task.unusable`: an empty
+    answer; for NER a line that is not `word : B|I|O` or words that are not the input's)."""
     bad = next((name for name in COLUMNS if not isinstance(row.get(name), str)), None)
     if bad is not None:
         return "not_text", f"the {bad} value {row.get(bad)!r} is not text"
-    if not row["output"].strip():
-        return "empty", "the output is empty; every instruction needs its answer"
-    if task != "ner":
-        return None
-    lines = output_lines(row["output"])
-    for number, (word, label) in enumerate(lines, 1):
-        if label is None or not NER_LABEL.fullmatch(label):
-            shown = f"{word} : {label}" if label is not None else word
-            return "bad_line", f"output line {number} is not 'word : B|I|O' ({shown!r})"
-    words = row["input"].split()
-    if [word for word, _ in lines] != words:
-        return "words_differ", (f"the output has {len(lines)} word lines but the input has {len(words)} words, or "
-                                "they differ; line i must be input word i")
-    return None
+    return get_task(task).unusable(row)
 
 
 def describe_selection(task: str, selection: dict) -> str:
     """One line on how a mixed instruction set was cut to `task`: rows kept of those found, per task."""
     found, kept = selection["found"], selection["kept"]
-    others = ", ".join(f"{name.upper() if name != 'other' else 'other'} {count:,}"
+    others = ", ".join(f"{TASKS[name].title if name in TASKS else name} {count:,}"
                        for name, count in found.items() if name != task and count)
     left = sum(selection["left_out"].values())
     reasons = "; ".join(f"{count:,} {LEFT_OUT[kind]}" for kind, count in selection["left_out"].items())
-    return (f"instructions: {task.upper()} {kept:,} kept of {found.get(task, 0):,} found among {selection['total']:,} "
-            f"rows" + (f" (not asked: {others})" if others else "") +
+    return (f"instructions: {get_task(task).title} {kept:,} kept of {found.get(task, 0):,} found among "
+            f"{selection['total']:,} rows" + (f" (not asked: {others})" if others else "") +
             (f"; {left:,} left out: {reasons}" if left else ""))
 
 
@@ -253,10 +105,10 @@ def load_instructions(task: str, data: str | None, labels: tuple[str, ...] | Non
     """A task's instructions with train, validation and test splits.
 
     Args:
-        task: "ner" or "nli": the task kept from a mixed set, and what NER / NLI data is turned into.
+        task: The task kept from a mixed set, and what task data is turned into.
         data: Instruction data (hub id, local file or folder with `instruction`/`input`/`output`) or any `--data`
             value of `bioprobe.data.load_task_data` (None: the task's default), which is turned into instructions.
-        labels: `--labels` for NER data with integer tags.
+        labels: `--labels` for task data with integer labels.
         seed: Seed of the paraphrase drawn for each item.
 
     Returns:
@@ -264,7 +116,7 @@ def load_instructions(task: str, data: str | None, labels: tuple[str, ...] | Non
         validation split off train); a single file is cut into a seeded 80 / 10 / 10 % train / validation / test.
 
     Raises:
-        BioprobeError: for data that is neither instruction nor NER / NLI data, or malformed rows.
+        BioprobeError: for data that is neither instruction nor task data, or no usable row of the task.
     """
     if isinstance(data, Path):
         data = str(data)
@@ -275,14 +127,13 @@ def load_instructions(task: str, data: str | None, labels: tuple[str, ...] | Non
             raw, source = _read_file(path), f"{path.resolve()}"
         elif path.is_dir():
             raw, source = _read_folder(path)
-        elif not path.exists() and task_data_module._HUB_ID.fullmatch(data):
-            hub = task_data_module._load_hub(data)
+        elif not path.exists() and task_data_module.HUB_ID.fullmatch(data):
+            hub = task_data_module.load_hub(data)
             if _has_instruction_columns(hub):
                 raw, source = hub, f"hub:{data}"
-            else:  # NER / NLI data on the hub: build from what was just loaded
-                from bioprobe.data import KNOWN_TAG_NAMES, _build
-
-                built = _build(task, hub, f"hub:{data}", labels, KNOWN_TAG_NAMES.get(data))
+            else:  # task data on the hub: build from what was just loaded
+                spec = get_task(task)
+                built = task_data_module.build(spec, hub, f"hub:{data}", labels, spec.hub_names(data))
                 return _from_task_data(task, built, seed)
     if raw is None:
         from bioprobe.data import load_task_data
@@ -292,15 +143,12 @@ def load_instructions(task: str, data: str | None, labels: tuple[str, ...] | Non
 
 
 def _from_task_data(task: str, loaded, seed: int) -> InstructionData:
-    types = entity_types(loaded.labels) if task == "ner" else ()
-    splits = {}
-    for name, split in loaded.splits.items():
-        columns = build_ner(split, types, seed, name) if task == "ner" else build_nli(split, seed, name)
-        splits[name] = datasets.Dataset.from_dict(columns)
-    how = f"one instruction per sentence and entity type ({', '.join(types)})" if task == "ner" else \
-        "one instruction per pair"
-    return InstructionData(datasets.DatasetDict(splits), f"{loaded.source}, turned into instructions ({how})",
-                           built=True, entity_types=types)
+    spec = get_task(task)
+    splits = {name: datasets.Dataset.from_dict(spec.build_instructions(split, loaded.labels, seed, name))
+              for name, split in loaded.splits.items()}
+    return InstructionData(datasets.DatasetDict(splits), f"{loaded.source}, turned into instructions "
+                           f"({spec.instructions_how(loaded.labels)})", built=True,
+                           entity_types=spec.instruction_types(loaded.labels))
 
 
 def _has_instruction_columns(raw: dict) -> bool:
@@ -321,7 +169,7 @@ def read_table_file(path: Path, what: str = "instructions"):
     fmt = _TABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BioprobeError(f"{path} is not a JSONL, JSON, CSV, TSV or Parquet file of {what}.")
-    return task_data_module._READERS[fmt](path)
+    return task_data_module.READERS[fmt](path)
 
 
 def _read_file(path: Path) -> dict:
@@ -329,7 +177,7 @@ def _read_file(path: Path) -> dict:
     return {"all": read_table_file(path)}
 
 
-def _read_folder_any(path: Path) -> tuple[dict, str]:
+def read_split_files(path: Path) -> tuple[dict, str]:
     """The split files of a folder (train / dev|validation / test, JSONL / JSON / CSV / TSV / Parquet, or a
     `save_to_disk` folder) as raw splits, whatever their columns.
 
@@ -338,28 +186,28 @@ def _read_folder_any(path: Path) -> tuple[dict, str]:
     """
     path = path.resolve()
     if (path / "dataset_dict.json").is_file():
-        return task_data_module._read_saved(path), f"{path} (save_to_disk)"
+        return task_data_module.read_saved(path), f"{path} (save_to_disk)"
     found = {}
     for file in sorted(path.iterdir()):
-        role = task_data_module._SPLIT_NAMES.get(file.stem.lower())
+        role = task_data_module.SPLIT_NAMES.get(file.stem.lower())
         if role is not None and file.suffix.lower() in _TABLE_FORMATS and file.is_file() and role not in found:
             found[role] = file
     if not found:
         raise BioprobeError(f"The folder {path} has no train / dev / test files (JSONL, JSON, CSV, TSV or Parquet).")
-    raw = {role: task_data_module._READERS[_TABLE_FORMATS[file.suffix.lower()]](file) for role, file in found.items()}
+    raw = {role: task_data_module.READERS[_TABLE_FORMATS[file.suffix.lower()]](file) for role, file in found.items()}
     return raw, f"{path} ({'+'.join(sorted({_TABLE_FORMATS[f.suffix.lower()] for f in found.values()}))})"
 
 
 def _read_folder(path: Path) -> tuple[dict, str] | tuple[None, None]:
     """Instruction split files of a folder, or (None, None) when the folder holds NER / NLI data instead."""
     try:
-        raw, source = _read_folder_any(path)
+        raw, source = read_split_files(path)
     except BioprobeError:
         return None, None
     return (raw, source) if _has_instruction_columns(raw) else (None, None)
 
 
-def _rows(split) -> tuple[list[dict], list[str]]:
+def raw_rows(split) -> tuple[list[dict], list[str]]:
     """A raw split's rows as dicts (materialised once) and its column names."""
     rows = split.rows
     if isinstance(rows, datasets.Dataset):
@@ -379,9 +227,10 @@ def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
     """
     columns_by_role: dict[str, dict] = {}
     found, decided, left_out = Counter(), Counter(), []
+    get_task(task)
     column = None
     for role, split in raw.items():
-        rows, names = _rows(split)
+        rows, names = raw_rows(split)
         missing = [c for c in COLUMNS if c not in names]
         if missing:
             raise BioprobeError(f"{split.name} is not instruction data: it lacks the column(s) {', '.join(missing)} "
@@ -411,24 +260,25 @@ def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
     reasons = Counter(entry["reason"] for entry in left_out)
     selection = {"rule": "answer shape, then " + (f"column '{column}', then " if column else "") +
                  "instruction text (bioprobe.instructions.row_task)",
-                 "total": sum(found.values()), "found": {name: found[name] for name in ("ner", "nli", "other")} |
+                 "total": sum(found.values()), "found": {name: found[name] for name in (*TASKS, "other")} |
                  ({"unreadable": found["unreadable"]} if found["unreadable"] else {}),
                  "kept": n_kept, "decided_by": dict(decided), "left_out": dict(reasons)}
     if not n_kept:
         first = f" (first: {left_out[0]['where']}: {left_out[0]['detail']})" if left_out else ""
-        raise BioprobeError(f"{source} has no usable {task.upper()} instructions among its {selection['total']} rows "
-                            f"(found {found['ner']} NER, {found['nli']} NLI, {found['other']} other; "
-                            f"{len(left_out)} left out{first}).")
-    splits = _complete_splits(columns_by_role, source)
+        counts = ", ".join(f"{found[name]} {TASKS[name].title}" for name in TASKS)
+        raise BioprobeError(f"{source} has no usable {get_task(task).title} instructions among its "
+                            f"{selection['total']} rows (found {counts}, {found['other']} other; {len(left_out)} left "
+                            f"out{first}).")
+    splits = complete_splits(columns_by_role, source)
     return InstructionData(datasets.DatasetDict({name: datasets.Dataset.from_dict(columns)
                                                  for name, columns in splits.items()}),
                            source, built=False, selection=selection, left_out=tuple(left_out))
 
 
-def _complete_splits(columns: dict[str, dict], source: str, carve_test: bool = False) -> dict[str, dict]:
+def complete_splits(columns: dict[str, dict], source: str, carve_test: bool = False) -> dict[str, dict]:
     """train / validation / test from what the data has (see `load_instructions`); with `carve_test`, data with a
     train split only gets a seeded 10 % test and 10 % validation split too."""
-    carve = task_data_module._carve_validation
+    carve = task_data_module.carve_validation
     if carve_test and set(columns) == {"train"}:
         columns = {"all": columns["train"]}
     if set(columns) == {"all"}:
@@ -446,38 +296,6 @@ def _complete_splits(columns: dict[str, dict], source: str, carve_test: bool = F
     return {name: columns[name] for name in ("train", "validation", "test")}
 
 
-def output_lines(output: str) -> list[tuple[str, str | None]]:
-    """An NER answer's non-empty lines as `(word, label)`, each split on its last `SEPARATOR` (a line ending in
-    " :" has label ""; one without a separator has label None)."""
-    lines = []
-    for line in output.strip().split("\n"):
-        text = line.rstrip()
-        if not text.strip():
-            continue
-        word, separator, label = text.rpartition(SEPARATOR)
-        if separator:
-            lines.append((word.strip(), label.strip()))
-        elif text.endswith(SEPARATOR.rstrip()):
-            lines.append((text[: -len(SEPARATOR.rstrip())].strip(), ""))
-        else:
-            lines.append((text.strip(), None))
-    return lines
-
-
-def stratum(task: str, outputs: list[str]) -> list[str] | None:
-    """What training subsets are stratified by: the NLI label word (normalised), nothing for NER."""
-    if task != "nli":
-        return None
-    return [output.strip().lower() for output in outputs]
-
-
-
-def analysis_instruction(task: str, index: int, seed: int, types: tuple[str, ...] = ()) -> tuple[str, str]:
-    """The instruction an analysis puts an item in (`--in-prompt`, head importance of an instruction-tuned model):
-    a seeded paraphrase and, for NER, a seeded one of the corpus' entity types. Returns `(instruction, entity_type)`.
-    """
-    if task == "ner":
-        entity = types[draw(seed, "analysis-type", index, n=len(types))] if types else "biomedical"
-        text = NER_INSTRUCTIONS[draw(seed, "analysis", index, entity, n=len(NER_INSTRUCTIONS))]
-        return text.format(entity=entity), entity
-    return NLI_INSTRUCTIONS[draw(seed, "analysis", index, n=len(NLI_INSTRUCTIONS))], ""
+def stratum(task: str, outputs: list[str]) -> list | None:
+    """What instruction training subsets are stratified by (NLI: the label word), or None."""
+    return get_task(task).stratum(outputs)

@@ -1,4 +1,4 @@
-"""The registries: the study's models (`MODELS`) and tasks (`TASKS`), and name resolution.
+"""The model registry (`MODELS`) and name resolution; the tasks have their own registry (`bioprobe.tasks`).
 
 A model name is a registry key, a hub id or a local model folder; everything else about loading lives in
 `bioprobe.models`.
@@ -68,29 +68,6 @@ MODELS: dict[str, ModelSpec] = {
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """One task of the study.
-
-    Attributes:
-        name: "ner" or "nli".
-        head: "token" (token classification) or "sequence" (sequence-pair classification).
-        metrics: Metric names written to the result tables; the first is the one figures show.
-        labels: Fixed label set, or None when it comes from the data (NER tag sets differ by corpus).
-    """
-
-    name: str
-    head: str
-    metrics: tuple[str, ...]
-    labels: tuple[str, ...] | None
-
-
-TASKS: dict[str, TaskSpec] = {
-    "ner": TaskSpec("ner", "token", ("f1", "precision", "recall"), None),
-    "nli": TaskSpec("nli", "sequence", ("accuracy", "macro_f1"), ("entailment", "neutral", "contradiction")),
-}
-
-
-@dataclass(frozen=True)
 class ResolvedModel:
     """Where a model name points.
 
@@ -105,20 +82,6 @@ class ResolvedModel:
     source: str
     spec: ModelSpec
     gguf_file: str | None = None
-
-
-CONVERSATION = TaskSpec("conversation", "causal-lm", ("answer_loss",), None)
-"""Conversation tuning's pseudo-task: no label set, no scorer of its own (the clinical prompts evaluate it)."""
-
-
-def get_task(name: str) -> TaskSpec:
-    """Look up a task (or conversation tuning's pseudo-task), with a clear error for an unknown one."""
-    if name.lower() == CONVERSATION.name:
-        return CONVERSATION
-    try:
-        return TASKS[name.lower()]
-    except KeyError:
-        raise BioprobeError(f"Unknown task '{name}'; choose one of: {', '.join(TASKS)}.") from None
 
 
 def _package_folder(package: str) -> Path | None:

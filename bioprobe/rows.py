@@ -3,9 +3,16 @@ metric per task, the default probing setting and the validation-best layer."""
 
 from __future__ import annotations
 
-from bioprobe.registry import TASKS
+from bioprobe.tasks import TASKS
 
-MAIN_METRIC = {name: spec.metrics[0] for name, spec in TASKS.items()}
+MAIN_METRIC = {name: task.main_metric for name, task in TASKS.items()}
+GENERATIVE_TITLE = {"f1_lenient": "lenient F1", "f1_aligned": "aligned F1",
+                    "loglik_accuracy": "log-likelihood accuracy"}
+
+
+def task_title(name: str) -> str:
+    """How figures and tables name a task (`Task.title`; an unregistered name in capitals)."""
+    return TASKS[name].title if name in TASKS else str(name).upper()
 METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)"}
 
 SELECTION_METRIC = "validation_accuracy"

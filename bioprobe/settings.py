@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from bioprobe.errors import BioprobeError
+from bioprobe.tasks import TASKS
 
 ROLES = ("train", "eval", "run")
 OBJECTIVES = ("classifier", "instruct", "conversation")
@@ -283,9 +284,8 @@ class FinetuneSettings:
     its evaluation; "run" fields only where and how it runs.
     """
 
-    task: str = setting(None, "Biomedical NER (token classification; instruct: word : B|I|O lines) or NLI "
-                              "(sentence pairs; instruct: a label word); not needed for --objective conversation.",
-                        choices=("ner", "nli", "conversation"))
+    task: str = setting(None, "; ".join(task.help for task in TASKS.values()) + "; not needed for --objective "
+                        "conversation.", choices=(*TASKS, "conversation"))
     model_name: str = setting("bert", MODEL_HELP)
     training_size: int = setting(100, "Percent of the training split (0 = the pretrained baseline: an untrained "
                                       "head, or the instruct model as released).", minimum=0, maximum=100)
@@ -343,7 +343,7 @@ class FinetuneSettings:
         if self.objective == "conversation" and self.task in (None, "conversation"):
             object.__setattr__(self, "task", "conversation")
         elif self.task is None:
-            raise BioprobeError("Give the task: --task ner or --task nli.")
+            raise BioprobeError(f"Give the task: --task {' or --task '.join(TASKS)}.")
         elif str(self.task).lower() == "conversation":
             raise BioprobeError("--task conversation goes with --objective conversation.")
         normalise(self)
@@ -370,7 +370,7 @@ class FinetuneSettings:
         return dataclasses.replace(self, **changes)
 
 
-TASK_FIELD = dict(choices=("ner", "nli"))
+TASK_FIELD = dict(choices=tuple(TASKS))
 
 
 @dataclass(frozen=True)
@@ -378,7 +378,7 @@ class AnalysisSettings:
     """What every analysis of one model shares: which run, which data and items, where (the base of the analysis
     settings below; fields of role "eval" decide the result, "run" fields only where and how it is computed)."""
 
-    task: str = setting(None, "Biomedical NER (words) or NLI (sentence pairs).", role="eval", **TASK_FIELD)
+    task: str = setting(None, "; ".join(task.help for task in TASKS.values()) + ".", role="eval", **TASK_FIELD)
     model_name: str = setting("bert", MODEL_HELP, role="eval")
     training_size: int = setting(100, "Which run: percent of the training split it was tuned on (0 = the pretrained "
                                       "model as released).", minimum=0, maximum=100, role="eval")
@@ -403,7 +403,7 @@ class AnalysisSettings:
 
     def __post_init__(self):
         if self.task is None:
-            raise BioprobeError("Give the task: --task ner or --task nli.")
+            raise BioprobeError(f"Give the task: --task {' or --task '.join(TASKS)}.")
         normalise(self)
         check(self)
 

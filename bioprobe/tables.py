@@ -8,7 +8,9 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer, main_probing_rows
+from bioprobe.rows import (GENERATIVE_TITLE, MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer,
+                           main_probing_rows, task_title)
+from bioprobe.tasks import TASKS
 
 NAN = float("nan")
 
@@ -72,7 +74,7 @@ def finetune_tables(table) -> list[Table]:
                 mean, sd, count = stats.loc[(name, size)]
                 cells.append(_number(mean) + (f" ± {sd:.3f}" if count > 1 else ""))
             body.append(cells)
-        caption = (f"{task.upper()} fine-tuning: {METRIC_TITLE.get(metric, metric)} by training data (0 % = the "
+        caption = (f"{task_title(task)} fine-tuning: {METRIC_TITLE.get(metric, metric)} by training data (0 % = the "
                    "pretrained model with an untrained head; instruct = instruction tuning scored by generation, 0 % "
                    "the released model)" + ("; mean ± s.d. over seeds." if several else "."))
         tables.append(Table(f"finetune_{task}", caption, ["model", *[f"{s} %" for s in sizes]], body, "finetune"))
@@ -81,7 +83,8 @@ def finetune_tables(table) -> list[Table]:
 
 def generative_tables(table) -> list[Table]:
     """Per task: the generative evaluation of instruction-tuned runs by training size: the score over every item,
-    the parse rate, the lenient (NER) or log-likelihood (NLI) score, the items with each failure kind."""
+    the parse rate, the task's other generative scores (NER lenient and aligned F1, NLI log-likelihood accuracy), the
+    items with each failure kind."""
     rows = analysis(table, "finetune")
     rows = rows[rows["objective"] == "instruct"] if not rows.empty else rows
     if rows.empty:
@@ -90,7 +93,7 @@ def generative_tables(table) -> list[Table]:
     for task in sorted(rows["task"].unique()):
         part = rows[rows["task"] == task]
         main = MAIN_METRIC.get(task)
-        extra = ["loglik_accuracy"] if task == "nli" else ["f1_lenient"]
+        extra = list(TASKS[task].generative_metrics) if task in TASKS else []
         body = []
         for (name, size), run in part.groupby(["series", "training_size"]):
             labels = run["label"].fillna("all") if "label" in run else "all"
@@ -101,12 +104,11 @@ def generative_tables(table) -> list[Table]:
             items = run["n_test"].dropna() if "n_test" in run else []
             body.append([name, f"{int(size)} %", *[_number(value.get(m, NAN)) for m in (main, "parse_rate", *extra)],
                          shown or "none", str(int(items.iloc[0])) if len(items) else ""])
-        caption = (f"{task.upper()} generative evaluation of instruction-tuned runs on the test instructions: {main} "
-                   "counts every item (an answer that does not parse is wrong), the parse rate is the share of "
+        caption = (f"{task_title(task)} generative evaluation of instruction-tuned runs on the test instructions: "
+                   f"{main} counts every item (an answer that does not parse is wrong), the parse rate is the share of "
                    "answers in the expected format, failures count items per kind.")
-        extra_names = {"loglik_accuracy": "log-likelihood accuracy", "f1_lenient": "lenient F1"}
         tables.append(Table(f"generative_{task}", caption,
-                            ["model", "training data", main, "parse rate", *[extra_names[e] for e in extra],
+                            ["model", "training data", main, "parse rate", *[GENERATIVE_TITLE.get(e, e) for e in extra],
                              "failures (items)", "items"], body, "finetune"))
     return tables
 
@@ -210,10 +212,10 @@ def probing_tables(table) -> list[Table]:
         if on_train:
             notes.append("MDL marked (train items) was measured on the training items, which a fine-tuned model was "
                          "trained on; probe again to measure it on validation items.")
-        caption = (f"{task.upper()} probing ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling): test "
-                   "accuracy with 95 % bootstrap interval on layer 0 (the embeddings) and on the best layer, the one "
-                   "with the highest validation accuracy; selectivity and MDL compression (validation items) at that "
-                   "layer; debiased CKA of the last layer with the pretrained model.")
+        caption = (f"{task_title(task)} probing ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling): "
+                   "test accuracy with 95 % bootstrap interval on layer 0 (the embeddings) and on the best layer, the "
+                   "one with the highest validation accuracy; selectivity and MDL compression (validation items) at "
+                   "that layer; debiased CKA of the last layer with the pretrained model.")
         tables.append(Table(f"probing_{task}", caption,
                             ["model", "training data", "layer 0", "best layer (validation)", "test accuracy there",
                              "selectivity there", "MDL compression there", "CKA of last layer with pretrained"],
@@ -243,7 +245,7 @@ def attention_tables(table) -> list[Table]:
             rho = same.loc[same["metric"] == "importance_change_spearman", "value"]
             body.append([name, f"{int(size)} %", f"{run['value'].mean():.4f}", most, least, _number(js, 4),
                          "" if rho.empty or rho.iloc[0] != rho.iloc[0] else f"{rho.iloc[0]:+.2f}"])
-        caption = (f"{task.upper()} attention: mean cosine of the tuned with the pretrained attention maps (1 = "
+        caption = (f"{task_title(task)} attention: mean cosine of the tuned with the pretrained attention maps (1 = "
                    "unchanged) over heads and test sentences, the layers that changed most and least, the mean "
                    "Jensen-Shannon divergence, and the Spearman correlation of head importance with the change.")
         tables.append(Table(f"attention_{task}", caption,

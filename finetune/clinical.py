@@ -128,17 +128,17 @@ def load_documents(data: str | None, seed: int) -> list[dict]:
     if data in (None, "demo"):
         return demo_documents(seed)
     from bioprobe import data as data_module
-    from bioprobe.instructions import _read_folder_any, _rows, read_table_file
+    from bioprobe.instructions import read_split_files, raw_rows, read_table_file
 
     path = Path(data).expanduser()
     if path.is_file():
         raw = {"test": read_table_file(path, "documents")}
     elif path.is_dir():
-        raw = _read_folder_any(path)[0]
+        raw = read_split_files(path)[0]
     else:
-        raw = data_module._load_hub(data)
+        raw = data_module.load_hub(data)
     split = raw.get("test") or next(iter(raw.values()))
-    rows, names = _rows(split)
+    rows, names = raw_rows(split)
     if "document" not in names:
         raise BioprobeError(f"{split.name} has no document column (found {', '.join(names) or 'none'}); summarise "
                             "needs document (and summary, for ROUGE).")
@@ -338,12 +338,11 @@ def items_for(settings, limit_seed: int) -> list[Item]:
         items = summarise_items(load_documents(settings.data, settings.seed))
     else:
         from bioprobe.data import load_task_data
-        from bioprobe.instructions import entity_types
+        from bioprobe.tasks.ner import entity_types
 
-        task = PROMPT_TASK[settings.prompt]
-        data = load_task_data(task, settings.data or "demo")
+        data = load_task_data(PROMPT_TASK[settings.prompt], settings.data or "demo")
         test = data.splits["test"]
-        items = extract_items(test, entity_types(data.labels)) if task == "ner" else \
+        items = extract_items(test, entity_types(data.labels)) if settings.prompt == "extract" else \
             search_items(test, settings.seed)
     if not items:
         raise BioprobeError(f"The {settings.prompt} data has no items to ask (search needs entailment pairs).")
@@ -413,7 +412,6 @@ def run_generate(settings=None, **fields) -> GenerateResult:
     from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.finetune.decode import stop_rule
     from bioprobe.finetune.generate import generate
-    from bioprobe.finetune.train import _tidy_rows
 
     s = build(GenerateSettings, fields, "run_generate") if settings is None else settings.replace(**fields)
     folder, record = _checkpoint(s)

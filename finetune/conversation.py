@@ -9,7 +9,7 @@ import shutil
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.finetune.encode import IGNORE
+from bioprobe.units import IGNORE
 from bioprobe.finetune.train import FinetuneResult, Prepared
 
 PLAIN_TURN = {"user": "### User:\n{content}\n\n### Assistant:\n", "system": "### System:\n{content}\n\n"}
@@ -127,7 +127,7 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
     conversations = load_conversations(settings.data, tuple(settings.markers), settings.medical,
                                        settings.min_medical_terms, settings.seed)
     train_split = conversations.splits["train"]
-    indices = select_training_items("conversation", train_split, settings.training_size, settings.seed,
+    indices = select_training_items(None, train_split, settings.training_size, settings.seed,
                                     settings.train_limit, strata=None)
     size = settings.training_size
     if size > 0 and not indices:

@@ -65,13 +65,8 @@ def answer_text(tokenizer, ids) -> str:
 
 def writes_newlines(tokenizer) -> bool:
     """Whether a newline survives the tokenizer (False for Moses + BPE: a line-per-word answer comes back as one
-    line, which `bioprobe.finetune.scoring.parse_ner` then reads with `flat=True`)."""
+    line, which `bioprobe.tasks.ner.parse` then reads with `flat=True`)."""
     return _plan(tokenizer).newlines
-
-
-def squeeze(text: str) -> str:
-    """`text` without whitespace: how answer words are compared, since tokenizers differ only in spacing."""
-    return "".join(text.split())
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,10 @@ from pathlib import Path
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.instructions import InstructionData, draw, load_instructions, stratum
+from bioprobe.instructions import InstructionData, load_instructions, stratum
 from bioprobe.settings import digest
+from bioprobe.tasks.base import draw
 from bioprobe.finetune.train import FinetuneResult, Prepared
-
-NER_SLACK, NLI_SLACK = 8, 4
-"""New tokens allowed beyond the expected answer's length (NER: every word labelled O; NLI: the longest label)."""
 
 
 def run_instruct(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResult:
@@ -59,11 +57,12 @@ def run_instruct(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResult:
 
 def select(task: str, instructions: InstructionData, training_size: int, seed: int,
            train_limit: int | None) -> list[int]:
-    """Indices of one run's training instructions (nested across sizes, seeded; NLI stratified by answer)."""
+    """Indices of one run's training instructions (nested across sizes, seeded; stratified by answer where the task
+    says: NLI)."""
     from bioprobe.finetune.train import select_training_items
 
     train_split = instructions.splits["train"]
-    return select_training_items(task, train_split, training_size, seed, train_limit,
+    return select_training_items(None, train_split, training_size, seed, train_limit,
                                  strata=stratum(task, train_split["output"][:]))
 
 
@@ -133,30 +132,28 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
     return record, model, tokenizer
 
 
-def expected_cap(task: str, tokenizer, words: list[str] | None) -> int:
-    """New tokens an answer may take: the tokens of a full answer (every word labelled O; the longest label word)
-    and its EOS, plus a margin."""
-    from bioprobe.instructions import NLI_WORDS, SEPARATOR
+def expected_cap(task, tokenizer, gold) -> int:
+    """New tokens an answer may take: the tokens of the task's longest well-formed answer to the item
+    (`Task.cap_answers`: NER every word labelled O, a label-word task its longest label) and its EOS, plus the task's
+    margin."""
     from bioprobe.finetune.prompts import answer_ids
 
-    if task == "ner":
-        return len(answer_ids(tokenizer, "\n".join(f"{w}{SEPARATOR}O" for w in words))) + NER_SLACK
-    return max(len(answer_ids(tokenizer, word)) for word in NLI_WORDS.values()) + NLI_SLACK
+    return max(len(answer_ids(tokenizer, text)) for text in task.cap_answers(gold)) + task.answer_slack
 
 
-def one_shot_examples(instructions: InstructionData, rows: list[dict], seed: int) -> list:
-    """The seeded training example shown in each test row's one-shot prompt: same task, and for NER the same entity
-    type; the same example at every training size."""
+def one_shot_examples(task, instructions: InstructionData, rows: list[dict], seed: int) -> list:
+    """The seeded training example shown in each test row's one-shot prompt: same task, and what the task's items
+    must share with it (`Task.shot_group`: NER the entity type); the same example at every training size."""
     from bioprobe.finetune.prompts import Example
 
     train = instructions.splits["train"]
-    by_type: dict[str, list[int]] = {}
-    for i, kind in enumerate(train["entity_type"][:]):
-        by_type.setdefault(kind, []).append(i)
+    by_group: dict[str, list[int]] = {}
+    for i, row in enumerate(train.select_columns(["entity_type"]).to_list()):
+        by_group.setdefault(task.shot_group(row), []).append(i)
     every = list(range(len(train)))
     shots = []
     for index, row in enumerate(rows):
-        candidates = by_type.get(row["entity_type"], every)
+        candidates = by_group.get(task.shot_group(row), every)
         chosen = train[candidates[draw(seed, "shot", index, n=len(candidates))]]
         shots.append(Example(chosen["instruction"], chosen["input"], chosen["output"]))
     return shots
@@ -170,12 +167,10 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
         The metrics and whether they were reused.
     """
     from bioprobe.data import data_key
-    from bioprobe.instructions import NLI_WORDS
     from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.finetune.decode import stop_rule, writes_newlines
     from bioprobe.finetune.generate import generate
     from bioprobe.finetune.prompts import prompt_ids, prompt_text
-    from bioprobe.finetune.scoring import gold_labels
 
     settings, spec = prepared.settings, prepared.spec
     test = instructions.splits["test"]
@@ -187,7 +182,7 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
             runstore.read_json(sidecar).get("settings") == wanted:
         return runstore.read_json(sidecar)["metrics"], True
     rows = test.to_list()
-    golds = [gold_labels(spec.name, row["output"]) for row in rows]
+    golds = [spec.gold(row["output"]) for row in rows]
     if model is None:
         loaded = load_finetuned(settings.runs_dir, spec.name, record["model"], settings.training_size, settings.seed,
                                 device=prepared.device, merge=True, objective="instruct")
@@ -197,11 +192,11 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
     started = time.perf_counter()
     template, limit = record["template"], _limit(model)
     texts, ids, caps = [], [], []
-    shots = one_shot_examples(instructions, rows, settings.seed) if settings.shots else [None] * len(rows)
+    shots = one_shot_examples(spec, instructions, rows, settings.seed) if settings.shots else [None] * len(rows)
     for index, (row, shot) in enumerate(zip(rows, shots)):
         texts.append(prompt_text(tokenizer, template, row["instruction"], row["input"], shot))
         ids.append(prompt_ids(tokenizer, template, texts[-1]))
-        cap = expected_cap(spec.name, tokenizer, golds[index][0] if spec.name == "ner" else None)
+        cap = expected_cap(spec, tokenizer, golds[index])
         if settings.max_new_tokens is not None:
             cap = min(cap, settings.max_new_tokens)
         if limit is not None:
@@ -212,9 +207,8 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
         caps.append(cap)
     answers = generate(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
                        desc=f"Generating {record['model']} {spec.name} {settings.training_size} %")
-    logliks = None
-    if spec.name == "nli":
-        logliks = label_logliks(model, tokenizer, texts, ids)
+    words = spec.answer_words(instructions.entity_types)
+    logliks = label_logliks(model, tokenizer, texts, ids, words) if words else None
     seconds = time.perf_counter() - started
     flat = not writes_newlines(tokenizer)
     items = []
@@ -224,7 +218,7 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
                 "raw_output": answer.raw, "flat": flat, "gold": row["output"], "stopped": answer.stopped,
                 "tokens": answer.tokens, "cap": caps[index]}
         if logliks is not None:
-            item["loglik"] = dict(zip(NLI_WORDS, map(float, logliks[index])))
+            item["loglik"] = dict(zip(words, map(float, logliks[index])))
         items.append(item)
     _write_jsonl(generations, items)
     timing = {"seconds": round(seconds, 2), "generated_tokens": int(sum(a.tokens for a in answers)),
@@ -232,32 +226,33 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
     return _score_and_store(prepared, record, items, wanted, timing), False
 
 
-def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]]):
-    """Log-likelihood of each NLI label word after each prompt, the word tokenised as it follows that prompt in text
-    (`bioprobe.finetune.prompts.continuation_ids`; prompts whose endings tokenise a word alike are scored together).
+def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]], words: dict[str, str]):
+    """Log-likelihood of each label's answer word after each prompt, the word tokenised as it follows that prompt in
+    text (`bioprobe.finetune.prompts.continuation_ids`; prompts whose endings tokenise a word alike are scored
+    together).
 
     Args:
         model: The causal LM.
         tokenizer: Its tokenizer.
         texts: Each prompt's text.
         prompts: Each prompt's ids.
+        words: Label -> its answer word (`Task.answer_words`).
 
     Returns:
-        `[prompts, 3]`, in `NLI_WORDS` order.
+        `[prompts, labels]`, in the order of `words`.
     """
     import numpy as np
 
-    from bioprobe.instructions import NLI_WORDS
     from bioprobe.finetune.generate import answer_logliks
     from bioprobe.finetune.prompts import continuation_ids
 
     groups: dict[tuple, list[int]] = {}
     for index, text in enumerate(texts):
-        words = tuple(tuple(continuation_ids(tokenizer, text, word)) for word in NLI_WORDS.values())
-        groups.setdefault(words, []).append(index)
-    scores = np.zeros((len(texts), len(NLI_WORDS)))
-    for words, members in groups.items():
-        scores[members] = answer_logliks(model, [prompts[i] for i in members], [list(w) for w in words],
+        tokens = tuple(tuple(continuation_ids(tokenizer, text, word)) for word in words.values())
+        groups.setdefault(tokens, []).append(index)
+    scores = np.zeros((len(texts), len(words)))
+    for tokens, members in groups.items():
+        scores[members] = answer_logliks(model, [prompts[i] for i in members], [list(t) for t in tokens],
                                          tokenizer.pad_token_id)
     return scores
 
@@ -305,30 +300,23 @@ def _write_jsonl(path: Path, items: list[dict]) -> None:
 
 def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted: dict, timing: dict) -> dict:
     """Parse and score stored generations; write the tidy table and its record. The metrics."""
-    import numpy as np
 
-    from bioprobe.finetune.scoring import gold_labels, loglik_scores, ner_scores, nli_scores, parse_ner, parse_nli
+    from bioprobe.tasks.base import loglik_scores
     from bioprobe.finetune.train import _tidy_rows
 
-    settings, task = prepared.settings, prepared.spec.name
-    if task == "ner":
-        golds = [gold_labels(task, item["gold"]) for item in items]
-        parsed = [parse_ner(item.get("raw_output", item["output"]), words, item["stopped"], item.get("flat", False))
-                  for item, (words, _) in zip(items, golds)]
-        metrics = ner_scores([labels for _, labels in golds], parsed, [item["entity_type"] for item in items])
-    else:
-        golds = [gold_labels(task, item["gold"]) for item in items]
-        parsed = [parse_nli(item["output"], item["stopped"]) for item in items]
-        metrics = nli_scores(golds, parsed)
-        if items and "loglik" in items[0]:
-            metrics.update(loglik_scores(golds, np.array([list(item["loglik"].values()) for item in items])))
+    settings, task = prepared.settings, prepared.spec
+    golds = [task.gold(item["gold"]) for item in items]
+    parsed = [task.parse_answer(item, gold) for item, gold in zip(items, golds)]
+    metrics = task.score_answers(items, golds, parsed)
+    if items and "loglik" in items[0]:
+        metrics.update(loglik_scores(golds, [item["loglik"] for item in items]))
     for item, parse in zip(items, parsed):
         item["parse"] = {"labels": parse.labels, "ok": parse.ok,
                          "failures": {k: v for k, v in parse.failures.items() if v},
                          **({"aligned": parse.aligned} if parse.aligned else {})}
     table, sidecar, generations = _paths(prepared)
     _write_jsonl(generations, items)
-    rows = _tidy_rows(task, record["model"], settings.training_size, settings.seed, metrics,
+    rows = _tidy_rows(task.name, record["model"], settings.training_size, settings.seed, metrics,
                       record["data"]["n_train"], len(items), objective="instruct", shots=settings.shots,
                       template=record["template"], weights=record["weights"], four_bit=record["four_bit"])
     runstore.write_table(table, rows)

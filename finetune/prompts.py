@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bioprobe.errors import BioprobeError
-from bioprobe.finetune.encode import IGNORE
+from bioprobe.units import IGNORE
 
 MEDTUNED = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Output:\n"
 """The Llama2-MedTuned prompt; the answer follows it directly (its stop rule: `bioprobe.finetune.decode.stop_rule`)."""

@@ -15,7 +15,8 @@ from pathlib import Path
 from bioprobe import runstore
 from bioprobe.data import data_key
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import get_task, resolve_model
+from bioprobe.registry import resolve_model
+from bioprobe.tasks import get_task
 from bioprobe.settings import DEFAULTS, RECIPE, FinetuneSettings
 
 
@@ -188,24 +189,24 @@ def incomplete_checkpoints(trainer_dir: Path) -> list[Path]:
     return newest[:newest.index(last)] if last is not None else newest
 
 
-def select_training_items(task: str, train_split, training_size: int, seed: int, train_limit: int | None = None,
+def select_training_items(task, train_split, training_size: int, seed: int, train_limit: int | None = None,
                           strata: list | None = None) -> list[int]:
-    """Indices into the training split of one run: nested across sizes, seeded, stratified by label for NLI.
+    """Indices into the training split of one run: nested across sizes, seeded, stratified where the task says.
 
     Args:
-        task: "ner" or "nli".
+        task: The task (`bioprobe.tasks.Task`; its `strata` stratify classifier subsets), or None.
         train_split: The training split.
         training_size: Percentage (of the pool when `train_limit` is given).
         seed: Subset seed.
         train_limit: Size of a seeded pool drawn first (the same pool for every training size).
-        strata: The stratum of every item (default: the `label` column for NLI, none for NER).
+        strata: The stratum of every item (default: the task's `strata`, e.g. the NLI label).
 
     Returns:
         Sorted indices into `train_split`.
     """
     from bioprobe.subsets import subset_indices
 
-    labels = strata if strata is not None else (train_split["label"][:] if task == "nli" else None)
+    labels = strata if strata is not None else (task.strata(train_split) if task is not None else None)
     pool = list(range(len(train_split)))
     if train_limit is not None and train_limit < len(pool):
         from bioprobe.subsets import subset_by_count
@@ -361,42 +362,40 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
 
 def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
     """Classifier fine-tuning once the run is known to be needed: train a head, evaluate on test, store."""
-    import numpy as np
     import transformers
 
     from bioprobe.data import load_task_data
-    from bioprobe.finetune.encode import encode_ner, encode_nli
-    from bioprobe.finetune.evaluate import ner_metrics, nli_metrics, predict_logits, word_predictions
+    from bioprobe.finetune.evaluate import predict_logits
     from bioprobe.finetune.lora import trainable_parameters
 
-    settings, spec, folder, state = prepared.settings, prepared.spec, prepared.folder, prepared.state
+    settings, task, folder, state = prepared.settings, prepared.spec, prepared.folder, prepared.state
     training_size, seed, max_length = settings.training_size, settings.seed, settings.length
-    task_data = load_task_data(spec.name, settings.data, settings.labels)
-    names = tuple(spec.labels or task_data.labels)
-    train_split, test_split = task_data.splits["train"], task_data.splits["test"]
-    if settings.test_limit is not None and settings.test_limit < len(test_split):
-        test_split = test_split.select(range(settings.test_limit))
-    indices = select_training_items(spec.name, train_split, training_size, seed, settings.train_limit)
+    task_data = load_task_data(task.name, settings.data, settings.labels)
+    names = tuple(task.fixed_labels or task_data.labels)
+    splits = dict(task_data.splits)
+    if settings.test_limit is not None and settings.test_limit < len(splits["test"]):
+        splits["test"] = splits["test"].select(range(settings.test_limit))
+    train_split, test_split = splits["train"], splits["test"]
+    indices = select_training_items(task, train_split, training_size, seed, settings.train_limit)
     if training_size > 0 and not indices:
         raise BioprobeError(f"{training_size} % of {len(train_split)} training items is no item at all; "
                             "use a larger training size.")
 
-    setup = load_for_training(prepared, spec.head, names)
+    setup = load_for_training(prepared, task.head, names)
     loaded, model, lora, four_bit, n_params, lr = (setup.loaded, setup.model, setup.lora, setup.four_bit,
                                                    setup.n_params, setup.lr)
     resolved, tokenizer = loaded.resolved, loaded.tokenizer
-    if spec.name == "ner":
-        train_enc = encode_ner(train_split.select(indices), tokenizer, names, max_length)
-        test_enc = encode_ner(test_split, tokenizer, names, max_length)
-        collator = transformers.DataCollatorForTokenClassification(tokenizer, label_pad_token_id=-100)
-        truncated = {"train_words": int(sum(train_enc["n_truncated_words"])) if len(train_enc) else 0,
-                     "test_words": int(sum(test_enc["n_truncated_words"]))}
-    else:
-        train_enc = encode_nli(train_split.select(indices), tokenizer, names, max_length, resolved.spec.kind)
-        test_enc = encode_nli(test_split, tokenizer, names, max_length, resolved.spec.kind)
-        collator = transformers.DataCollatorWithPadding(tokenizer)
-        truncated = {"train_pairs": int(sum(train_enc["truncated"])) if len(train_enc) else 0,
-                     "test_pairs": int(sum(test_enc["truncated"]))}
+    encoded: dict = {}
+
+    def encode(role: str):
+        if role not in encoded:
+            split = train_split.select(indices) if role == "train" else splits[role]
+            encoded[role] = task.encode(split, tokenizer, names, max_length, resolved.spec.kind)
+        return encoded[role]
+
+    collator = task.collator(tokenizer)
+    train_enc, _ = encode("train"), encode("test")
+    truncated = task.truncation(encoded)
     keep = {"input_ids", "attention_mask", "token_type_ids", "labels", "length"}
     train_enc = train_enc.remove_columns([c for c in train_enc.column_names if c not in keep])
 
@@ -408,17 +407,14 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
         train_stats = train(trainer, prepared, int(sum(train_enc["length"])))
 
     if state.is_main_process:
-        logits = predict_logits(trainer.model, test_enc, collator, settings.batch * 2)
-        if spec.name == "ner":
-            gold = test_split["tags"][:]
-            metrics = ner_metrics(gold, word_predictions(logits, test_enc["labels"][:], gold, names))
-        else:
-            metrics = nli_metrics(np.asarray(test_enc["labels"][:]), np.stack(logits).argmax(-1), len(names))
+        def logits(role: str):
+            return predict_logits(trainer.model, encode(role), collator, settings.batch * 2), encode(role)
 
+        metrics, evaluation = task.classifier_scores(logits, splits, names)
         trainer.model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         record = {
-            **base_record(prepared, resolved, spec.head, lora, four_bit,
+            **base_record(prepared, resolved, task.head, lora, four_bit,
                           {"total": n_params, "trainable": trainable_parameters(model)}, lr),
             "labels": list(names),
             "data": {"source": task_data.source,
@@ -428,10 +424,11 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
             "truncated": truncated,
             "training": train_stats,
             "metrics": metrics,
+            **({"evaluation": evaluation} if evaluation else {}),
             "environment": runstore.environment(),
         }
-        rows = _tidy_rows(spec.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split))
-        runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", spec.name, resolved.name,
+        rows = _tidy_rows(task.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split))
+        runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", task.name, resolved.name,
                                                    training_size, seed), rows)
         runstore.write_json(folder / "metrics.json", metrics)
         runstore.write_json(folder / "run.json", record)

@@ -17,8 +17,9 @@ import numpy as np
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import get_task, resolve_model
-from bioprobe.probing.extract import DEFAULT_POOLING, check_pooling, plan_in_prompt, plan_ner, plan_nli, run_plan
+from bioprobe.registry import resolve_model
+from bioprobe.tasks import get_task
+from bioprobe.probing.extract import plan_in_prompt, run_plan
 
 SPLITS = ("train", "validation", "test")
 BASELINES = ("random-init",)
@@ -34,10 +35,10 @@ class Activations:
     Attributes:
         folder: The cache folder.
         features: `[layers, items, dim]` float16, memory-mapped; layer 0 is the embeddings.
-        unit: `[items]` sentence (NER) or pair (NLI) index of each item in the split.
-        word: `[items]` word index in its sentence (NER; 0 for NLI).
-        text: `[items]` the word itself (NER; empty for NLI), what the control task keys on.
-        label: `[items]` gold tag (NER, BIO) or NLI label.
+        unit: `[items]` index in the split of the row each item comes from (NER: its sentence; NLI: its pair).
+        word: `[items]` word index in its sentence (NER; 0 where a row has one item).
+        text: `[items]` the item's text where the control task keys on it (NER: the word), else empty.
+        label: `[items]` gold label (NER: the BIO tag; NLI: the label).
         meta: The cache record (model, source, fingerprint, counts, truncation, timing).
     """
 
@@ -129,11 +130,11 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
     """Pooled vectors of every layer for one split, from the cache or extracted now.
 
     Args:
-        task: "ner" or "nli".
+        task: The task's name.
         model_name: Registry name, hub id or local folder (as given to `bioprobe finetune`).
         training_size: 0 for the pretrained model (shared by every training size), N for the tuned checkpoint.
         split: "train", "validation" or "test".
-        pooling: NER "first" (default), "mean", "last"; NLI "joint-mean" (default), "cls", "last", "separate-mean".
+        pooling: One of the task's poolings (`Task.poolings`; default its first: NER "first", NLI "joint-mean").
         limit: Use a seeded sample of this many sentences / pairs of the split (the same for every model).
         data: Data source; default: the tuning run's data for N > 0, else the task default.
         seed: Seed of the tuning run (and of the random-init weights, the `limit` sample and in-prompt
@@ -143,7 +144,7 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
         runs_dir: The runs dir; the cache lives in `RUNS/activations/`.
         baseline: "random-init" for freshly initialised weights of the same architecture.
         device: cpu or cuda.
-        labels: NER tag names for integer tags (`--labels`).
+        labels: Label names for integer labels (`--labels`).
         overwrite: Extract again even when the cache is current.
         objective: Which tuned run of size N: "classifier" or "instruct".
         in_prompt: Encode each item inside an instruction prompt (`bioprobe.probing.extract.plan_in_prompt`).
@@ -155,15 +156,15 @@ def get_activations(task: str, model_name: str, training_size: int = 0, split: s
     spec = get_task(task)
     if split not in SPLITS:
         raise BioprobeError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
-    pooling = pooling or DEFAULT_POOLING[spec.name]
+    pooling = pooling or spec.default_pooling
     source = find_source(spec.name, model_name, training_size, seed, runs_dir, baseline, objective)
-    check_pooling(spec.name, pooling, source.kind, source.name)
+    spec.check_pooling(pooling, source.kind, source.name)
     if in_prompt and source.kind != "decoder":
         raise BioprobeError(f"--in-prompt encodes items inside an instruction prompt for a decoder; {source.name} is "
                             "an encoder.")
-    if in_prompt and pooling == "separate-mean":
-        raise BioprobeError("Pooling 'separate-mean' encodes premise and hypothesis apart, so it cannot be used "
-                            "inside one prompt; use joint-mean or last with --in-prompt.")
+    if in_prompt and pooling not in spec.prompt_poolings:
+        raise BioprobeError(f"Pooling '{pooling}' cannot be used inside one prompt; use "
+                            f"{' or '.join(spec.prompt_poolings)} with --in-prompt.")
     data = run_data(source, data)
     if source.record is not None:
         request = source.record.get("request", {})
@@ -297,8 +298,8 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     import time
 
     from bioprobe.data import load_task_data
-    from bioprobe.instructions import entity_types
 
+    spec = get_task(task)
     task_data = load_task_data(task, data, labels)
     rows = task_data.splits[split]
     if len(rows) == 0:
@@ -309,12 +310,9 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     loaded = _load(task, source, model_name, seed, device)
     tokenizer = loaded.tokenizer
     if template is not None:
-        types = entity_types(task_data.labels) if task == "ner" else ()
-        plan = plan_in_prompt(task, columns, chosen, tokenizer, pooling, max_length, template, seed, types)
-    elif task == "ner":
-        plan = plan_ner(columns["tokens"], tokenizer, pooling, max_length)
+        plan = plan_in_prompt(task, columns, chosen, tokenizer, pooling, max_length, template, seed, task_data.labels)
     else:
-        plan = plan_nli(columns["premise"], columns["hypothesis"], tokenizer, pooling, source.kind, max_length)
+        plan = spec.probe_plan(columns, tokenizer, pooling, source.kind, max_length)
     partial = folder.with_name(f"{folder.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -325,21 +323,15 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     keys = plan.items
     unit = np.array([chosen[s] for s, _ in keys], dtype=np.int64)
     word = np.array([w for _, w in keys], dtype=np.int64)
-    if task == "ner":
-        tokens, tags = columns["tokens"], columns["tags"]
-        text = np.array([tokens[s][w] for s, w in keys], dtype=str)
-        label = np.array([tags[s][w] for s, w in keys], dtype=str)
-    else:
-        text = np.array([""] * len(keys), dtype=str)
-        gold = columns["label"]
-        label = np.array([gold[s] for s, _ in keys], dtype=str)
+    texts, gold = spec.item_labels(columns, keys)
+    text, label = np.array(texts, dtype=str), np.array(gold, dtype=str)
     np.savez(partial / "items.npz", unit=unit, word=word, text=text, label=label)
     meta = {
         **key, "task": task, "model": source.name, "source": source.key, "kind": source.kind,
         "training_size": source.training_size, "seed": seed, "data_source": task_data.source,
         "fingerprint": _fingerprint(source, model_name, seed), "layers": stats["layers"], "items": stats["items"],
         "dim": stats["dim"], "units": len(chosen), "tokens": stats["tokens"], "truncated": plan.n_truncated,
-        "truncated_unit": "words" if task == "ner" else "pairs", "clipped_values": stats["clipped"],
+        "truncated_unit": spec.items, "clipped_values": stats["clipped"],
         "seconds": round(seconds, 2), "environment": runstore.environment(),
     }
     runstore.write_json(partial / "meta.json", meta)

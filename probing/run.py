@@ -13,7 +13,7 @@ import numpy as np
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import get_task
+from bioprobe.tasks import get_task
 from bioprobe.settings import ProbeSettings
 
 
@@ -67,13 +67,6 @@ def parse_layers(text: str | None, n_layers: int, model: str) -> list[int]:
     return chosen
 
 
-def task_labels(task: str, gold: np.ndarray, bio: bool) -> np.ndarray:
-    """The probe's label per item: NER entity type with B and I merged (or the BIO tag with `bio`), NLI label."""
-    if task != "ner" or bio:
-        return gold
-    return np.array([tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else tag for tag in gold], dtype=str)
-
-
 def align(reference, other) -> tuple[np.ndarray, np.ndarray]:
     """Rows of `reference` and `other` that hold the same items (same sentence and word), in the same order."""
     def keys(acts):
@@ -88,10 +81,10 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     """Probe every layer of a model on a task and compare it with a reference model (`bioprobe probe`).
 
     Probes are trained on the train split and scored on the test split (vectors from the activation cache,
-    extracted first when missing). Per layer: accuracy and macro-F1 with 95 % bootstrap intervals (over sentences
-    for NER, pairs for NLI), the same probe's validation accuracy and macro-F1 (what the best layer is chosen by,
-    so that its test score is not the maximum of noisy test scores), the control task and selectivity (Hewitt &
-    Liang 2019), MDL online codelength and compression (Voita & Titov 2020) on the validation items, which no
+    extracted first when missing). Per layer: accuracy and macro-F1 with 95 % bootstrap intervals (over the task's
+    groups: sentences for NER, pairs for NLI), the same probe's validation accuracy and macro-F1 (what the best layer
+    is chosen by, so that its test score is not the maximum of noisy test scores), the control task and selectivity
+    (Hewitt & Liang 2019), MDL online codelength and compression (Voita & Titov 2020) on the validation items, which no
     fine-tuned checkpoint was trained on (its training items it saw with their labels, so an online code of them
     would mix memorisation into what the representation encodes); for a fine-tuned model, a random-init baseline or
     an explicit `reference`, linear CKA of each layer with the same layer of the reference (the pretrained model by
@@ -108,11 +101,10 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     """
     from bioprobe.settings import build, values
     from bioprobe.probing.activations import get_activations, sharing_models
-    from bioprobe.probing.extract import DEFAULT_POOLING
 
     s = build(ProbeSettings, fields, "run_probing") if settings is None else settings.replace(**fields)
     spec = get_task(s.task)
-    pooling = s.pooling or DEFAULT_POOLING[spec.name]
+    pooling = s.pooling or spec.default_pooling
     layer_numbers(s.layers)  # a typo is reported before any extraction
     fetch = dict(task=spec.name, model_name=s.model_name, pooling=pooling, limit=s.limit, data=s.data, seed=s.seed,
                  max_length=s.length, batch_tokens=s.batch_tokens, runs_dir=s.runs_dir, device=s.device,
@@ -184,7 +176,7 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     """Probe, validation, control and MDL rows for each layer (see `run_probing`).
 
     Args:
-        task: "ner" or "nli".
+        task: The task's name.
         train, test: Activations of the train and test split.
         layers: Layers to probe.
         probe, control, mdl, bio, seed: See `run_probing`.
@@ -201,9 +193,10 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     from bioprobe.probing.probes import (control_labels, fit_and_score, mdl_online, one_blas_thread, probe_workers,
                                          quiet_solver_warnings, shuffled_labels)
 
-    gold_train = task_labels(task, train.label, bio)
-    gold_test = task_labels(task, test.label, bio)
-    gold_validation = task_labels(task, validation.label, bio) if validation is not None else []
+    spec = get_task(task)
+    gold_train = spec.probe_labels(train.label, bio)
+    gold_test = spec.probe_labels(test.label, bio)
+    gold_validation = spec.probe_labels(validation.label, bio) if validation is not None else []
     names = sorted(set(gold_train) | set(gold_test) | set(gold_validation), key=lambda name: (name != "O", name))
     index = {name: i for i, name in enumerate(names)}
     y_train = np.array([index[v] for v in gold_train])
@@ -217,8 +210,8 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     if len(set(y_train)) < 2:
         raise BioprobeError(f"The training items have a single label ({names[y_train[0]]}); a probe needs at least "
                             "two classes.")
-    groups = test.unit if task == "ner" else None  # words of one sentence are resampled together
-    if control and task == "ner":
+    groups = spec.probe_groups(test.unit)  # NER: the words of one sentence are resampled together
+    if control and spec.control_keys_text:
         c_train, c_test = control_labels(train.text, test.text, y_train, len(names), seed)
     elif control:
         c_train, c_test = shuffled_labels(y_train, seed), shuffled_labels(y_test, seed + 1)

@@ -141,7 +141,7 @@ def test_head_gates_reproduce_the_gradient_by_finite_differences(tiny_model_dirs
 
 def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cued, tmp_path):
     """Completeness: with enough steps the attributions sum to f(input) - f(baseline) (small convergence delta)."""
-    from bioprobe.attention.attribute import attribute_examples, hypothesis_share
+    from bioprobe.attention.attribute import attribute_examples, segment_share
     from bioprobe.align import structural_special_ids
 
     runs = tmp_path / "runs"
@@ -160,7 +160,7 @@ def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cu
         types, special = np.array(encoded["token_type_ids"]), np.isin(encoded["input_ids"],
                                                                        list(structural_special_ids(loaded.tokenizer)))
         np.testing.assert_array_equal(item.segments, np.where(special, -1, types))
-        share = hypothesis_share(item)
+        share = segment_share(item)
         magnitude = np.abs(item.scores)
         assert share == pytest.approx(magnitude[item.segments == 1].sum() / magnitude[item.segments >= 0].sum())
 
@@ -246,8 +246,8 @@ def test_decoder_pair_segments_hold_when_the_premise_is_truncated(tiny_model_dir
     """The hypothesis is the end of a decoder's pair input, whole, however much of the premise was cut."""
     import datasets
 
-    from bioprobe.attention.attribute import _segments
-    from bioprobe.finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+    from bioprobe.tasks.nli import segments as _segments
+    from bioprobe.tasks.nli import HYPOTHESIS, PREMISE, encode_pairs
 
     loaded = load_model(str(tiny_model_dirs["gpt2"]), head="base", device="cpu")
     tokenizer = loaded.tokenizer
@@ -257,7 +257,7 @@ def test_decoder_pair_segments_hold_when_the_premise_is_truncated(tiny_model_dir
     h_ids = tokenizer(HYPOTHESIS + hypothesis, add_special_tokens=False)["input_ids"]
     p_ids = tokenizer(PREMISE + premise, add_special_tokens=False)["input_ids"]
     for max_length in (len(p_ids) + len(h_ids), len(h_ids) + 3):  # whole, then the premise cut to 3 tokens
-        encoded = encode_nli(pair, tokenizer, ("neutral",), max_length, "decoder")[0]
+        encoded = encode_pairs(pair, tokenizer, ("neutral",), max_length, "decoder")[0]
         segments = _segments(encoded["input_ids"], tokenizer, premise, hypothesis, "decoder", max_length)
         n_premise = len(encoded["input_ids"]) - len(h_ids)
         assert list(segments) == [0] * n_premise + [1] * len(h_ids)
@@ -341,7 +341,7 @@ def pairs(premises, hypotheses):
 def test_an_unk_word_is_a_word_in_segments_baseline_and_share(tiny_model_dirs):
     """[UNK] and [MASK] are words of the text: they keep their sentence's segment and are replaced in the baseline;
     only the tokens the tokenizer adds ([CLS], [SEP]) are -1 and kept."""
-    from bioprobe.attention.attribute import attribute_examples, hypothesis_share
+    from bioprobe.attention.attribute import attribute_examples, segment_share
 
     loaded = load_model(str(tiny_model_dirs["bert"]), head="sequence", labels=NLI_LABELS, device="cpu")
     (item,) = attribute_examples("nli", loaded, pairs(["insulin ☃ the gene"], ["[MASK] reduced protein"]), steps=8,
@@ -351,7 +351,7 @@ def test_an_unk_word_is_a_word_in_segments_baseline_and_share(tiny_model_dirs):
     assert list(item.segments) == [-1, 0, 0, 0, 0, -1, 1, 1, 1, -1]
     assert item.baseline == [2, 0, 0, 0, 0, 3, 0, 0, 0, 3]  # [CLS] [PAD] x 4 [SEP] [PAD] x 3 [SEP]
     magnitude = np.abs(item.scores)
-    assert hypothesis_share(item) == pytest.approx(magnitude[6:9].sum() / (magnitude[1:5].sum() + magnitude[6:9].sum()))
+    assert segment_share(item) == pytest.approx(magnitude[6:9].sum() / (magnitude[1:5].sum() + magnitude[6:9].sum()))
 
 
 def test_a_decoder_pair_with_an_unk_keeps_its_boundary(tiny_model_dirs):
@@ -374,14 +374,14 @@ def test_integrated_gradients_of_a_decoder_pair_start_where_the_input_is_read(fa
     would read it at position 0; IG's path is read at the input's last token. Completeness holds when F(baseline) is
     read there too: sum of attributions = F(input) - F(baseline at the input's last position), delta ~ 0."""
     from bioprobe.attention.attribute import attribute_examples
-    from bioprobe.finetune.encode import encode_nli
+    from bioprobe.tasks.nli import encode_pairs
 
     loaded = load_model(str(tiny_model_dirs[family]), head="sequence", labels=NLI_LABELS, device="cpu")
     model, tokenizer = loaded.model, loaded.tokenizer
     rows = pairs(["the gene was treated with insulin", "aspirin lowers glucose"],
                  ["reduced protein expression", "the patient was treated"])
     found = attribute_examples("nli", loaded, rows, steps=300, progress=False)
-    encoded = encode_nli(rows, tokenizer, NLI_LABELS, 128, "decoder")
+    encoded = encode_pairs(rows, tokenizer, NLI_LABELS, 128, "decoder")
     bos = {"gpt2": [], "llama": [1], "mistral": [1], "biogpt": [2]}[family]  # what each tokenizer puts first
     pad = {"gpt2": 636, "llama": 2, "mistral": 2, "biogpt": 1}[family]  # EOS for gpt2 / llama / mistral; <pad>
     assert tokenizer.pad_token_id == pad

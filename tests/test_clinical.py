@@ -208,7 +208,7 @@ def test_a_mention_with_a_comma_a_none_word_or_new_spacing_is_still_the_mention(
 
 def _extract_items_of(data: str, tmp_path=None):
     from bioprobe.data import load_task_data
-    from bioprobe.instructions import entity_types
+    from bioprobe.tasks.ner import entity_types
     from bioprobe.finetune.clinical import extract_items
 
     loaded = load_task_data("ner", data)

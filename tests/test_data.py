@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bioprobe import data as data_module
-from bioprobe.data import NLI_LABELS, TaskData, load_task_data
+from bioprobe.data import TaskData, load_task_data
 from bioprobe.errors import BioprobeError
+from bioprobe.tasks.ner import label_set as ner_label_set
+from bioprobe.tasks.nli import LABELS as NLI_LABELS
 
 DISEASE_LABELS = ("O", "B-Disease", "I-Disease")
 
@@ -351,7 +353,7 @@ def test_other_hub_dataset_with_integer_tags_needs_labels(monkeypatch):
 
 def test_ner_label_order():
     tags = ["I-protein", "B-DNA", "O", "B-protein", "I-DNA", "B-cell_type"]
-    assert data_module._ner_label_set(tags) == ("O", "B-DNA", "I-DNA", "B-cell_type", "B-protein", "I-protein")
+    assert ner_label_set(tags) == ("O", "B-DNA", "I-DNA", "B-cell_type", "B-protein", "I-protein")
 
 
 # --- the hub and the demo -------------------------------------------------------------------------------
@@ -417,7 +419,7 @@ def test_demo_corpus(task):
     if task == "ner":
         assert set(result.splits["train"].column_names) == {"tokens", "tags"}
         assert result.labels[0] == "O"
-        assert result.labels == data_module._ner_label_set(result.labels)
+        assert result.labels == ner_label_set(result.labels)
     else:
         assert set(result.splits["train"].column_names) == {"premise", "hypothesis", "label"}
         assert set(result.splits["train"]["label"]) <= set(NLI_LABELS)

@@ -15,7 +15,9 @@ from bioprobe.errors import BioprobeError
 from bioprobe.models import load_model
 from bioprobe.probing import activations as activations_module
 from bioprobe.probing.activations import get_activations
-from bioprobe.probing.extract import Unit, length_batches, plan_ner, plan_nli, run_plan
+from bioprobe.probing.extract import run_plan
+from bioprobe.tasks import get_task
+from bioprobe.units import Unit, length_batches
 from tiny_data import write_cued_ner, write_cued_nli
 
 SENTENCES = [
@@ -45,7 +47,7 @@ def read(path) -> np.ndarray:
 @pytest.mark.parametrize("pooling", ["first", "mean", "last"])
 def test_ner_word_vectors_equal_one_sentence_at_a_time(tiny_model_dir, pooling, tmp_path):
     loaded = load_model(str(tiny_model_dir), head="base", device="cpu")
-    plan = plan_ner(SENTENCES, loaded.tokenizer, pooling, max_length=64)
+    plan = get_task("ner").probe_plan({"tokens": SENTENCES}, loaded.tokenizer, pooling, "encoder", 64)
     # A tiny batch budget splits the sentences over several batches, padded to different widths.
     stats = run_plan(loaded.model, plan, tmp_path / "f.npy", loaded.tokenizer.pad_token_id, batch_tokens=24)
     got = read(tmp_path / "f.npy")
@@ -67,15 +69,16 @@ def test_ner_word_vectors_equal_one_sentence_at_a_time(tiny_model_dir, pooling, 
 def test_nli_pair_vectors_equal_one_pair_at_a_time(tiny_model_dir, pooling, tmp_path):
     import datasets
 
-    from bioprobe.finetune.encode import encode_nli
+    from bioprobe.tasks.nli import encode_pairs
 
     loaded = load_model(str(tiny_model_dir), head="base", device="cpu")
     kind = loaded.resolved.spec.kind
     premises, hypotheses = zip(*PAIRS)
-    plan = plan_nli(list(premises), list(hypotheses), loaded.tokenizer, pooling, kind, max_length=64)
+    plan = get_task("nli").probe_plan({"premise": list(premises), "hypothesis": list(hypotheses)}, loaded.tokenizer,
+                                     pooling, kind, 64)
     run_plan(loaded.model, plan, tmp_path / "f.npy", loaded.tokenizer.pad_token_id, batch_tokens=40)
     got = read(tmp_path / "f.npy")
-    encoded = encode_nli(datasets.Dataset.from_dict({"premise": list(premises), "hypothesis": list(hypotheses),
+    encoded = encode_pairs(datasets.Dataset.from_dict({"premise": list(premises), "hypothesis": list(hypotheses),
                                                      "label": ["neutral"] * 3}), loaded.tokenizer, ("neutral",),
                          64, kind)
     for row, (pair, _) in enumerate(plan.items):
@@ -107,7 +110,8 @@ def test_batches_bound_padding_and_padded_size():
 
 def test_cls_is_position_zero_for_an_encoder_and_refused_for_a_decoder(tiny_model_dirs, tmp_path):
     loaded = load_model(str(tiny_model_dirs["bert"]), head="base", device="cpu")
-    plan = plan_nli([PAIRS[0][0]], [PAIRS[0][1]], loaded.tokenizer, "cls", "encoder", max_length=64)
+    plan = get_task("nli").probe_plan({"premise": [PAIRS[0][0]], "hypothesis": [PAIRS[0][1]]}, loaded.tokenizer, "cls",
+                                     "encoder", 64)
     run_plan(loaded.model, plan, tmp_path / "f.npy", loaded.tokenizer.pad_token_id)
     ids = loaded.tokenizer(PAIRS[0][0], PAIRS[0][1])
     expected = hidden_states(loaded.model, ids["input_ids"], ids["token_type_ids"])[:, 0]
@@ -118,7 +122,7 @@ def test_cls_is_position_zero_for_an_encoder_and_refused_for_a_decoder(tiny_mode
 
 def test_truncated_words_are_dropped_and_counted(tiny_model_dirs, tmp_path):
     loaded = load_model(str(tiny_model_dirs["bert"]), head="base", device="cpu")
-    plan = plan_ner([SENTENCES[1]], loaded.tokenizer, "first", max_length=6)
+    plan = get_task("ner").probe_plan({"tokens": [SENTENCES[1]]}, loaded.tokenizer, "first", "encoder", 6)
     encoding = encode_words(loaded.tokenizer, SENTENCES[1], max_length=6)
     kept = sum(span is not None for span in encoding.spans)
     assert plan.n_items == kept and plan.n_truncated == len(SENTENCES[1]) - kept > 0

@@ -107,11 +107,11 @@ def reloaded_accuracy(runs, model_dir, size: int, record: dict, nli_dir) -> floa
 
     from bioprobe.data import load_task_data
     from bioprobe.finetune.checkpoints import load_finetuned
-    from bioprobe.finetune.encode import encode_nli
+    from bioprobe.tasks.nli import encode_pairs
 
     loaded = load_finetuned(runs, "nli", str(model_dir), size, 42, device="cpu")
     test = load_task_data("nli", str(nli_dir)).splits["test"]
-    encoded = encode_nli(test, loaded.tokenizer, tuple(record["labels"]), 128, record["model_kind"])
+    encoded = encode_pairs(test, loaded.tokenizer, tuple(record["labels"]), 128, record["model_kind"])
     with torch.inference_mode():
         predictions = [int(loaded.model(input_ids=torch.tensor([row["input_ids"]])).logits.argmax(-1))
                        for row in encoded]
@@ -202,7 +202,7 @@ def test_decoder_pairs_keep_the_whole_hypothesis_when_truncated(tiny_model_dirs)
 
     from bioprobe.models import load_tokenizer
     from bioprobe.registry import resolve_model
-    from bioprobe.finetune.encode import HYPOTHESIS, PREMISE, encode_nli
+    from bioprobe.tasks.nli import HYPOTHESIS, PREMISE, encode_pairs
 
     tokenizer = load_tokenizer(resolve_model(str(tiny_model_dirs["llama"])))
     premise = "the gene was treated with the drug in the cell and the protein"
@@ -210,10 +210,10 @@ def test_decoder_pairs_keep_the_whole_hypothesis_when_truncated(tiny_model_dirs)
                                        "label": ["entailment"]})
     words = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     h_ids, p_ids = words(HYPOTHESIS + "kinase expression increased"), words(PREMISE + premise)
-    row = encode_nli(pair, tokenizer, ("entailment", "neutral", "contradiction"), 16, "decoder")[0]
+    row = encode_pairs(pair, tokenizer, ("entailment", "neutral", "contradiction"), 16, "decoder")[0]
     bos = tokenizer.bos_token_id
     assert row["input_ids"] == [bos] + p_ids[: 15 - len(h_ids)] + h_ids and row["truncated"]
-    whole = encode_nli(pair, tokenizer, ("entailment", "neutral", "contradiction"), 128, "decoder")[0]
+    whole = encode_pairs(pair, tokenizer, ("entailment", "neutral", "contradiction"), 128, "decoder")[0]
     assert whole["input_ids"] == [bos] + p_ids + h_ids and not whole["truncated"]
 
 

@@ -33,7 +33,8 @@ def cued(tmp_path_factory):
 
 
 def test_ner_data_becomes_one_instruction_per_sentence_and_entity_type(tmp_path):
-    from bioprobe.instructions import NER_INSTRUCTIONS, load_instructions
+    from bioprobe.instructions import load_instructions
+    from bioprobe.tasks.ner import INSTRUCTIONS as NER_INSTRUCTIONS
 
     folder = tmp_path / "ner"
     folder.mkdir()
@@ -76,7 +77,9 @@ def test_nli_data_becomes_label_word_answers():
 
 
 def test_task_rule_on_instruction_text():
-    from bioprobe.instructions import NER_INSTRUCTIONS, NLI_INSTRUCTIONS, task_of
+    from bioprobe.instructions import task_of
+    from bioprobe.tasks.ner import INSTRUCTIONS as NER_INSTRUCTIONS
+    from bioprobe.tasks.nli import INSTRUCTIONS as NLI_INSTRUCTIONS
 
     assert all(task_of(text.format(entity="Disease")) == "ner" for text in NER_INSTRUCTIONS)
     assert all(task_of(text) == "nli" for text in NLI_INSTRUCTIONS)
@@ -91,7 +94,10 @@ def _write_jsonl(path, rows):
 
 
 def test_the_answer_shape_decides_the_task_before_a_column_or_the_instruction_text(tmp_path):
-    from bioprobe.instructions import answer_task, load_instructions, row_task
+    from bioprobe.instructions import load_instructions, row_task
+
+    def answer_task(text, output):
+        return row_task({"instruction": "", "input": text, "output": output}, None)[0]
 
     assert answer_task("lung cancer", "lung : B\ncancer : I") == "ner"
     assert answer_task("chest x-ray", "chest : B-TEST\nx-ray : I-TEST") == "ner"        # typed labels (i2b2-2012)
@@ -312,7 +318,7 @@ GOLD = ["B", "O", "O", "O", "O", "O"]
 
 
 def test_ner_answers_are_read_by_position():
-    from bioprobe.finetune.scoring import parse_ner
+    from bioprobe.tasks.ner import parse as parse_ner
 
     right = parse_ner("Aspirin : B\nreduced : O\nfever : O\nand : O\nfever : O\n. : O", WORDS)
     assert right.ok and right.labels == GOLD
@@ -329,7 +335,8 @@ def test_ner_answers_are_read_by_position():
 
 
 def test_ner_scores_count_every_item_and_an_unparsed_answer_as_wrong():
-    from bioprobe.finetune.scoring import ner_scores, parse_ner
+    from bioprobe.tasks.ner import answer_scores as ner_scores
+    from bioprobe.tasks.ner import parse as parse_ner
 
     gold = [["B", "O", "O"], ["O", "B", "I"], ["B", "O"]]
     words = [["aspirin", "helps", "."], ["the", "lung", "cancer"], ["tumor", "grew"]]
@@ -353,7 +360,8 @@ def test_a_malformed_answer_never_scores_better_than_any_well_formed_one():
     with and without entities, every malformed answer scores at most as well as the worst well-formed answer."""
     import itertools
 
-    from bioprobe.finetune.scoring import ner_scores, parse_ner
+    from bioprobe.tasks.ner import answer_scores as ner_scores
+    from bioprobe.tasks.ner import parse as parse_ner
 
     words = ["the", "tumor", "cell", "grew"]
     others = ([["B", "O", "O", "O"]], [parse_ner("a : B\nb : O\nc : O\nd : O", ["a", "b", "c", "d"])])
@@ -382,8 +390,8 @@ def test_a_malformed_answer_never_scores_better_than_any_well_formed_one():
 def test_entity_scores_equal_seqeval_on_well_formed_answers():
     import random
 
-    from bioprobe.finetune.evaluate import ner_metrics
-    from bioprobe.finetune.scoring import entity_scores
+    from bioprobe.tasks.ner import entity_scores
+    from bioprobe.tasks.ner import tag_metrics as ner_metrics
 
     rng = random.Random(0)
     tags = ["O", "B-Disease", "I-Disease", "B-Chemical", "I-Chemical"]
@@ -397,7 +405,9 @@ def test_entity_scores_equal_seqeval_on_well_formed_answers():
 
 
 def test_the_aligned_score_reads_lines_by_their_words_so_one_skipped_word_costs_one_label():
-    from bioprobe.finetune.scoring import align_lines, ner_scores, parse_ner
+    from bioprobe.tasks.ner import align_lines
+    from bioprobe.tasks.ner import answer_scores as ner_scores
+    from bioprobe.tasks.ner import parse as parse_ner
 
     assert align_lines(["a", "c", "d"], ["a", "b", "c", "d"]) == [0, None, 1, 2]
     assert align_lines(["a", "x", "b"], ["a", "b"]) == [0, 2]
@@ -434,7 +444,9 @@ def test_every_family_s_tokenisation_of_the_gold_answer_parses_to_f1_one(family,
     from bioprobe.finetune.decode import stop_rule, writes_newlines
     from bioprobe.finetune.generate import cut_answer
     from bioprobe.finetune.prompts import answer_ids, prompt_text
-    from bioprobe.finetune.scoring import gold_labels, ner_scores, parse_ner
+    from bioprobe.tasks import get_task
+    from bioprobe.tasks.ner import answer_scores as ner_scores
+    from bioprobe.tasks.ner import parse as parse_ner
 
     tokenizer = smollm2_tokenizer if family == "smollm2" else _tokenizer(family, tiny_model_dirs)
     assert writes_newlines(tokenizer) == (family != "biogpt")
@@ -446,7 +458,7 @@ def test_every_family_s_tokenisation_of_the_gold_answer_parses_to_f1_one(family,
         for new in (ids, ids[:-1] + section):  # stopped by EOS, or by the next section
             answer = cut_answer(new, tokenizer, len(new), stop)
             assert answer.stopped and answer.tokens >= len(ids) - 1 and (answer.tokens == len(ids) - 1) == (new is ids)
-            words, labels = gold_labels("ner", row["output"])
+            words, labels = get_task("ner").gold(row["output"])
             parsed.append(parse_ner(answer.raw, words, answer.stopped, flat=not writes_newlines(tokenizer)))
             golds.append(labels)
             types.append(row["entity_type"])
@@ -471,7 +483,11 @@ def test_the_stop_rule_belongs_to_the_prompt_format(smollm2_tokenizer):
 
 
 def test_nli_answers_are_normalised_label_words():
-    from bioprobe.finetune.scoring import nli_scores, parse_nli
+    from bioprobe.tasks.nli import TASK as nli
+    from bioprobe.tasks.nli import parse as parse_nli
+
+    def nli_scores(gold, parsed):
+        return nli.score_answers([], gold, parsed)
 
     cases = {"Entailment": "entailment", "answer: NEUTRAL.": "neutral", "The relation is contradiction": "contradiction",
              "Entails": "entailment", "maybe": "", "": "",
@@ -489,7 +505,11 @@ def test_nli_answers_are_normalised_label_words():
 @pytest.mark.parametrize("answer", ["Entailment or Contradiction", "entailment? ... maybe neutral",
                                     "Contradiction, not entailment"])
 def test_an_nli_answer_naming_two_labels_is_a_failure_of_its_own_kind(answer):
-    from bioprobe.finetune.scoring import nli_scores, parse_nli
+    from bioprobe.tasks.nli import TASK as nli
+    from bioprobe.tasks.nli import parse as parse_nli
+
+    def nli_scores(gold, parsed):
+        return nli.score_answers([], gold, parsed)
 
     parsed = parse_nli(answer)
     assert not parsed.ok and parsed.failures["several_labels"] == 1 and parsed.failures["unknown_label"] == 0
@@ -500,10 +520,11 @@ def test_an_nli_answer_naming_two_labels_is_a_failure_of_its_own_kind(answer):
 def test_loglik_ranking_scores():
     import numpy as np
 
-    from bioprobe.finetune.scoring import loglik_scores
+    from bioprobe.tasks.base import loglik_scores
 
     logliks = np.array([[-1.0, -2.0, -3.0], [-5.0, -1.0, -2.0], [-1.0, -0.5, -9.0]])
-    scores = loglik_scores(["entailment", "neutral", "contradiction"], logliks)
+    labels = ("entailment", "neutral", "contradiction")
+    scores = loglik_scores(list(labels), [dict(zip(labels, row)) for row in logliks])
     assert scores["loglik_accuracy"] == pytest.approx(2 / 3)
 
 
@@ -592,7 +613,7 @@ def test_label_logliks_score_the_label_word_as_it_follows_the_prompt(family, tin
     log-probabilities of the label word's tokens from one forward pass over prompt and word tokenised together."""
     import torch
 
-    from bioprobe.instructions import NLI_WORDS
+    from bioprobe.tasks.nli import WORDS as NLI_WORDS
     from bioprobe.models import convert_gguf, load_model
     from bioprobe.registry import resolve_model
     from bioprobe.finetune.instruct import label_logliks
@@ -604,7 +625,7 @@ def test_label_logliks_score_the_label_word_as_it_follows_the_prompt(family, tin
     texts = [prompt_text(tokenizer, "medtuned", "Entailment, Neutral or Contradiction?", text)
              for text in ("Premise: the gene\nHypothesis: the drug", "Premise: cells\nHypothesis: the protein was")]
     ids = [prompt_ids(tokenizer, "medtuned", text) for text in texts]
-    scores = label_logliks(model, tokenizer, texts, ids)
+    scores = label_logliks(model, tokenizer, texts, ids, NLI_WORDS)
     plain = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
     moved = 0
     for p, (text, prompt) in enumerate(zip(texts, ids)):
@@ -705,6 +726,7 @@ def test_ner_generation_scored_rescored_and_reused(tiny_model_dirs, cued, tmp_pa
 
 def test_one_shot_prompt_shows_a_seeded_training_example_of_the_same_entity_type():
     from bioprobe.instructions import load_instructions
+    from bioprobe.tasks import get_task
     from bioprobe.finetune.instruct import one_shot_examples
     from bioprobe.finetune.prompts import Example, prompt_text
 
@@ -714,12 +736,13 @@ def test_one_shot_prompt_shows_a_seeded_training_example_of_the_same_entity_type
         "### Instruction:\nTag this.\n\n### Input:\nc\n\n### Output:\n")
     data = load_instructions("ner", "demo")
     rows = data.splits["test"].select(range(6)).to_list()
-    shots = one_shot_examples(data, rows, seed=42)
+    shots = one_shot_examples(get_task("ner"), data, rows, seed=42)
     train = data.splits["train"].to_list()
     for row, example in zip(rows, shots):
         match = next(t for t in train if t["output"] == example.output and t["input"] == example.input)
         assert match["entity_type"] == row["entity_type"] and example.instruction == match["instruction"]
-    assert shots == one_shot_examples(data, rows, seed=42) and shots != one_shot_examples(data, rows, seed=7)
+    assert shots == one_shot_examples(get_task("ner"), data, rows, seed=42) and \
+        shots != one_shot_examples(get_task("ner"), data, rows, seed=7)
 
 
 def test_one_shot_evaluation_of_the_released_smollm2(tmp_path):

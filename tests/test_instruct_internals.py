@@ -50,7 +50,7 @@ def probing_table(runs, task, model, size, objective):
 
 def test_plan_in_prompt_puts_each_word_span_on_its_own_pieces(tiny_model_dirs):
     from bioprobe.align import encode_words
-    from bioprobe.instructions import analysis_instruction
+    from bioprobe.tasks import get_task
     from bioprobe.models import load_tokenizer
     from bioprobe.registry import resolve_model
     from bioprobe.finetune.prompts import MEDTUNED
@@ -58,9 +58,10 @@ def test_plan_in_prompt_puts_each_word_span_on_its_own_pieces(tiny_model_dirs):
 
     tokenizer = load_tokenizer(resolve_model(str(tiny_model_dirs["llama"])))
     words = ["insulin", "lowers", "glucose"]
-    plan = plan_in_prompt("ner", {"tokens": [words]}, [7], tokenizer, "first", 256, "medtuned", 42, ("Chemical",))
+    plan = plan_in_prompt("ner", {"tokens": [words]}, [7], tokenizer, "first", 256, "medtuned", 42,
+                          ("O", "B-Chemical", "I-Chemical"))
     (unit,) = plan.units
-    instruction, entity = analysis_instruction("ner", 7, 42, ("Chemical",))
+    instruction, entity = get_task("ner").analysis_instruction(7, 42, ("O", "B-Chemical", "I-Chemical"))
     assert entity == "Chemical" and "Chemical" in instruction
     head, tail = MEDTUNED.format(instruction=instruction, input="\ue000").split("\ue000")
     prefix = tokenizer(head)["input_ids"]  # with Llama's BOS
@@ -135,7 +136,8 @@ def test_instruct_head_importance_is_the_gradient_of_the_answer_loss(tiny_model_
     import datasets
 
     from bioprobe.attention.importance import _answer_batches, head_gates, head_importance, instruction_examples
-    from bioprobe.instructions import analysis_instruction, nli_input
+    from bioprobe.tasks import get_task
+    from bioprobe.tasks.nli import prompt_input as nli_input
     from bioprobe.models import load_model
     from bioprobe.finetune.prompts import prompt_text
 
@@ -148,7 +150,7 @@ def test_instruct_head_importance_is_the_gradient_of_the_answer_loss(tiny_model_
     (row,) = examples
     tokenizer = loaded.tokenizer
     plain = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    prompt = prompt_text(tokenizer, "medtuned", analysis_instruction("nli", 0, 42)[0],
+    prompt = prompt_text(tokenizer, "medtuned", get_task("nli").analysis_instruction(0, 42)[0],
                          nli_input("the gene was treated", "increased expression"))
     answer = plain(prompt + "Entailment")[len(plain(prompt)):]  # the label word as it follows "### Output:\n"
     assert [label for label in row["labels"] if label != -100] == answer + [tokenizer.eos_token_id]
@@ -173,7 +175,7 @@ def test_instruct_head_importance_is_the_gradient_of_the_answer_loss(tiny_model_
 def test_integrated_gradients_of_an_answer_inside_its_prompt(tiny_model_dirs):
     import datasets
 
-    from bioprobe.attention.attribute import attribute_prompted, hypothesis_share
+    from bioprobe.attention.attribute import attribute_prompted, segment_share
     from bioprobe.models import load_model
 
     loaded = load_model(str(tiny_model_dirs["gpt2"]), head="causal-lm")
@@ -191,7 +193,7 @@ def test_integrated_gradients_of_an_answer_inside_its_prompt(tiny_model_dirs):
     assert all(item.baseline[i] == ids[i] for i in kept)
     assert all(item.baseline[i] == tokenizer.pad_token_id for i in padded)
     assert np.all(item.scores[kept] == 0)  # tokens equal in input and baseline get no attribution
-    assert 0 <= hypothesis_share(item) <= 1 and item.target in ("entailment", "neutral", "contradiction")
+    assert 0 <= segment_share(item) <= 1 and item.target in ("entailment", "neutral", "contradiction")
 
 
 @pytest.mark.parametrize("task", ["nli", "ner"])
@@ -203,6 +205,8 @@ def test_integrated_gradients_in_chunks_of_steps_give_the_same_attributions(task
     from bioprobe.attention.attribute import attribute_prompted, steps_per_pass
     from bioprobe.models import load_model
 
+    LABELS = ("O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease")
+
     loaded = load_model(str(tiny_model_dirs["llama"]), head="causal-lm")
     rows = datasets.Dataset.from_dict(
         {"premise": ["the gene was treated with the drug"], "hypothesis": ["increased"], "label": ["entailment"]}
@@ -212,12 +216,12 @@ def test_integrated_gradients_in_chunks_of_steps_give_the_same_attributions(task
     hook = loaded.model.get_input_embeddings().register_forward_hook(
         lambda module, args, output: widths.append(output.shape[0]))
     try:
-        (whole,) = attribute_prompted(task, loaded, rows, "medtuned", 42, ("Chemical", "Disease"), steps=24,
+        (whole,) = attribute_prompted(task, loaded, rows, "medtuned", 42, LABELS, steps=24,
                                       progress=False, batch_tokens=10 ** 6)
         one_pass = max(widths)
         widths.clear()
         tokens = len(whole.tokens)
-        (chunked,) = attribute_prompted(task, loaded, rows, "medtuned", 42, ("Chemical", "Disease"), steps=24,
+        (chunked,) = attribute_prompted(task, loaded, rows, "medtuned", 42, LABELS, steps=24,
                                         progress=False, batch_tokens=5 * tokens)
     finally:
         hook.remove()

@@ -17,11 +17,19 @@ from bioprobe.cli import main
 from bioprobe.registry import resolve_model
 from bioprobe.probing.activations import get_activations
 from bioprobe.probing.probes import fit_and_score, mdl_online
-from bioprobe.probing.run import parse_layers, task_labels
+from bioprobe.probing.run import parse_layers
+from bioprobe.tasks import get_task
 from tiny_data import write_cued_ner, write_cued_nli
 from tiny_models import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def task_labels(task, gold, bio):
+    """The probe's label per item (`Task.probe_labels`)."""
+    return get_task(task).probe_labels(gold, bio)
+
+
 REQUIRED = ["analysis", "task", "model", "training_size", "seed", "layer", "head", "metric", "value", "probe",
             "pooling", "n_train", "n_test", "ci_low", "ci_high"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bioprobe.errors import BioprobeError
-from bioprobe.registry import MODELS, get_task, infer_kind, resolve_model
+from bioprobe.registry import MODELS, infer_kind, resolve_model
+from bioprobe.tasks import get_task
 
 
 def test_study_models_point_at_their_hub_ids():
@@ -52,7 +53,7 @@ def test_unknown_names_and_tasks_say_what_exists(tmp_path):
         resolve_model(str(tmp_path / "empty"))
     with pytest.raises(BioprobeError, match="choose one of: ner, nli"):
         get_task("qa")
-    assert get_task("NLI").labels == ("entailment", "neutral", "contradiction")
+    assert get_task("NLI").fixed_labels == ("entailment", "neutral", "contradiction")
 
 
 def test_encoder_or_decoder_comes_from_the_architecture():

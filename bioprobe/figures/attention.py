@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order
+from bioprobe.rows import analysis, kind_of, size_order, task_title
 
 ATTENTION_METRICS = {  # metric -> colour bar label, colour map
     "cosine": ("cosine with the pretrained maps", "viridis"),
@@ -97,14 +97,14 @@ def head_heatmaps(table, out_dir: Path, metrics=None) -> list[style.Drawing]:
                 figure.colorbar(image, ax=axes, shrink=0.9 if len(sizes) > ncols else 1.0, label=label, aspect=30,
                                 pad=0.02)
                 tuned = "instruction-tuned" if objective == "instruct" else "fine-tuned"
-                figure.suptitle(f"{model} {tuned}, {task.upper()}: {label} per layer and head")
+                figure.suptitle(f"{model} {tuned}, {task_title(task)}: {label} per layer and head")
                 name = f"attention_{metric}_{task}_{safe_name(model)}" + ("_instruct" if objective == "instruct"
                                                                            else "")
                 files = style.save(figure, out_dir / name)
             columns = ["training_size", "layer", "head", "value"] + [c for c in ("ci_low", "ci_high")
                                                                      if c in rows and rows[c].notna().any()]
-            caption = (f"{model} ({tuned}, {task.upper()}): {label} of each head (columns) in each layer (rows), one "
-                       "panel per training size, on one colour scale" +
+            caption = (f"{model} ({tuned}, {task_title(task)}): {label} of each head (columns) in each layer (rows), "
+                       "one panel per training size, on one colour scale" +
                        (", over test sentences (95 % bootstrap intervals in the data)." if metric != "importance"
                         else "; importance is the gradient of the loss with respect to a gate on the head (Michel et "
                              "al. 2019)."))
@@ -157,7 +157,7 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
                         marker=None if many else "o", markersize=2, linewidth=0.7 if many else 1.0)
             last = part[part["training_size"] == sizes[-1]]
             moved = last.loc[last["value"].idxmin()]
-            ax.set_title(f"{name}: {task.upper()}\nmost changed at {sizes[-1]} %: layer {int(moved['layer'])}")
+            ax.set_title(f"{name}: {task_title(task)}\nmost changed at {sizes[-1]} %: layer {int(moved['layer'])}")
             ax.set_xticks(sizes)
             if i % ncols == 0:
                 ax.set_ylabel("mean cosine with pretrained")
@@ -209,7 +209,7 @@ def importance_change(table, out_dir: Path) -> list[style.Drawing]:
                            linewidths=0, label=f"{size} %")
             here = rho[(rho["task"] == task) & (rho["series"] == name)] if not rho.empty else rho
             correlations = " ".join(f"{v:+.2f}" for v in here.sort_values("training_size")["value"])
-            ax.set_title(f"{name}: {task.upper()}" + (f"\n\u03c1 by size: {correlations}" if correlations else ""))
+            ax.set_title(f"{name}: {task_title(task)}" + (f"\n\u03c1 by size: {correlations}" if correlations else ""))
             ax.set_xlim(left=0)
             if i % ncols == 0:
                 ax.set_ylabel("head importance")
@@ -251,7 +251,7 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
                     line = line.sort_values("depth")
                     ax.plot(line["depth"], line["value"], color=colors[model], marker=markers[model],
                             markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0, linestyle="--" if objective == "instruct" else "-")
-                ax.set_title(f"{task.upper()}, {size} %")
+                ax.set_title(f"{task_title(task)}, {size} %")
                 ax.set_xlim(0, 1.03)
                 ax.set_xticks([0, 0.5, 1])
                 if column == 0:

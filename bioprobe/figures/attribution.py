@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order
+from bioprobe.rows import analysis, kind_of, size_order, task_title
 
 
 def hypothesis_share(table, out_dir: Path) -> list[style.Drawing]:
@@ -140,7 +140,7 @@ def examples_from_rows(table, out_dir: Path) -> list[style.Drawing]:
                                        float(delta.iloc[0]) if len(delta) else float("nan")))
         instruct = objective == "instruct"
         name = f"attribution_{task}_{safe_name(model)}_size{int(size)}{'-instruct' if instruct else ''}"
-        title = f"{model}, {task.upper()}, {'instruction-tuned, ' if instruct else ''}{int(size)} % training data"
+        title = f"{model}, {task_title(task)}, {'instruction-tuned, ' if instruct else ''}{int(size)} % training data"
         files = attribution_examples(records, out_dir / name, title=title)
         columns = [c for c in ("example", "position", "token", "value", "target", "segment") if c in part]
         caption = (f"{title}: Integrated-Gradients attribution of each token to the explained prediction (red for, "

@@ -8,7 +8,7 @@ from pathlib import Path
 from bioprobe.figures import style
 from bioprobe.figures.attention import _layer_means, head_rows
 from bioprobe.figures.probing import probing_rows
-from bioprobe.rows import kind_of
+from bioprobe.rows import kind_of, task_title
 
 COLUMNS = (  # key, panel title, y label
     ("accuracy", "what the layer knows", "probe accuracy"),
@@ -67,7 +67,7 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
                             markers[model], markersize=2.2 if len(line) <= 12 else 1.5,
                             linewidth=0.7 if pretrained else 1.1, alpha=0.55 if pretrained else 1.0,
                             linestyle="--" if objective == "instruct" else "-")
-                ax.set_title(f"{task.upper()}: {title}")
+                ax.set_title(f"{task_title(task)}: {title}")
                 ax.set_ylabel(ylabel)
                 ax.set_xlim(-0.03, 1.03)
                 ax.set_xticks([0, 0.5, 1])

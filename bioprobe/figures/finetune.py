@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bioprobe.figures import style
-from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, analysis, kind_of, size_order
+from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, analysis, kind_of, size_order, task_title
 
 LINESTYLE = {"classifier": "-", "instruct": "--"}
 
@@ -62,7 +62,7 @@ def score_curves(table, out_dir: Path) -> list[style.Drawing]:
                 kind = kinds.get(model)
                 _curve(ax, line, colors[model], LINESTYLE.get(objective, ":"), markers[model],
                        f"{name}" + (f" [{kind}]" if kind else ""))
-            ax.set_title(task.upper())
+            ax.set_title(task_title(task))
             ax.set_ylabel(METRIC_TITLE.get(MAIN_METRIC[task], MAIN_METRIC[task]))
             ax.set_ylim(0, 1)
             _size_axis(ax, size_order(part["training_size"]))
@@ -77,33 +77,45 @@ def score_curves(table, out_dir: Path) -> list[style.Drawing]:
 
 
 def entity_types(table, out_dir: Path) -> list[style.Drawing]:
-    """`finetune_entity_types`: NER F1 per entity type against training size, one panel per model (and objective)."""
+    """Per task that reports its main score per label (`Task.per_label`; NER: `finetune_entity_types`, F1 per entity
+    type): that score against training size, one panel per model (and objective)."""
+    from bioprobe.tasks import TASKS
+
     rows = analysis(table, "finetune")
     if rows.empty or "label" not in rows:
         return []
-    rows = rows[(rows["task"] == "ner") & (rows["metric"] == "f1") & (rows["label"].fillna("all") != "all")]
-    if rows.empty:
-        return []
-    data = seed_summary(rows, ["series", "label", "training_size"])
-    panels = sorted(data["series"].unique())
-    labels = sorted(data["label"].unique())
-    colors, markers = style.category_colors(labels), style.category_markers(labels)
-    with style.theme():
-        ncols = 3 if len(panels) > 2 else max(1, len(panels))
-        figure, axes = style.grid(len(panels), ncols, width=style.TWO_COLUMN if len(panels) > 1 else style.ONE_COLUMN,
-                                  panel_height=1.8, sharey=True)
-        for ax, panel in zip(axes, panels):
-            part = data[data["series"] == panel]
-            for label, line in part.groupby("label"):
-                _curve(ax, line, colors[label], "-", markers[label], label)
-            ax.set_title(panel)
-            ax.set_ylim(0, 1)
-            _size_axis(ax, size_order(part["training_size"]))
-        axes[0].set_ylabel("entity F1 (test)")
-        style.legend_outside(figure, *style.axes_entries(axes), title="entity type", where="right")
-        files = style.save(figure, out_dir / "finetune_entity_types")
-    caption = "NER test F1 per entity type against training data, one panel per model and objective."
-    return [style.Drawing("finetune_entity_types", files, data.round(4), caption, "finetune")]
+    drawings = []
+    for task in TASKS.values():
+        if task.per_label is None:
+            continue
+        name, label_title, axis_title = task.per_label
+        part_rows = rows[(rows["task"] == task.name) & (rows["metric"] == task.main_metric)
+                         & (rows["label"].fillna("all") != "all")]
+        if part_rows.empty:
+            continue
+        data = seed_summary(part_rows, ["series", "label", "training_size"])
+        panels = sorted(data["series"].unique())
+        labels = sorted(data["label"].unique())
+        colors, markers = style.category_colors(labels), style.category_markers(labels)
+        with style.theme():
+            ncols = 3 if len(panels) > 2 else max(1, len(panels))
+            figure, axes = style.grid(len(panels), ncols,
+                                      width=style.TWO_COLUMN if len(panels) > 1 else style.ONE_COLUMN,
+                                      panel_height=1.8, sharey=True)
+            for ax, panel in zip(axes, panels):
+                part = data[data["series"] == panel]
+                for label, line in part.groupby("label"):
+                    _curve(ax, line, colors[label], "-", markers[label], label)
+                ax.set_title(panel)
+                ax.set_ylim(0, 1)
+                _size_axis(ax, size_order(part["training_size"]))
+            axes[0].set_ylabel(axis_title)
+            style.legend_outside(figure, *style.axes_entries(axes), title=label_title, where="right")
+            files = style.save(figure, out_dir / name)
+        caption = (f"{task.title} test {axis_title.replace(' (test)', '')} per {label_title} against training data, "
+                   "one panel per model and objective.")
+        drawings.append(style.Drawing(name, files, data.round(4), caption, "finetune"))
+    return drawings
 
 
 GENERATIVE = {  # metric -> legend name, colour index
@@ -139,7 +151,7 @@ def generative(table, out_dir: Path) -> list[style.Drawing]:
                 if not line.empty:
                     _curve(ax, line, colors[metric], ":" if metric == "parse_rate" else "-", markers[metric],
                            GENERATIVE[metric])
-            ax.set_title(f"{name}: {task.upper()}")
+            ax.set_title(f"{name}: {task_title(task)}")
             ax.set_ylim(0, 1.02)
             _size_axis(ax, size_order(part["training_size"]))
         axes[0].set_ylabel("score or rate (test)")

@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import condition, kind_of, main_probing_rows
+from bioprobe.rows import condition, kind_of, main_probing_rows, task_title
 
 PROBING_METRICS = {  # metric -> y label, what it is (captions), fixed y limits (None: from the data)
     "accuracy": ("probe accuracy", "probe accuracy on the test items", None),
@@ -130,7 +130,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                     ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=color, alpha=0.15,
                                     linewidth=0)
                 data.append(line.assign(task=task, model=panel, condition=name))
-            ax.set_title(f"{panel}: {task.upper()}")
+            ax.set_title(f"{panel}: {task_title(task)}")
             _layer_ticks(ax, here["layer"].unique() if len(here) else [0])
             if metric in REFERENCE:
                 ax.axhline(REFERENCE[metric], color="0.3", linewidth=0.6)
@@ -201,7 +201,7 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                             ax.plot(line["depth"], line["value"], color=colors[model], linestyle=style_,
                                     marker=markers[model], markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0, label=label)
                             data.append(line.assign(task=task, model=model, objective=objective, condition=what))
-                ax.set_title(f"{task.upper()}, {'pretrained' if name == 'pretrained' else name}")
+                ax.set_title(f"{task_title(task)}, {'pretrained' if name == 'pretrained' else name}")
                 ax.set_xlim(-0.03, 1.03)
                 ax.set_xticks([0, 0.5, 1])
                 if metric in REFERENCE:
@@ -263,7 +263,7 @@ def cka_heatmap(table, out_dir: Path) -> list[style.Drawing]:
             image = style.heatmap(ax, grid.to_numpy(), "viridis", 0, 1, annotate=annotate,
                                   xticks=[c.replace(" %", "").replace("random init", "rand.") for c in grid.columns],
                                   yticks=[int(x) for x in grid.index])
-            ax.set_title(f"{panel}: {task.upper()}")
+            ax.set_title(f"{panel}: {task_title(task)}")
         for i, ax in enumerate(axes):
             if i % ncols == 0:
                 ax.set_ylabel("layer")
@@ -312,12 +312,12 @@ def cka_matrices(table, out_dir: Path) -> list[style.Drawing]:
                     ax.tick_params(labelleft=False)
             figure.colorbar(image, ax=axes, shrink=0.85, label="CKA", aspect=25, pad=0.02)
             tuned = "instruction-tuned" if objective == "instruct" else "fine-tuned"
-            figure.suptitle(f"{model} {tuned} vs pretrained, {task.upper()}: CKA of every pair of layers")
+            figure.suptitle(f"{model} {tuned} vs pretrained, {task_title(task)}: CKA of every pair of layers")
             name = f"probing_cka_matrix_{task}_{safe_name(model)}" + ("_instruct" if objective == "instruct" else "")
             files = style.save(figure, out_dir / name)
         data = part[["condition", "reference_layer", "layer", "value"]].rename(
             columns={"reference_layer": "pretrained_layer", "layer": "tuned_layer", "value": "cka"})
-        caption = (f"{model} ({tuned}, {task.upper()}): debiased linear CKA between every layer of the pretrained "
+        caption = (f"{model} ({tuned}, {task_title(task)}): debiased linear CKA between every layer of the pretrained "
                    "model (rows) and every probed layer of the tuned model (columns), per training size; a bright "
                    "diagonal means layers kept their place.")
         drawn.append(style.Drawing(name, files, data.round(4), caption, "probing"))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioprobe.errors import BioprobeError
+from bioprobe.tasks import TASKS
 from bioprobe.settings import (
     OBJECTIVES,
     AttentionSettings,
@@ -52,7 +53,7 @@ TOP_KEYS = ("name", "tasks", "models", "sizes", "seeds", "objectives", "analyses
             "runs_dir", "settings", "resources", "description")
 PROMPTS = ("extract", "search", "summarise")
 """The clinical prompts a plan may ask (`analyses` must list "generate")."""
-DATA_KEYS = ("ner", "nli", "conversation", "summarise")
+DATA_KEYS = (*TASKS, "conversation", "summarise")
 """What `data` may give a source for: the tasks, conversation tuning, and the summarise prompt's documents."""
 NARROWING = ("sizes", "analyses", "objectives", "baselines", "prompts")
 """Plan keys a settings table may set for its part of the plan."""
@@ -144,10 +145,10 @@ def load_plan(plan: str | Path, runs_dir: str | None = None) -> Plan:
     for key in ("tasks", "models"):
         if not raw.get(key):
             raise BioprobeError(f"The plan {path.name} needs '{key}', a list (e.g. {key} = "
-                                f"{['ner', 'nli'] if key == 'tasks' else ['minilm']}).")
+                                f"{list(TASKS) if key == 'tasks' else ['minilm']}).")
     built = Plan(
         name=str(raw.get("name", path.stem)),
-        tasks=tuple(_strings(raw, "tasks", ("ner", "nli"))),
+        tasks=tuple(_strings(raw, "tasks", tuple(TASKS))),
         models=tuple(_strings(raw, "models")),
         sizes=tuple(_sizes(raw.get("sizes", [0, 10, 30, 50, 100]), "sizes")),
         seeds=tuple(_integers(raw.get("seeds", [42]), "seeds")),
