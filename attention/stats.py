@@ -94,6 +94,27 @@ def layer_stats(
 
 
 @torch.no_grad()
+def pair_mass(att: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Attention mass from one span to another, per sentence and head: for each query token in `source`, the summed
+    attention on the key tokens in `target`, averaged over the `source` tokens (RE: from entity 1 to entity 2).
+
+    Args:
+        att: `[B, H, T, T]` attention of one layer (rows are queries, columns keys).
+        source: `[B, T]` bool, the query tokens.
+        target: `[B, T]` bool, the key tokens.
+
+    Returns:
+        `[B, H]` float64; nan for a sentence whose `source` or `target` is empty (an entity cut by truncation).
+    """
+    source = source.to(device=att.device, dtype=att.dtype)
+    target = target.to(device=att.device, dtype=att.dtype)
+    mass = torch.einsum("bhqk,bk,bq->bh", att.nan_to_num(0.0), target, source).double()
+    count = source.double().sum(-1)
+    defined = (count > 0) & (target.sum(-1) > 0).to(count.device)
+    return torch.where(defined[:, None], mass / count.clamp_min(1)[:, None], torch.nan)
+
+
+@torch.no_grad()
 def single_stats(att: torch.Tensor, real: torch.Tensor, special: torch.Tensor) -> dict[str, torch.Tensor]:
     """The per-model attention statistics of one layer, per sentence and head, over the real tokens only.
 

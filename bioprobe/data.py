@@ -36,7 +36,8 @@ SPLIT_NAMES = {
     "mli_train_v1": "train", "mli_dev_v1": "validation", "mli_test_v1": "test",
 }
 """File stems and split names that name each split."""
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?(:[\w.\-]+)?")
+"""A hub dataset id, with an optional configuration after a colon (`bigbio/gad:gad_blurb_bigbio_text`)."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,14 @@ def build(task, raw: dict[str, RawSplit], source: str, labels: Sequence[str] | N
     if "validation" not in raw:
         columns["train"], columns["validation"] = carve_validation(columns["train"], raw["train"].name)
         source += f" (validation = seeded {VALIDATION_FRACTION:.0%} of train)"
+    label_set = task.label_set({r: columns[r] for r in SPLITS}, labels)
+    task.check_labels({r: columns[r] for r in SPLITS}, {**raw, "validation": raw.get("validation", raw["train"])},
+                      label_set)
     features = task.features()
     splits = datasets.DatasetDict(
         {role: datasets.Dataset.from_dict(columns[role], features=features) for role in SPLITS}
     )
-    return TaskData(splits=splits, source=source, labels=task.label_set({r: columns[r] for r in SPLITS}, labels))
+    return TaskData(splits=splits, source=source, labels=label_set)
 
 
 def carve_validation(train: dict[str, list], name: str) -> tuple[dict[str, list], dict[str, list]]:
@@ -233,8 +237,9 @@ def _read_directory(path: Path, task, origin: str | None) -> tuple[dict[str, Raw
             raise BioprobeError(
                 f"The data directory {path}{origin} has no {role} file ({role}.* or mli_{role}_v1.jsonl)."
             )
-    raw = {role: READERS[fmt](file) for role, (file, fmt) in files.items()}
-    formats = sorted({"mednli" if file.name.startswith("mli_") else fmt for file, fmt in files.values()})
+    raw = {role: (fmt if callable(fmt) else READERS[fmt])(file) for role, (file, fmt) in files.items()}
+    formats = sorted({"mednli" if file.name.startswith("mli_") else getattr(fmt, "format_name", fmt)
+                      for file, fmt in files.values()})
     return raw, f"{path} ({'+'.join(formats)})"
 
 
@@ -260,7 +265,7 @@ def _split_files(path: Path, task) -> dict[str, tuple[Path, str]]:
     return found
 
 
-def _row_locator(name: str, unit: str, numbers: Sequence[int] | None = None) -> Callable[..., str]:
+def row_locator(name: str, unit: str, numbers: Sequence[int] | None = None) -> Callable[..., str]:
     """A locator naming ``name`` and the row's line (``numbers``) or 1-based row/item index."""
 
     def locate(row: int, token: int | None = None) -> str:
@@ -270,7 +275,7 @@ def _row_locator(name: str, unit: str, numbers: Sequence[int] | None = None) -> 
     return locate
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """The file's text (UTF-8, optional BOM, universal newlines), or BioprobeError."""
     try:
         return path.read_text(encoding="utf-8-sig")
@@ -283,7 +288,7 @@ def _read_conll(path: Path) -> RawSplit:
     rows: list[dict[str, list[str]]] = []
     starts: list[int] = []
     sentence = None
-    for number, line in enumerate(_read_text(path).split("\n"), 1):
+    for number, line in enumerate(read_text(path).split("\n"), 1):
         text = line.strip()
         if not text or text.startswith("-DOCSTART-"):
             sentence = None
@@ -310,7 +315,7 @@ def _read_conll(path: Path) -> RawSplit:
 def _read_jsonl(path: Path) -> RawSplit:
     """JSON lines: one JSON object per line; blank lines are skipped."""
     rows, numbers = [], []
-    for number, line in enumerate(_read_text(path).split("\n"), 1):
+    for number, line in enumerate(read_text(path).split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -321,12 +326,12 @@ def _read_jsonl(path: Path) -> RawSplit:
             raise BioprobeError(f"{path} line {number}: expected a JSON object, found {type(row).__name__}.")
         rows.append(row)
         numbers.append(number)
-    return RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
+    return RawSplit(rows, None, row_locator(str(path), "line", numbers), str(path))
 
 
 def _read_json(path: Path) -> RawSplit:
     """A ``.json`` file: a JSON array of objects, or else JSON lines."""
-    text = _read_text(path)
+    text = read_text(path)
     if not text.lstrip().startswith("["):
         return _read_jsonl(path)
     try:
@@ -336,13 +341,13 @@ def _read_json(path: Path) -> RawSplit:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise BioprobeError(f"{path} item {i + 1}: expected a JSON object, found {type(row).__name__}.")
-    return RawSplit(rows, None, _row_locator(str(path), "item"), str(path))
+    return RawSplit(rows, None, row_locator(str(path), "item"), str(path))
 
 
 def _read_table(path: Path, delimiter: str) -> RawSplit:
     """CSV (quoted fields allowed) or TSV (no quoting) with a header row."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter, quoting=quoting)
     header: list[str] | None = None
     rows, numbers, end = [], [], 0
     try:
@@ -362,7 +367,7 @@ def _read_table(path: Path, delimiter: str) -> RawSplit:
     except csv.Error as error:
         kind = "TSV" if delimiter == "\t" else "CSV"
         raise BioprobeError(f"{path} line {reader.line_num}: unreadable {kind} ({error}).") from None
-    return RawSplit(rows, None, _row_locator(str(path), "line", numbers), str(path))
+    return RawSplit(rows, None, row_locator(str(path), "line", numbers), str(path))
 
 
 def _read_parquet(path: Path) -> RawSplit:
@@ -377,7 +382,7 @@ def _read_parquet(path: Path) -> RawSplit:
         features = datasets.Features.from_arrow_schema(table.schema)
     except Exception:  # schemas datasets cannot express: read the values without ClassLabel names
         features = None
-    return RawSplit(table.to_pylist(), features, _row_locator(str(path), "row"), str(path))
+    return RawSplit(table.to_pylist(), features, row_locator(str(path), "row"), str(path))
 
 
 def read_saved(path: Path) -> dict[str, RawSplit]:
@@ -414,7 +419,7 @@ def from_dataset_dict(splits: datasets.DatasetDict, name: str) -> dict[str, RawS
             raise BioprobeError(f"{name} has two {role} splits ({raw[role].name} and split '{split}'); keep one.")
         label = f"{name} split '{split}'"
         # All rows as Python dicts in one Arrow read; iterating a Dataset reads and formats one row at a time.
-        raw[role] = RawSplit(dataset.to_list(), dataset.features, _row_locator(label, "row"), label)
+        raw[role] = RawSplit(dataset.to_list(), dataset.features, row_locator(label, "row"), label)
     return raw
 
 
@@ -422,21 +427,23 @@ def from_dataset_dict(splits: datasets.DatasetDict, name: str) -> dict[str, RawS
 
 
 def load_hub(dataset_id: str) -> dict[str, RawSplit]:
-    """Load a hub dataset, failing fast (and from the local cache only) when the hub cannot be reached."""
-    unreachable = _hub_unreachable(dataset_id)
+    """Load a hub dataset (`org/name`, or `org/name:configuration`), failing fast (and from the local cache only)
+    when the hub cannot be reached."""
+    name, _, config = dataset_id.partition(":")
+    unreachable = _hub_unreachable(name)
     try:
         if unreachable is None:
             try:
-                loaded = datasets.load_dataset(dataset_id)
+                loaded = datasets.load_dataset(name, config or None)
             except RuntimeError as error:
                 if "script" not in str(error).lower():
                     raise
                 # A loading-script dataset (tner/bionlp2004 is one): datasets 4+ runs no scripts, but the hub
                 # keeps a Parquet conversion of it.
-                loaded = datasets.load_dataset(dataset_id, revision="refs/convert/parquet")
+                loaded = datasets.load_dataset(name, config or None, revision="refs/convert/parquet")
         else:
             with _offline_mode():
-                loaded = datasets.load_dataset(dataset_id)
+                loaded = datasets.load_dataset(name, config or None)
     except Exception as error:  # datasets raises many types (ConnectionError, DatasetNotFoundError, ValueError...)
         raise BioprobeError(
             f"Could not load dataset '{dataset_id}' from the Hugging Face hub ({unreachable or _short(error)}); "

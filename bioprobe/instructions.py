@@ -37,7 +37,8 @@ class InstructionData:
         built: True when built from task data, False when read as instruction data.
         selection: For instruction data read as it is, how its rows were cut to the task (`row_task`): rows
             found per task, kept, left out by reason, and what decided each row's task.
-        entity_types: NER entity types (built data), in label-set order (what the run records as its labels).
+        labels: What the task's answers are made of (`Task.instruction_types` of built data: NER the entity types;
+            `Task.answer_labels` of data read as it is: RE its label words, ...), what the run records as its labels.
         left_out: The rows of the task that were left out (and rows whose values are not text), each `{"split",
             "where", "reason" (a `LEFT_OUT` key), "detail"}`.
     """
@@ -46,7 +47,7 @@ class InstructionData:
     source: str
     built: bool
     selection: dict = field(default_factory=dict)
-    entity_types: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
     left_out: tuple[dict, ...] = ()
 
 
@@ -148,7 +149,7 @@ def _from_task_data(task: str, loaded, seed: int) -> InstructionData:
               for name, split in loaded.splits.items()}
     return InstructionData(datasets.DatasetDict(splits), f"{loaded.source}, turned into instructions "
                            f"({spec.instructions_how(loaded.labels)})", built=True,
-                           entity_types=spec.instruction_types(loaded.labels))
+                           labels=spec.instruction_types(loaded.labels))
 
 
 def _has_instruction_columns(raw: dict) -> bool:
@@ -270,9 +271,11 @@ def _from_raw(task: str, raw: dict, source: str) -> InstructionData:
                             f"{selection['total']} rows (found {counts}, {found['other']} other; {len(left_out)} left "
                             f"out{first}).")
     splits = complete_splits(columns_by_role, source)
+    outputs = [output for columns in columns_by_role.values() for output in columns["output"]]
     return InstructionData(datasets.DatasetDict({name: datasets.Dataset.from_dict(columns)
                                                  for name, columns in splits.items()}),
-                           source, built=False, selection=selection, left_out=tuple(left_out))
+                           source, built=False, selection=selection, labels=get_task(task).answer_labels(outputs),
+                           left_out=tuple(left_out))
 
 
 def complete_splits(columns: dict[str, dict], source: str, carve_test: bool = False) -> dict[str, dict]:

@@ -18,7 +18,9 @@ from pathlib import Path
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import MODELS, ResolvedModel, infer_kind, resolve_model
 
-HEADS = ("token", "sequence", "base", "causal-lm")
+HEADS = ("token", "sequence", "multilabel", "base", "causal-lm")
+CLASSIFIERS = ("token", "sequence", "multilabel")
+"""Heads that classify (they need labels): a label per token, one per sequence, any number per sequence."""
 _HEAD_MODULES = ("score", "classifier", "lm_head")  # names transformers gives classification and LM heads
 
 
@@ -205,7 +207,7 @@ def load_model(
 
     Args:
         name_or_resolved: Registry name, hub id, local folder, or an already resolved model.
-        head: "token" or "sequence" (classification heads with `labels`), "base" (hidden states only) or
+        head: "token", "sequence" or "multilabel" (classification heads with `labels`), "base" (hidden states only) or
             "causal-lm".
         labels: Label names for a classification head; their order defines the class ids.
         four_bit: Load the base weights as 4-bit NF4 with bitsandbytes (QLoRA).
@@ -232,15 +234,18 @@ def load_model(
     auto = {
         "token": transformers.AutoModelForTokenClassification,
         "sequence": transformers.AutoModelForSequenceClassification,
+        "multilabel": transformers.AutoModelForSequenceClassification,
         "base": transformers.AutoModel,
         "causal-lm": transformers.AutoModelForCausalLM,
     }[head]
     kwargs: dict = {"dtype": getattr(torch, dtype)}
-    if head in ("token", "sequence"):
+    if head in CLASSIFIERS:
         if not labels:
             raise ValueError("a classification head needs labels")
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
                       label2id={label: i for i, label in enumerate(labels)})
+    if head == "multilabel":  # a sigmoid per label, binary cross-entropy on float 0/1 rows
+        kwargs["problem_type"] = "multi_label_classification"
     if eager_attention:
         kwargs["attn_implementation"] = "eager"
     if four_bit:
@@ -251,7 +256,7 @@ def load_model(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute,
             # A new task head must stay a trainable float layer (transformers 5 would quantize a token head).
-            llm_int8_skip_modules=list(_HEAD_MODULES) if head in ("token", "sequence") else None)
+            llm_int8_skip_modules=list(_HEAD_MODULES) if head in CLASSIFIERS else None)
         kwargs["device_map"] = {"": torch.device(device).index or 0} if cuda else {"": "cpu"}
     if tokenizer.pad_token_id is not None:
         kwargs["pad_token_id"] = tokenizer.pad_token_id

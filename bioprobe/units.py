@@ -18,7 +18,8 @@ class Unit:
         sequences: Input ids of each forward-pass row of the unit (two for `separate-mean`, else one).
         type_ids: Token type ids per sequence (pair encoders), or None.
         targets: Per sequence, `(start, end, item)`: pool positions `[start, end)` into item `item` of the unit
-            (0-based within the unit); sequence `k` fills column block `k` of the item's vector.
+            (0-based within the unit); sequence `k` fills column block `k` of the item's vector, or the block a
+            fourth element names (`(start, end, item, block)`: two spans of one sequence, RE's two entities).
         items: What identifies each item of the unit in its split: `(sentence, word)` or `(pair, 0)`.
     """
 
@@ -97,25 +98,26 @@ def length_batches(units: list[Unit], batch_tokens: int, max_padding: float = MA
     return batches
 
 
-def collate(batch: list[Unit], pad_id: int, blocks: int):
-    """Pad a batch; sequences of block k of every unit come after those of block k-1.
+def collate(batch: list[Unit], pad_id: int):
+    """Pad a batch; the k-th sequences of every unit come after the (k-1)-th ones (units of one plan have the same
+    number of sequences).
 
     Returns:
-        `inputs` (tensors for the model) and per-target `(row, start, end, item, block)` with items numbered from
-        0 within the batch.
+        `inputs` (tensors for the model), per-target `(row, start, end, item, block)` with items numbered from 0
+        within the batch, and the number of items.
     """
     import torch
 
-    rows, types, targets, item_base = [[] for _ in range(blocks)], [[] for _ in range(blocks)], [], 0
+    n = len(batch[0].sequences)
+    rows, types, targets, item_base = [[] for _ in range(n)], [[] for _ in range(n)], [], 0
     for unit in batch:
-        for k in range(blocks):
+        for k in range(n):
             rows[k].append(unit.sequences[k])
             types[k].append(unit.type_ids[k] if unit.type_ids else None)
-        n_items = len(unit.items)
-        for k in range(blocks):
             row = k * len(batch) + len(rows[k]) - 1
-            targets.extend((row, start, end, item_base + item, k) for start, end, item in unit.targets[k])
-        item_base += n_items
+            targets.extend((row, target[0], target[1], item_base + target[2], target[3] if len(target) > 3 else k)
+                           for target in unit.targets[k])
+        item_base += len(unit.items)
     sequences = [s for block in rows for s in block]
     type_rows = [t for block in types for t in block]
     width = max(len(s) for s in sequences)

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from bioprobe import runstore
-from bioprobe.models import Loaded, load_model
+from bioprobe.models import CLASSIFIERS, Loaded, load_model
 from bioprobe.registry import MODELS, ResolvedModel, resolve_model
 
 
@@ -40,7 +40,7 @@ def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_
     name = stored_name(runs_dir, task, model)
     folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed, objective)
     record = runstore.read_json(folder / "run.json")
-    labels = tuple(record["labels"]) if record.get("head") in ("token", "sequence") else None
+    labels = tuple(record["labels"]) if record.get("head") in CLASSIFIERS else None
     base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
     if record.get("weights") == "released":  # an instruction run at size 0: the model as released, untouched
         return load_model(base, head=record["head"], four_bit=record["four_bit"], eager_attention=eager_attention,

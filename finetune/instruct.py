@@ -113,7 +113,7 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
                           setup.lr),
             "weights": "trained" if size > 0 else "released",
             "template": settings.template,
-            "labels": list(instructions.entity_types),
+            "labels": list(instructions.labels),
             "data": {"source": instructions.source, "built": instructions.built, "selection": instructions.selection,
                      "sizes": {name: len(split) for name, split in instructions.splits.items()},
                      "train_limit": settings.train_limit, "n_train": len(encoded),
@@ -182,7 +182,7 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
             runstore.read_json(sidecar).get("settings") == wanted:
         return runstore.read_json(sidecar)["metrics"], True
     rows = test.to_list()
-    golds = [spec.gold(row["output"]) for row in rows]
+    golds = [spec.gold(row["output"], tuple(record["labels"])) for row in rows]
     if model is None:
         loaded = load_finetuned(settings.runs_dir, spec.name, record["model"], settings.training_size, settings.seed,
                                 device=prepared.device, merge=True, objective="instruct")
@@ -207,7 +207,8 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
         caps.append(cap)
     answers = generate(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
                        desc=f"Generating {record['model']} {spec.name} {settings.training_size} %")
-    words = spec.answer_words(instructions.entity_types)
+    labels = tuple(record["labels"])
+    words = spec.answer_words(labels)
     logliks = label_logliks(model, tokenizer, texts, ids, words) if words else None
     seconds = time.perf_counter() - started
     flat = not writes_newlines(tokenizer)
@@ -305,9 +306,10 @@ def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted
     from bioprobe.finetune.train import _tidy_rows
 
     settings, task = prepared.settings, prepared.spec
-    golds = [task.gold(item["gold"]) for item in items]
-    parsed = [task.parse_answer(item, gold) for item, gold in zip(items, golds)]
-    metrics = task.score_answers(items, golds, parsed)
+    labels = tuple(record["labels"])
+    golds = [task.gold(item["gold"], labels) for item in items]
+    parsed = [task.parse_answer(item, gold, labels) for item, gold in zip(items, golds)]
+    metrics = task.score_answers(items, golds, parsed, labels)
     if items and "loglik" in items[0]:
         metrics.update(loglik_scores(golds, [item["loglik"] for item in items]))
     for item, parse in zip(items, parsed):

@@ -9,7 +9,7 @@ def add_lora(model, head: str, targets: tuple[str, ...] | None, four_bit: bool, 
 
     Args:
         model: A token- or sequence-classification model or a causal LM (4-bit NF4 weights for QLoRA).
-        head: "token", "sequence" or "causal-lm" (instruction tuning: the LM head stays frozen).
+        head: "token", "sequence", "multilabel" or "causal-lm" (instruction tuning: the LM head stays frozen).
         targets: Module names to adapt; None lets PEFT pick its default for the architecture.
         four_bit: Prepare a 4-bit model for k-bit training first (norms in float32, input grads on).
         rank, alpha, dropout: LoRA hyper-parameters.
@@ -23,7 +23,8 @@ def add_lora(model, head: str, targets: tuple[str, ...] | None, four_bit: bool, 
     if four_bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     config = LoraConfig(
-        task_type={"token": TaskType.TOKEN_CLS, "sequence": TaskType.SEQ_CLS, "causal-lm": TaskType.CAUSAL_LM}[head],
+        task_type={"token": TaskType.TOKEN_CLS, "sequence": TaskType.SEQ_CLS, "multilabel": TaskType.SEQ_CLS,
+                   "causal-lm": TaskType.CAUSAL_LM}[head],
         r=rank,
         lora_alpha=alpha,
         lora_dropout=dropout,

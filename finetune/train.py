@@ -122,6 +122,9 @@ def prepare_run(settings: FinetuneSettings) -> Prepared | FinetuneResult:
                if key not in ("task", "model_name", "training_size", "seed", "objective")}
     request.update(model_source=resolved.source, data=data_key(spec.name, settings.data),
                    processes=state.num_processes, max_length=settings.length, batch_size=settings.batch)
+    markers = request.pop("entity_markers", None)
+    if spec.marks_entities and settings.objective == "classifier":
+        request["entity_markers"] = markers or "text"
     if settings.objective != "classifier":
         request["recipe"] = RECIPE
     prepared = Prepared(settings, spec, resolved, device, folder, state, request)
@@ -324,11 +327,14 @@ class Training:
 
 
 def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | None = None,
-                      adapters: bool = True) -> Training:
-    """Load the model to train (LoRA adapters attached when used, unless `adapters` is False: nothing will train).
+                      adapters: bool = True, new_tokens: list[str] = ()) -> Training:
+    """Load the model to train (LoRA adapters attached when used, unless `adapters` is False: nothing will train);
+    `new_tokens` (`--entity-markers tokens`) are added to the tokenizer and the embeddings resized, the new rows
+    initialised to the mean embedding.
 
     Raises:
-        BioprobeError: for an explicit `--max-length` longer than the model reads, or 4-bit without LoRA.
+        BioprobeError: for an explicit `--max-length` longer than the model reads, 4-bit without LoRA, or new
+            tokens with LoRA (whose frozen embeddings could not learn them).
     """
     import transformers
 
@@ -352,7 +358,14 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
         lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
     if four_bit and not lora and adapters:
         raise BioprobeError("4-bit weights cannot be fine-tuned directly; drop --no-lora (QLoRA) or pass --no-4bit.")
+    if new_tokens and lora:
+        raise BioprobeError("--entity-markers tokens adds tokens whose embeddings must train, but LoRA freezes the "
+                            "embeddings; pass --no-lora, or keep the markers as text (--entity-markers text).")
     model = loaded.model
+    if new_tokens:
+        added = loaded.tokenizer.add_tokens(list(new_tokens))
+        if added:
+            model.resize_token_embeddings(len(loaded.tokenizer), mean_resizing=True)
     if lora and adapters:
         model = add_lora(model, head, resolved.spec.lora_targets, four_bit)
     defaults = DEFAULTS[settings.objective]
@@ -381,7 +394,10 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
         raise BioprobeError(f"{training_size} % of {len(train_split)} training items is no item at all; "
                             "use a larger training size.")
 
-    setup = load_for_training(prepared, task.head, names)
+    new_tokens = []
+    if settings.entity_markers == "tokens":
+        new_tokens = task.added_tokens({"text": [text for split in splits.values() for text in split["text"][:]]})
+    setup = load_for_training(prepared, task.head, names, new_tokens=new_tokens)
     loaded, model, lora, four_bit, n_params, lr = (setup.loaded, setup.model, setup.lora, setup.four_bit,
                                                    setup.n_params, setup.lr)
     resolved, tokenizer = loaded.resolved, loaded.tokenizer
@@ -417,6 +433,7 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
             **base_record(prepared, resolved, task.head, lora, four_bit,
                           {"total": n_params, "trainable": trainable_parameters(model)}, lr),
             "labels": list(names),
+            **({"added_tokens": new_tokens} if new_tokens else {}),
             "data": {"source": task_data.source,
                      "sizes": {name: len(split) for name, split in task_data.splits.items()},
                      "train_limit": settings.train_limit, "test_limit": settings.test_limit,

@@ -20,7 +20,7 @@ BATCH_TOKENS = {"cpu": 2048, "cuda": 8192}
 the allocator to reuse its memory; 8,192 ran the same extraction about 20 % slower (benchmarks/extract.py)."""
 
 
-REDUCE = {"first": "first", "mean": "mean", "last": "last", "joint-mean": "mean", "cls": "first"}
+REDUCE = {"first": "first", "mean": "mean", "last": "last", "joint-mean": "mean", "cls": "first", "entities": "mean"}
 """How a pooling reduces its target positions inside a prompt."""
 
 
@@ -69,7 +69,7 @@ def plan_in_prompt(task: str, columns: dict, rows: list[int], tokenizer, pooling
         prompted = spec.prompted(columns, k, tokenizer, pooling, room, len(prefix), len(suffix))
         cut += prompted.truncated
         units.append(Unit([prefix + prompted.ids + suffix], None, [prompted.targets], prompted.items))
-    return Plan(longest_first(units), REDUCE[pooling], n_truncated=cut)
+    return Plan(longest_first(units), REDUCE[pooling], blocks=spec.prompt_blocks(pooling), n_truncated=cut)
 
 
 def _pool_index(targets, width: int, reduce: str, n_items: int, blocks: int):
@@ -123,7 +123,7 @@ def run_plan(model, plan: Plan, path: Path, pad_id: int, batch_tokens: int | Non
     try:
         with torch.inference_mode():
             for batch in tqdm(batches, desc=desc, unit="batch", leave=False):
-                inputs, targets, n_items = collate(batch, pad_id, plan.blocks)
+                inputs, targets, n_items = collate(batch, pad_id)
                 tokens += int(inputs["attention_mask"].sum())
                 inputs = {k: v.to(device) for k, v in inputs.items()}
                 hidden = model(**inputs, output_hidden_states=True).hidden_states

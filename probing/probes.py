@@ -1,6 +1,8 @@
 """Linear (and MLP) probes on cached features: task and control probes, bootstrap intervals, online-code MDL.
 
-Everything works on numpy arrays `X` `[items, dim]` (float16 memory maps welcome) and integer labels `y` `[items]`.
+Everything works on numpy arrays `X` `[items, dim]` (float16 memory maps welcome) and integer labels `y` `[items]`;
+a multi-label task's labels are `Y` `[items, labels]` 0/1, probed one label against the rest (`fit_and_score_multilabel`,
+`mdl_multilabel`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class ProbeResult:
         validation_accuracy: Accuracy of the same probe on the validation items, when they were given; what a
             layer is chosen by, so that the test score of the chosen layer is not a selected maximum.
         validation_macro_f1: Macro-F1 on the validation items (over the classes in their labels), when given.
+        validation_predictions: `[n_validation]` predicted class ids, when validation items were given.
     """
 
     accuracy: float
@@ -73,6 +76,7 @@ class ProbeResult:
     note: str = ""
     validation_accuracy: float | None = None
     validation_macro_f1: float | None = None
+    validation_predictions: np.ndarray | None = None
 
 
 @dataclass
@@ -396,6 +400,14 @@ def bootstrap_ci(y_true, y_pred, n_classes: int, groups=None, n_boot: int = 1000
         keep = rows & (column[cls] >= 0)
         np.add.at(counts, (unit[keep], offset + column[cls[keep]]), 1)
 
+    return _resampled_scores(counts, L, n_boot, seed)
+
+
+def _resampled_scores(counts: np.ndarray, L: int, n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals of accuracy and macro-F1 from per-unit counts `[correct, items, tp_1..tp_L, fp_1..fp_L,
+    fn_1..fn_L]` (units resampled with replacement; a label with no tp, fp or fn in a resample is left out of that
+    resample's mean)."""
+    n_units = counts.shape[0]
     rng = np.random.default_rng(seed)
     sums = np.empty((n_boot, counts.shape[1]))
     chunk = max(1, min(n_boot, 2_000_000 // n_units))
@@ -408,10 +420,91 @@ def bootstrap_ci(y_true, y_pred, n_classes: int, groups=None, n_boot: int = 1000
     accuracy = sums[:, 0] / sums[:, 1]
     tp, fp, fn = sums[:, 2:2 + L], sums[:, 2 + L:2 + 2 * L], sums[:, 2 + 2 * L:]
     denom = 2 * tp + fp + fn
-    scored = denom > 0                               # every resample has one: each item's true class is in the set
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=scored).sum(axis=1) / scored.sum(axis=1)
+    scored = denom > 0
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=scored).sum(axis=1) / np.maximum(scored.sum(axis=1), 1)
     interval = lambda v: tuple(float(q) for q in np.percentile(v, [2.5, 97.5]))  # noqa: E731
     return {"accuracy": interval(accuracy), "macro_f1": interval(f1)}
+
+
+def multilabel_macro_f1(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
+    """F1 of each label (a column of `[items, labels]` 0/1) averaged over the labels that occur in `Y_true`."""
+    Y_true, Y_pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    present = Y_true.any(axis=0)
+    if not present.any():
+        return float("nan")
+    tp = (Y_true & Y_pred).sum(0)
+    denom = 2 * tp + (~Y_true & Y_pred).sum(0) + (Y_true & ~Y_pred).sum(0)
+    return float(np.mean((2 * tp / np.maximum(denom, 1))[present]))
+
+
+def multilabel_bootstrap_ci(Y_true, Y_pred, n_boot: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95 % percentile bootstrap intervals (items resampled) of exact-match accuracy and macro-F1 over the labels
+    that occur in `Y_true` (`multilabel_macro_f1`), for `[items, labels]` 0/1 gold and predictions."""
+    Y_true, Y_pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    if len(Y_true) == 0:
+        raise ValueError("Cannot bootstrap an empty test set.")
+    present = Y_true.any(axis=0)
+    t, p = Y_true[:, present], Y_pred[:, present]
+    counts = np.concatenate([(Y_true == Y_pred).all(1, keepdims=True), np.ones((len(t), 1)), t & p, ~t & p, t & ~p],
+                            axis=1).astype(float)
+    return _resampled_scores(counts, int(present.sum()), n_boot, seed)
+
+
+def fit_and_score_multilabel(kind: str, X_train, Y_train, X_test, Y_test, seed: int = 0, C=None, n_boot: int = 1000,
+                             X_validation=None, Y_validation=None) -> ProbeResult:
+    """One-vs-rest probes of a multi-label task: one binary probe per label (`fit_and_score` on its 0/1 column, its
+    C chosen on the training items), their predictions read together.
+
+    Args:
+        kind: One of `PROBES`.
+        X_train, X_test, X_validation: `[items, dim]` features.
+        Y_train, Y_test, Y_validation: `[items, labels]` 0/1.
+        seed: Seed of the cross-validation, the solvers and the bootstrap.
+        C: Per label, the inverse regularisation strength (a control probe gets the task probe's), or None.
+        n_boot: Bootstrap resamples.
+
+    Returns:
+        A `ProbeResult` whose `accuracy` is the exact-match accuracy (every label right), `macro_f1` the F1 averaged
+        over the labels that occur in the test items, `predictions` `[n_test, labels]`, and `C` the per-label Cs
+        (a tuple; None for a label with one class in training).
+    """
+    Y_train, Y_test = np.asarray(Y_train, dtype=np.int64), np.asarray(Y_test, dtype=np.int64)
+    validate = X_validation is not None
+    n_labels = Y_train.shape[1]
+    chosen = list(C) if C is not None else [None] * n_labels
+    predictions, predicted_validation, converged, notes, used = [], [], True, [], []
+    for k in range(n_labels):
+        fit = fit_and_score(kind, X_train, Y_train[:, k], X_test, Y_test[:, k], 2, seed=seed, C=chosen[k], n_boot=1,
+                            X_validation=X_validation,
+                            y_validation=np.asarray(Y_validation)[:, k] if validate else None)
+        predictions.append(fit.predictions)
+        if validate:
+            predicted_validation.append(fit.validation_predictions)
+        converged &= fit.converged
+        notes += [f"label {k}: {fit.note}"] if fit.note and "one class" not in fit.note else []
+        used.append(fit.C)
+    P = np.stack(predictions, axis=1)
+    ci = multilabel_bootstrap_ci(Y_test, P, n_boot=n_boot, seed=seed)
+    V = np.stack(predicted_validation, axis=1) if validate else None
+    return ProbeResult(
+        accuracy=float((P == Y_test).all(1).mean()), macro_f1=multilabel_macro_f1(Y_test, P),
+        accuracy_ci=ci["accuracy"], macro_f1_ci=ci["macro_f1"], converged=converged, C=tuple(used), predictions=P,
+        note="; ".join(notes),
+        validation_accuracy=float((V == np.asarray(Y_validation)).all(1).mean()) if validate else None,
+        validation_macro_f1=multilabel_macro_f1(Y_validation, V) if validate else None)
+
+
+def mdl_multilabel(kind: str, X, Y, seed: int = 0) -> MDLResult:
+    """The online codelength of a multi-label task: the sum over labels of each label's binary online code
+    (`mdl_online` with K = 2, the same item order and blocks), against the uniform `items x labels` bits."""
+    Y = np.asarray(Y, dtype=np.int64)
+    parts = [mdl_online(kind, X, Y[:, k], 2, seed=seed) for k in range(Y.shape[1])]
+    codelength = float(sum(part.codelength for part in parts))
+    uniform = float(sum(part.uniform_codelength for part in parts))
+    return MDLResult(codelength=codelength, uniform_codelength=uniform, compression=uniform / codelength,
+                     block_ends=parts[0].block_ends,
+                     block_codelengths=[float(sum(b)) for b in zip(*(part.block_codelengths for part in parts))],
+                     converged=all(part.converged for part in parts), block_C=[None] * len(parts[0].block_ends))
 
 
 def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, seed: int = 0,
@@ -491,6 +584,7 @@ def fit_and_score(kind: str, X_train, y_train, X_test, y_test, n_classes: int, s
         note=note,
         validation_accuracy=float((predicted_validation == y_validation).mean()) if validate else None,
         validation_macro_f1=_macro_f1(y_validation, predicted_validation) if validate else None,
+        validation_predictions=predicted_validation if validate else None,
     )
 
 

@@ -173,7 +173,10 @@ def _draw(runs_dir) -> list[Path]:
 def probe_layers(task: str, train, test, layers: list[int], probe: str = "logistic", control: bool = True,
                  mdl: bool = True, bio: bool = False, seed: int = 42, progress: bool = True,
                  validation=None) -> list[dict]:
-    """Probe, validation, control and MDL rows for each layer (see `run_probing`).
+    """Probe, validation, control and MDL rows for each layer (see `run_probing`). A multi-label task (CLS) gets one
+    probe per label (one against the rest): `accuracy` is then the exact-match accuracy (every label of the item
+    right), `macro_f1` the F1 averaged over labels, the control task shuffles whole label sets across items, and MDL
+    sums the labels' binary codes.
 
     Args:
         task: The task's name.
@@ -190,53 +193,74 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     """
     from tqdm.auto import tqdm
 
-    from bioprobe.probing.probes import (control_labels, fit_and_score, mdl_online, one_blas_thread, probe_workers,
-                                         quiet_solver_warnings, shuffled_labels)
+    from bioprobe.probing.probes import (control_labels, fit_and_score, fit_and_score_multilabel, mdl_multilabel,
+                                         mdl_online, one_blas_thread, probe_workers, quiet_solver_warnings,
+                                         shuffled_labels)
 
     spec = get_task(task)
     gold_train = spec.probe_labels(train.label, bio)
     gold_test = spec.probe_labels(test.label, bio)
     gold_validation = spec.probe_labels(validation.label, bio) if validation is not None else []
-    names = sorted(set(gold_train) | set(gold_test) | set(gold_validation), key=lambda name: (name != "O", name))
-    index = {name: i for i, name in enumerate(names)}
-    y_train = np.array([index[v] for v in gold_train])
-    y_test = np.array([index[v] for v in gold_test])
-    y_validation = np.array([index[v] for v in gold_validation], dtype=np.int64)
+    if spec.multilabel():  # a label set per item ("|"-joined): a 0/1 row over the labels, one probe per label
+        names = sorted({name for value in (*gold_train, *gold_test, *gold_validation) for name in _split(value)})
+        encode = lambda gold: np.array([[name in _split(value) for name in names] for value in gold],  # noqa: E731
+                                       dtype=np.int64).reshape(len(gold), len(names))
+    else:
+        names = sorted(set(gold_train) | set(gold_test) | set(gold_validation), key=lambda name: (name != "O", name))
+        index = {name: i for i, name in enumerate(names)}
+        encode = lambda gold: np.array([index[v] for v in gold], dtype=np.int64)  # noqa: E731
+    y_train, y_test, y_validation = encode(gold_train), encode(gold_test), encode(gold_validation)
     if validation is not None and len(y_validation) == 0:
         raise BioprobeError("The validation split has no items to probe; MDL and the choice of the best layer need "
                             "some.")
     mdl_items, mdl_acts, y_mdl = ("validation", validation, y_validation) if validation is not None else \
         ("train", train, y_train)
-    if len(set(y_train)) < 2:
+    if spec.multilabel() and not y_train.any():
+        raise BioprobeError("No training item has a label; one-vs-rest probes need items of some label.")
+    if not spec.multilabel() and len(set(y_train)) < 2:
         raise BioprobeError(f"The training items have a single label ({names[y_train[0]]}); a probe needs at least "
                             "two classes.")
     groups = spec.probe_groups(test.unit)  # NER: the words of one sentence are resampled together
     if control and spec.control_keys_text:
         c_train, c_test = control_labels(train.text, test.text, y_train, len(names), seed)
-    elif control:
+    elif control:  # label sets of a multi-label task are shuffled whole, rows of `y`
         c_train, c_test = shuffled_labels(y_train, seed), shuffled_labels(y_test, seed + 1)
     mdl_probe = "logistic" if probe == "svc" else probe  # the online code needs probabilities; LinearSVC has none
+
+    def fit_probe(x_train, labels_train, x_test, labels_test, C=None, **validating):
+        if spec.multilabel():
+            return fit_and_score_multilabel(probe, x_train, labels_train, x_test, labels_test, seed=seed, C=C,
+                                            X_validation=validating.get("X_validation"),
+                                            Y_validation=validating.get("y_validation"))
+        return fit_and_score(probe, x_train, labels_train, x_test, labels_test, len(names), seed=seed, C=C,
+                             groups=groups, **validating)
+
+    def probe_extra(fit) -> dict:
+        if isinstance(fit.C, tuple):  # one-vs-rest: each label's C
+            return {"converged": fit.converged, "note": fit.note, "C": None,
+                    "label_C": " ".join("-" if C is None else f"{C:g}" for C in fit.C)}
+        return {"converged": fit.converged, "note": fit.note, "C": fit.C}
 
     def one_layer(layer: int) -> list[dict]:
         x_train, x_test = train.features[layer], test.features[layer]
         x_validation = validation.features[layer] if validation is not None else None
-        fit = fit_and_score(probe, x_train, y_train, x_test, y_test, len(names), seed=seed, groups=groups,
-                            X_validation=x_validation, y_validation=y_validation if validation is not None else None)
-        extra = {"converged": fit.converged, "note": fit.note, "C": fit.C}
+        fit = fit_probe(x_train, y_train, x_test, y_test, X_validation=x_validation,
+                        y_validation=y_validation if validation is not None else None)
+        extra = probe_extra(fit)
         out = [_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, extra),
                _row(layer, "macro_f1", fit.macro_f1, fit.macro_f1_ci, extra)]
         if validation is not None:
             out += [_row(layer, "validation_accuracy", fit.validation_accuracy, None, extra),
                     _row(layer, "validation_macro_f1", fit.validation_macro_f1, None, extra)]
         if control:
-            ctrl = fit_and_score(probe, x_train, c_train, x_test, c_test, len(names), seed=seed, C=fit.C,
-                                 groups=groups)
-            cextra = {"converged": ctrl.converged, "note": ctrl.note, "C": ctrl.C}
+            ctrl = fit_probe(x_train, c_train, x_test, c_test, C=fit.C)
+            cextra = probe_extra(ctrl)
             out.append(_row(layer, "control_accuracy", ctrl.accuracy, ctrl.accuracy_ci, cextra))
             out.append(_row(layer, "selectivity", fit.accuracy - ctrl.accuracy, None, extra))
         if mdl:
             # Each block's C is chosen on its own prefix (the task probe's C saw every training item).
-            code = mdl_online(mdl_probe, mdl_acts.features[layer], y_mdl, len(names), seed=seed)
+            code = mdl_multilabel(mdl_probe, mdl_acts.features[layer], y_mdl, seed=seed) if spec.multilabel() \
+                else mdl_online(mdl_probe, mdl_acts.features[layer], y_mdl, len(names), seed=seed)
             mextra = {"converged": code.converged, "note": "" if code.converged else "an MDL block did not converge",
                       "C": None, "mdl_probe": mdl_probe, "mdl_items": mdl_items, "n_mdl": code.block_ends[-1],
                       "mdl_C": " ".join("-" if C is None else f"{C:g}" for C in code.block_C)}
@@ -256,6 +280,11 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
                         f"{train.meta['source']}", unit="layer", leave=False, disable=not progress):
             rows += out
     return rows
+
+
+def _split(value: str) -> list[str]:
+    """A multi-label item's labels from its "|"-joined gold (`Task.item_labels`); "" for none."""
+    return [name for name in str(value).split("|") if name]
 
 
 def cka_rows(reference, other, layers: list[int], debiased: bool = True) -> list[dict]:

@@ -437,7 +437,7 @@ def three_conll_files(directory, train):
 
 
 def test_unknown_task():
-    assert_error(r"Unknown task 're'", "re", "demo")
+    assert_error(r"Unknown task 'qa'", "qa", "demo")
 
 
 def test_missing_path(tmp_path):

@@ -42,10 +42,10 @@ def test_every_task_is_registered_once_with_its_facts():
     from bioprobe.tasks import TASKS, get_task
     from bioprobe.tasks.base import Task
 
-    assert list(TASKS) == ["ner", "nli"]
+    assert list(TASKS) == ["ner", "nli", "re", "cls"]
     for name, task in TASKS.items():
         assert isinstance(task, Task) and task.name == name and get_task(name.upper()) is task
         assert task.metrics and task.poolings and task.title and task.help
         assert task.head in ("token", "sequence", "multilabel")
-    with pytest.raises(Exception, match="Unknown task 'qa'; choose one of: ner, nli"):
+    with pytest.raises(Exception, match="Unknown task 'qa'; choose one of: ner, nli, re, cls"):
         get_task("qa")

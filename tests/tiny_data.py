@@ -46,6 +46,51 @@ def write_cued_ner(folder: Path, sizes=(("train", 160), ("dev", 30), ("test", 60
     return folder
 
 
+RE_CUE = {"1": "induces", "0": "unlike"}
+"""GAD-like binary relations: the word between the two placeholders says whether they are related."""
+CLS_CUE = {"kinase": "signaling", "receptor": "immune", "cell": "death"}
+"""HoC-like multi-label texts: each cue word present gives its label (most texts have none)."""
+
+
+def write_blurb_gad(folder: Path, sizes=(("train", 160), ("dev", 30), ("test", 60)), seed: int = 0) -> Path:
+    """GAD splits in the BLURB layout: `train.tsv` / `dev.tsv` as `sentence<TAB>label` without a header, `test.tsv`
+    as `index<TAB>sentence<TAB>label` with one; the gene and the disease replaced by @GENE$ and @DISEASE$, the label
+    (1 / 0) given by the cue word between them."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in sizes:
+        lines = ["index\tsentence\tlabel"] if split == "test" else []
+        for i in range(n):
+            label = "1" if i % 3 == 0 else "0"  # one in three related, as in GAD's imbalance
+            words = [rng.choice(FILLER) for _ in range(rng.randint(2, 5))] + ["@GENE$", RE_CUE[label], "@DISEASE$"] + \
+                [rng.choice(FILLER) for _ in range(rng.randint(1, 4))]
+            sentence = " ".join(words) + " ."
+            lines.append(f"{i}\t{sentence}\t{label}" if split == "test" else f"{sentence}\t{label}")
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_blurb_hoc(folder: Path, sizes=(("train", 200), ("dev", 40), ("test", 60)), seed: int = 0) -> Path:
+    """HoC-like splits in the BLURB layout (`labels<TAB>sentence` with a header, labels as `i_v` flags over the ten
+    hallmarks): hallmark 0 when the text has "kinase", 2 with "cell", 9 with "receptor"; about half have none."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    hallmark = {"kinase": 0, "cell": 2, "receptor": 9}
+    plain = [w for w in FILLER if w not in hallmark]
+    for split, n in sizes:
+        lines = ["labels\tsentence"]
+        for _ in range(n):
+            words = [rng.choice(plain) for _ in range(rng.randint(4, 8))]
+            for cue in hallmark:
+                if rng.random() < 0.25:
+                    words.insert(rng.randint(0, len(words)), cue)
+            present = {hallmark[cue] for cue in hallmark if cue in words}
+            flags = ",".join(f"{i}_{int(i in present)}" for i in range(10))
+            lines.append(f"{flags}\t{' '.join(words)}")
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
 def write_cued_instructions(folder: Path, task: str, sizes=(("train", 96), ("test", 24)), seed: int = 0) -> Path:
     """JSONL instruction splits (instruction, input, output), short so that tiny models train on them fast: NLI
     answered by the label word its hypothesis cue names, NER tagging the Chemical words (`word : B|O` lines)."""

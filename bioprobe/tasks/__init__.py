@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from bioprobe.errors import BioprobeError
 from bioprobe.tasks.base import Task
+from bioprobe.tasks.cls import TASK as CLS_TASK
 from bioprobe.tasks.ner import TASK as NER_TASK
 from bioprobe.tasks.nli import TASK as NLI_TASK
+from bioprobe.tasks.re import TASK as RE_TASK
 
-TASKS: dict[str, Task] = {task.name: task for task in (NER_TASK, NLI_TASK)}
+TASKS: dict[str, Task] = {task.name: task for task in (NER_TASK, NLI_TASK, RE_TASK, CLS_TASK)}
 """Every task, by name, in the order tables and figures list them."""
 
 

@@ -192,6 +192,8 @@ class Task:
     control_keys_text = False
     prompt_poolings: tuple[str, ...] = ()
     """Poolings that can read an item inside an instruction prompt (`--in-prompt`)."""
+    marks_entities = False
+    """Whether items mark entities whose markers `--entity-markers tokens` adds to the tokenizer (`added_tokens`)."""
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -242,6 +244,9 @@ class Task:
         """The task's label set from the standardized splits (role -> columns)."""
         return self.fixed_labels
 
+    def check_labels(self, columns: dict[str, dict[str, list]], raw: dict, labels: tuple[str, ...]) -> None:
+        """Refuse labels outside the label set, naming the row and file (`raw[role].locate(i)`)."""
+
     def strata(self, split) -> list | None:
         """What training subsets are stratified by (a value per item), or None."""
         return None
@@ -255,6 +260,10 @@ class Task:
     def encode(self, dataset, tokenizer, names: tuple[str, ...], max_length: int, kind: str):
         """Model inputs of a split (`input_ids`, `attention_mask`, `labels`, `length`, and what truncation cut)."""
         raise NotImplementedError
+
+    def added_tokens(self, columns: dict) -> list[str]:
+        """The entity markers of the splits' columns, as tokens to add to the tokenizer (`marks_entities`)."""
+        return []
 
     def collator(self, tokenizer):
         """The data collator of the encoded inputs."""
@@ -328,8 +337,8 @@ class Task:
         """The seeded instruction an analysis puts item `index` in: `(instruction, entity_type)`."""
         raise NotImplementedError
 
-    def example_output(self, row: dict, entity_type: str) -> str:
-        """The gold answer of a data item (the answer its analysis instruction expects)."""
+    def example_output(self, row: dict, entity_type: str, labels: tuple[str, ...] = ()) -> str:
+        """The gold answer of a data item (the answer its analysis instruction expects; `labels`: the data's)."""
         raise NotImplementedError
 
     def prompt_input(self, row: dict) -> str:
@@ -344,25 +353,31 @@ class Task:
         answer to the item)."""
         raise NotImplementedError
 
-    def gold(self, output: str):
-        """The gold answer of an instruction in the form `score_answers` takes.
+    def gold(self, output: str, labels: tuple[str, ...] = ()):
+        """The gold answer of an instruction in the form `score_answers` takes (`labels`: the run's, see
+        `bioprobe.instructions.InstructionData.labels`).
 
         Raises:
             BioprobeError: for a gold answer the task cannot score.
         """
         raise NotImplementedError
 
-    def parse_answer(self, item: dict, gold) -> Parsed:
+    def parse_answer(self, item: dict, gold, labels: tuple[str, ...] = ()) -> Parsed:
         """Parse one stored generation (`output`, `raw_output`, `flat`, `stopped`)."""
         raise NotImplementedError
 
-    def score_answers(self, items: list[dict], golds: list, parsed: list[Parsed]) -> dict[str, float]:
+    def score_answers(self, items: list[dict], golds: list, parsed: list[Parsed],
+                      labels: tuple[str, ...] = ()) -> dict[str, float]:
         """Metrics of the parsed answers over all items (failures count as wrong), with `parse_counts`."""
         raise NotImplementedError
 
     def answer_words(self, labels: tuple[str, ...] = ()) -> dict[str, str] | None:
         """Label -> the word that answers it, for ranking the answers by log-likelihood (None: no such ranking)."""
         return None
+
+    def answer_labels(self, outputs: list[str]) -> tuple[str, ...]:
+        """What the answers of instruction data read as it is are made of (RE: its label words), or ()."""
+        return ()
 
     def shot_group(self, row: dict) -> str:
         """What a one-shot example must share with its test item (NER: the entity type)."""
@@ -388,6 +403,10 @@ class Task:
         """Row `k`'s input tokenised apart inside a prompt whose prefix has `start` tokens and whose suffix (after
         the input) `suffix`, the input within `room` tokens; targets are positions in the whole prompt."""
         raise BioprobeError(f"{self.title} items cannot be probed inside a prompt.")
+
+    def prompt_blocks(self, pooling: str) -> int:
+        """Column blocks of an item's vector inside a prompt (RE `entities`: 2)."""
+        return 1
 
     def item_labels(self, columns: dict, keys: list[tuple[int, int]]) -> tuple[list[str], list[str]]:
         """Per probe item, its text (what the control task keys on; "" for none) and its gold label."""
@@ -421,14 +440,20 @@ class Task:
         (`share` reports the share of attribution in segment 1 against segments 0 and 1), or None."""
         raise NotImplementedError
 
-    def prompted_answer(self, row: dict, tokenizer, room: int, entity: str):
+    def prompted_answer(self, row: dict, tokenizer, room: int, entity: str, labels: tuple[str, ...] = ()):
         """What Integrated Gradients explain of an instruction-tuned model's answer to one item: `(input ids within
         room, segments of the input or None, the gold answer so far, {candidate: its text after the answer so far})`;
         the candidate the model ranks highest is explained."""
         raise BioprobeError(f"Integrated Gradients of a {self.title} answer are not defined.")
 
-    per_label: tuple[str, str, str] | None = None
-    """`(figure name, label title, axis title)` of the figure of the main score per label, or None."""
+    per_label: tuple[str, str, str, str] | None = None
+    """`(figure name, label title, axis title, metric)` of the figure of a score per label (`metric/<label>` rows of
+    the classifier's table), or None."""
 
     share_name: str | None = None
-    """The attribution share the task reports ("hypothesis_share": segment 1 against segment 0), or None."""
+    """The attribution share the task reports (NLI "hypothesis_share", RE "entity_share": segment 1 against segments
+    0 and 1 of `attribution_target`), or None."""
+    share_title = ""
+    """How tables and axes name the share ("hypothesis share")."""
+    share_where = ""
+    """What segment 1 is, for captions ("the hypothesis tokens (the rest is on the premise)")."""

@@ -320,7 +320,7 @@ class NER(Task):
     item, items = "word", "words"
     generative_metrics = ("f1_lenient", "f1_aligned")
     control_keys_text = True
-    per_label = ("finetune_entity_types", "entity type", "entity F1 (test)")
+    per_label = ("finetune_entity_types", "entity type", "entity F1 (test)", "f1")
 
     # --- data ---
 
@@ -486,7 +486,7 @@ class NER(Task):
         text = INSTRUCTIONS[draw(seed, "analysis", index, entity, n=len(INSTRUCTIONS))]
         return text.format(entity=entity), entity
 
-    def example_output(self, row: dict, entity_type: str) -> str:
+    def example_output(self, row: dict, entity_type: str, labels=()) -> str:
         return answer(row["tokens"], row["tags"], entity_type)
 
     def prompt_input(self, row: dict) -> str:
@@ -498,7 +498,7 @@ class NER(Task):
         """A full answer, every word labelled O."""
         return ["\n".join(f"{w}{SEPARATOR}O" for w in gold[0])]
 
-    def gold(self, output: str):
+    def gold(self, output: str, labels=()):
         """`(words, labels)` from the gold answer's lines."""
         lines = output_lines(output)
         bad = [i for i, (_, label) in enumerate(lines, 1) if label is None or not NER_LABEL.fullmatch(label)]
@@ -506,10 +506,10 @@ class NER(Task):
             raise BioprobeError(f"Gold answer line {bad[0] if bad else 1} is not 'word : B|I|O': {output[:80]!r}.")
         return [w for w, _ in lines], [label for _, label in lines]
 
-    def parse_answer(self, item: dict, gold) -> Parsed:
+    def parse_answer(self, item: dict, gold, labels=()) -> Parsed:
         return parse(item.get("raw_output", item["output"]), gold[0], item["stopped"], item.get("flat", False))
 
-    def score_answers(self, items, golds, parsed):
+    def score_answers(self, items, golds, parsed, labels=()):
         return answer_scores([labels for _, labels in golds], parsed, [item["entity_type"] for item in items])
 
     def shot_group(self, row: dict) -> str:
@@ -570,7 +570,7 @@ class NER(Task):
         return encoding.input_ids, None, encoding.spans[entity][0], None
 
 
-    def prompted_answer(self, row, tokenizer, room, entity):
+    def prompted_answer(self, row, tokenizer, room, entity, labels=()):
         """The label token after `word :` of the first word of an entity of the instruction's type (the first word
         when there is none), the gold answer's earlier lines being the answer so far."""
         from bioprobe.align import encode_words

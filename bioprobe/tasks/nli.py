@@ -156,6 +156,8 @@ class NLI(Task):
     item, items = "pair", "pairs"
     generative_metrics = ("loglik_accuracy",)
     share_name = "hypothesis_share"
+    share_title = "hypothesis share"
+    share_where = "the hypothesis tokens (the rest is on the premise)"
 
     # --- data ---
 
@@ -249,7 +251,7 @@ class NLI(Task):
     def analysis_instruction(self, index, seed, labels=()):
         return INSTRUCTIONS[draw(seed, "analysis", index, n=len(INSTRUCTIONS))], ""
 
-    def example_output(self, row: dict, entity_type: str) -> str:
+    def example_output(self, row: dict, entity_type: str, labels=()) -> str:
         return WORDS[row["label"]]
 
     def prompt_input(self, row: dict) -> str:
@@ -258,17 +260,17 @@ class NLI(Task):
     def cap_answers(self, gold) -> list[str]:
         return list(WORDS.values())
 
-    def gold(self, output: str):
+    def gold(self, output: str, labels=()):
         parsed = parse(output)
         if not parsed.ok:
             raise BioprobeError(f"The gold answer {output!r} is not an NLI label word (Entailment, Neutral or "
                                 "Contradiction).")
         return parsed.labels[0]
 
-    def parse_answer(self, item, gold):
+    def parse_answer(self, item, gold, labels=()):
         return parse(item["output"], item["stopped"])
 
-    def score_answers(self, items, golds, parsed):
+    def score_answers(self, items, golds, parsed, labels=()):
         """`accuracy` and `macro_f1` over all items (an answer with any failure is wrong), and the parse counts."""
         index = {label: i for i, label in enumerate(LABELS)}
         truth = np.array([index[label] for label in golds])
@@ -345,7 +347,7 @@ class NLI(Task):
         return ids, encoded.get("token_type_ids"), None, segments(ids, tokenizer, row["premise"], row["hypothesis"],
                                                                   kind, max_length)
 
-    def prompted_answer(self, row, tokenizer, room, entity):
+    def prompted_answer(self, row, tokenizer, room, entity, labels=()):
         """The label word right after the prompt; segments 0 the `Premise: ...` part, 1 the `Hypothesis: ...` part
         (the premise is cut first when the pair is too long)."""
         premise = tokenizer("Premise: " + row["premise"], add_special_tokens=False)["input_ids"]
