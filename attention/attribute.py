@@ -1,5 +1,6 @@
 """Integrated Gradients on the input embeddings (captum `LayerIntegratedGradients`) of a fine-tuned model's
-predictions: per-token attributions with the convergence delta, and for NLI the premise / hypothesis share."""
+predictions: per-token attributions with the convergence delta, and the task's segment share (`Task.share_name`:
+NLI's hypothesis, RE's entities)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class Attribution:
             the input (a decoder's pair: at the input's last real token, for the baseline too).
         target: Predicted label explained.
         position: Token position explained (NER; None for NLI).
-        segments: `[tokens]` 0 premise, 1 hypothesis, -1 special or template (NLI); None for NER.
+        segments: `[tokens]` 0 premise, 1 hypothesis, -1 special or template (NLI; RE: 1 on the entity mentions);
+            None for NER.
         baseline: `[tokens]` input ids of the baseline: the structural special tokens kept
             (`bioprobe.align.structural_special_ids`), every other id (an [UNK] too) the pad id.
     """
@@ -211,7 +213,7 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, labels
         instruction, entity = spec.analysis_instruction(index, seed, labels)
         prefix, suffix = prompt_parts(tokenizer, template, instruction)
         item_ids, item_segments, so_far, choices = spec.prompted_answer(
-            row, tokenizer, max(max_length - len(prefix) - len(suffix), 1), entity)
+            row, tokenizer, max(max_length - len(prefix) - len(suffix), 1), entity, labels)
         ids = prefix + item_ids + suffix
         segments = None if item_segments is None else \
             np.concatenate([np.full(len(prefix), -1), item_segments, np.full(len(suffix), -1)])
@@ -260,7 +262,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
 
     Returns:
         The table and figure written, the attributions (empty when reused), and the task's attribution share (NLI:
-        the hypothesis'; None for a task without one).
+        the hypothesis', RE: the entities'; None for a task without one).
     """
     from bioprobe.data import data_key, load_task_data
     from bioprobe.models import load_model, wants_four_bit

@@ -45,7 +45,7 @@ def _attentions(model, inputs: dict, name: str):
 
 def attention_statistics(reference, models: dict, sequences: list[list[int]], pad_id: int, special_ids,
                          batch_tokens: int = 4096, metrics=None, reference_name: str = "pretrained",
-                         type_ids: list[list[int]] | None = None) -> Statistics:
+                         type_ids: list[list[int]] | None = None, spans: dict | None = None) -> Statistics:
     """Run `reference` and each of `models` on the same length-sorted batches; reduce every layer's maps at once.
 
     Args:
@@ -59,6 +59,9 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
         metrics: Names from `bioprobe.attention.stats.METRICS` to keep (default all).
         reference_name: How errors name the reference.
         type_ids: Token type ids per sequence (pair encoders), or None.
+        spans: The task's own statistics (`Task.attention_inputs`): name -> per sequence a `(from, to)` pair of
+            position masks; each becomes `<name>_a` / `<name>_b`, the mass from the first span to the second
+            (`pair_mass`) in the reference and in the compared model.
 
     Returns:
         The per-sentence statistics (sentences in length-sorted order, the same for every model) and where the time
@@ -67,19 +70,24 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     import torch
     from tqdm.auto import tqdm
 
-    from bioprobe.attention.stats import METRICS, layer_stats
+    from bioprobe.attention.stats import METRICS, layer_stats, pair_mass
     from bioprobe.units import Unit, collate, length_batches
 
+    spans = spans or {}
     metrics = tuple(metrics or METRICS)
+    pair_metrics = tuple(f"{name}_{side}" for name in spans for side in "ab")
     device = next(reference.parameters()).device
     units = sorted((Unit([list(ids)], [list(type_ids[i])] if type_ids else None, [[]], [(i, 0)])
                     for i, ids in enumerate(sequences)), key=lambda u: -u.length)
     special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
-    parts: dict = {key: {m: [] for m in metrics} for key in models}
+    parts: dict = {key: {m: [] for m in metrics + pair_metrics} for key in models}
     result = Statistics({}, len(sequences))
     for batch in tqdm(length_batches(units, batch_tokens), desc="Comparing attention", unit="batch", leave=False):
-        inputs, _, _ = collate(batch, pad_id, 1)
+        inputs, _, _ = collate(batch, pad_id)
         real = inputs["attention_mask"].bool()
+        width = real.shape[1]
+        masks = {name: [torch.stack([_padded(per[unit.items[0][0]][side], width) for unit in batch])
+                        for side in (0, 1)] for name, per in spans.items()}
         is_special = torch.isin(inputs["input_ids"], special) & real
         result.tokens += int(real.sum())
         inputs = {k: v.to(device) for k, v in inputs.items()}
@@ -96,10 +104,23 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
                 per_layer = [layer_stats(a, b, real, is_special) for a, b in zip(maps_a, maps_b)]
                 for m in metrics:
                     parts[key][m].append(torch.stack([stats[m] for stats in per_layer], dim=1).cpu().numpy())
+                for name, (source, target) in masks.items():
+                    for side, maps in (("a", maps_a), ("b", maps_b)):
+                        parts[key][f"{name}_{side}"].append(torch.stack(
+                            [pair_mass(m, source, target) for m in maps], dim=1).cpu().numpy())
                 result.stats_s += time.perf_counter() - started
     result.values = {key: {m: np.concatenate(chunks) for m, chunks in per_metric.items()}
                      for key, per_metric in parts.items()}
     return result
+
+
+def _padded(mask, width: int):
+    """A position mask of one sequence, padded with False to the batch width (padding is on the right)."""
+    import torch
+
+    out = torch.zeros(width, dtype=torch.bool)
+    out[:len(mask)] = torch.as_tensor(np.asarray(mask, dtype=bool))
+    return out
 
 
 @dataclass
@@ -188,7 +209,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                                      f"vs-{reference_model.name}" if s.reference else None]))
     paths = {size: runstore.results_path(s.runs_dir, "attention", spec.name, first.name, size, s.seed, variant,
                                          objective=s.objective) for size in sizes}
-    recorded = {**values(s, ("eval",)), "training_size": None, "training_sizes": None, "data": data_key(spec.name, data),
+    recorded = {**values(s, ("eval",)), "training_size": None, "training_sizes": None,
+                "data": data_key(spec.name, data),
                 "metrics": metrics, "n_boot": n_boot, "reference": reference_model.source,
                 "importance": s.importance and not (s.objective == "classifier" and 0 in sizes)}
     fingerprints = {size: _fingerprint(source, s.model_name, s.seed) for size, source in sources.items()}
@@ -222,6 +244,12 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                                       four_bit=wants_four_bit(own))
     tokenizer = reference.tokenizer
     for size, loaded in models.items():
+        added = (sources[size].record or {}).get("added_tokens")
+        if added:
+            raise BioprobeError(f"The {size} % run of {first.name} added the tokens {' '.join(added)} "
+                                "(--entity-markers tokens), which the pretrained model lacks, so their attention "
+                                "maps cannot be compared position by position; tune with --entity-markers text to "
+                                "compare attention.")
         if loaded.tokenizer.get_vocab() != tokenizer.get_vocab():
             raise BioprobeError(f"{reference_model.name} and {first.name} do not share a tokenizer, so their attention "
                                 "maps cannot be compared position by position; pick a reference of the same family.")
@@ -244,7 +272,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     stats = attention_statistics(reference.model, {size: loaded.model for size, loaded in models.items()},
                                  sequences, tokenizer.pad_token_id, structural_special_ids(tokenizer),
                                  s.batch_tokens, metrics, reference_name=f"{reference_model.name} (reference)",
-                                 type_ids=type_ids)
+                                 type_ids=type_ids, spans=masks)
     importance_rows = {}
     if recorded["importance"]:
         from bioprobe.attention.importance import importance_rows as rank_rows

@@ -70,7 +70,7 @@ def _labelled_batches(task: str, loaded, rows, max_length: int, batch_tokens: in
     units = [Unit([ids], [types[i]] if types else None, [[]], [(i, 0)]) for i, ids in enumerate(encoded["input_ids"])]
     labels = encoded["labels"]
     for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
-        inputs, _, _ = collate(batch, loaded.tokenizer.pad_token_id, 1)
+        inputs, _, _ = collate(batch, loaded.tokenizer.pad_token_id)
         index = [unit.items[0][0] for unit in batch]
         if spec.head == "token":
             gold = torch.full(inputs["input_ids"].shape, IGNORE, dtype=torch.long)
@@ -93,7 +93,7 @@ def instruction_examples(task: str, rows, template: str, tokenizer, max_length: 
     out = []
     for i, row in enumerate(rows.to_list()):
         instruction, entity = spec.analysis_instruction(i, seed, labels)
-        example = Example(instruction, spec.prompt_input(row), spec.example_output(row, entity))
+        example = Example(instruction, spec.prompt_input(row), spec.example_output(row, entity, labels))
         encoded = encode_example(tokenizer, template, example, max_length)
         if encoded is not None:
             out.append(encoded)

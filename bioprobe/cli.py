@@ -117,14 +117,17 @@ def attention_cmd(**options):
 @click.command(cls=_Command, name="attribute")
 @click_options(AttributeSettings, required=("task",))
 def attribute_cmd(**options):
-    """Integrated Gradients of a tuned model's predictions (per token; NLI: premise vs hypothesis share)."""
+    """Integrated Gradients of a tuned model's predictions (per token; NLI: hypothesis share, RE: entity share)."""
     from bioprobe.attention.attribute import run_attribution
+    from bioprobe.tasks import get_task
 
-    result = run_attribution(from_options(AttributeSettings, options))
+    settings = from_options(AttributeSettings, options)
+    result = run_attribution(settings)
     if result.attributions:
         deltas = [abs(a.delta) for a in result.attributions]
         click.echo(f"{len(result.attributions)} examples, largest |convergence delta| {max(deltas):.4f}"
-                   + (f"; hypothesis share of attribution {result.share:.3f}" if result.share is not None else ""))
+                   + (f"; {get_task(settings.task).share_title} of attribution {result.share:.3f}"
+                      if result.share is not None else ""))
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 

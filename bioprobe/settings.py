@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from bioprobe.errors import BioprobeError
-from bioprobe.tasks import TASKS
+from bioprobe.tasks import TASKS, get_task
 
 ROLES = ("train", "eval", "run")
 OBJECTIVES = ("classifier", "instruct", "conversation")
@@ -322,6 +322,10 @@ class FinetuneSettings:
                             objectives=("conversation",))
     min_medical_terms: int = setting(2, "conversation: distinct clinical words that make a conversation medical.",
                                      minimum=1, objectives=("conversation",))
+    entity_markers: str | None = setting(None, "re: the entity markers (<e1>, @GENE$, ...) kept as text, split into "
+                                               "subwords like any word, or added to the tokenizer as new tokens "
+                                               "(embeddings resized and trained; full fine-tuning only) [default: "
+                                               "text].", choices=("text", "tokens"), objectives=("classifier",))
     test_limit: int | None = setting(None, "Evaluate on the first this many test items only.", minimum=1,
                                      role="eval")
     shots: int = setting(0, "instruct: examples in the prompt, 0 (zero-shot) or 1 (a seeded training example of the "
@@ -348,6 +352,9 @@ class FinetuneSettings:
             raise BioprobeError("--task conversation goes with --objective conversation.")
         normalise(self)
         check(self)
+        if self.entity_markers is not None and not get_task(self.task).marks_entities:
+            raise BioprobeError(f"--entity-markers is an option of tasks whose items mark entities (relation "
+                                f"extraction), not {get_task(self.task).title}.")
         if len(self.markers) != 2:
             raise BioprobeError(f"--markers must be two markers, the user's and the assistant's, not "
                                 f"{','.join(self.markers)}.")

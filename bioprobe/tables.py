@@ -256,21 +256,27 @@ def attention_tables(table) -> list[Table]:
 
 
 def attribution_table(table) -> list[Table]:
-    """NLI: the share of Integrated-Gradients attribution on the hypothesis, by model and training size."""
+    """Per task with an attribution share (`Task.share_name`: NLI's hypothesis, RE's entities), the share of
+    Integrated-Gradients attribution by model and training size (table `attribution`, then `attribution_<task>`)."""
     rows = analysis(table, "attribution")
-    rows = rows[rows["metric"] == "hypothesis_share"] if not rows.empty else rows
-    if rows.empty:
-        return []
-    body = []
-    for _, row in rows.sort_values(["series", "training_size"]).iterrows():
-        items = row.get("n_items")
-        body.append([row["series"], f"{int(row['training_size'])} %",
-                     _interval(row["value"], row.get("ci_low"), row.get("ci_high")),
-                     "" if items is None or items != items else str(int(items))])
-    caption = ("NLI attribution: share of the absolute Integrated-Gradients attribution that falls on the hypothesis "
-               "(test pairs, 95 % bootstrap interval).")
-    return [Table("attribution", caption, ["model", "training data", "hypothesis share", "items"], body,
-                  "attribution")]
+    out = []
+    for task in TASKS.values():
+        if rows.empty or not task.share_name:
+            continue
+        part = rows[(rows["task"] == task.name) & (rows["metric"] == task.share_name)]
+        if part.empty:
+            continue
+        body = []
+        for _, row in part.sort_values(["series", "training_size"]).iterrows():
+            items = row.get("n_items")
+            body.append([row["series"], f"{int(row['training_size'])} %",
+                         _interval(row["value"], row.get("ci_low"), row.get("ci_high")),
+                         "" if items is None or items != items else str(int(items))])
+        caption = (f"{task.title} attribution: share of the absolute Integrated-Gradients attribution that falls on "
+                   f"{task.share_where} (test {task.items}, 95 % bootstrap interval).")
+        name = "attribution" if not out else f"attribution_{task.name}"
+        out.append(Table(name, caption, ["model", "training data", task.share_title, "items"], body, "attribution"))
+    return out
 
 
 def all_tables(table) -> list[Table]:

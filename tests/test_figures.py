@@ -177,7 +177,7 @@ def figure_functions():
         "attention_layer_means": (attention.layer_change, every),
         "attention_importance_change": (attention.importance_change, every),
         "attention_depth": (attention.depth_change, every), "depth_comparison": (depth.depth_comparison, every),
-        "attribution_share": (attribution.hypothesis_share, every),
+        "attribution_share": (attribution.segment_share, every),
         "attribution_nli_enc_size100": (attribution.examples_from_rows, only(task="nli", model="enc",
                                                                               training_size=100)),
     }

@@ -42,7 +42,7 @@ def test_ner_data_becomes_one_instruction_per_sentence_and_entity_type(tmp_path)
         (folder / f"{split}.conll").write_text("Aspirin\tB-Chemical\nreduced\tO\nlung\tB-Disease\ncancer\tI-Disease\n"
                                                ".\tO\n\nThe\tO\ncells\tO\n")
     data = load_instructions("ner", str(folder), seed=3)
-    assert data.built and data.entity_types == ("Chemical", "Disease")
+    assert data.built and data.labels == ("Chemical", "Disease")
     rows = data.splits["train"].to_list()
     assert [(r["item"], r["entity_type"]) for r in rows] == [(0, "Chemical"), (0, "Disease"), (1, "Chemical"),
                                                              (1, "Disease")]

@@ -77,7 +77,7 @@ def plan(table) -> list[tuple]:
                                                  ((table["analysis"] == "attention") &
                                                   (table["metric"] == "cosine"))], {}))
     if not attribution.empty:
-        units.append((_attribution.hypothesis_share, attribution, {}))
+        units.append((_attribution.segment_share, attribution, {}))
         for keys, part in attribution.groupby(["task", "model", "training_size", "objective"]):
             units.append((_attribution.examples_from_rows, part, {}))
     return units

@@ -1,5 +1,6 @@
-"""Attribution figures: the share of Integrated-Gradients attribution on the NLI hypothesis against training size,
-and example sentences with each token shaded by its attribution (from `Attribution` records or the tidy rows)."""
+"""Attribution figures: the share of Integrated-Gradients attribution on a task's segment (NLI's hypothesis, RE's
+entities) against training size, and example sentences with each token shaded by its attribution (from
+`Attribution` records or the tidy rows)."""
 
 from __future__ import annotations
 
@@ -11,45 +12,55 @@ import numpy as np
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
 from bioprobe.rows import analysis, kind_of, size_order, task_title
+from bioprobe.tasks import TASKS
 
 
-def hypothesis_share(table, out_dir: Path) -> list[style.Drawing]:
-    """`attribution_share`: the hypothesis share of the absolute attribution against training size with its 95 %
-    bootstrap interval over test pairs, one line per model and objective."""
+def segment_share(table, out_dir: Path) -> list[style.Drawing]:
+    """`attribution_share`: per task with an attribution share (`Task.share_name`: NLI's hypothesis, RE's entities),
+    the share of the absolute attribution against training size with its 95 % bootstrap interval over test items,
+    one panel per task, one line per model and objective."""
     rows = analysis(table, "attribution")
-    rows = rows[rows["metric"] == "hypothesis_share"] if not rows.empty else rows
-    if rows.empty:
+    tasks = [task for task in TASKS.values() if task.share_name and not rows.empty and
+             ((rows["task"] == task.name) & (rows["metric"] == task.share_name)).any()]
+    if not tasks:
         return []
+    rows = rows[rows["metric"].isin([task.share_name for task in tasks])]
     kinds = kind_of(rows)
     names = sorted(rows["series"].unique(), key=lambda s: (kinds.get(s.split()[0]) != "encoder", s))
     colors, markers = style.category_colors(names), style.category_markers(names)
     sizes = size_order(rows["training_size"])
-    columns = ["series", "training_size", "value"] + [c for c in ("ci_low", "ci_high", "n_items") if c in rows]
-    data = rows[columns].groupby(["series", "training_size"], as_index=False).mean()
+    columns = ["task", "series", "training_size", "value"] + [c for c in ("ci_low", "ci_high", "n_items") if c in rows]
+    data = rows[columns].groupby(["task", "series", "training_size"], as_index=False).mean()
     with style.theme():
-        figure, axes = style.grid(1, 1, width=style.ONE_COLUMN, panel_height=2.1)
-        ax = axes[0]
-        offsets = np.linspace(-1.2, 1.2, len(names)) if len(names) > 1 else [0.0]
-        for offset, name in zip(offsets, names):
-            part = data[data["series"] == name].sort_values("training_size")
-            x = part["training_size"] + offset  # side by side where several models share a size
-            errors = None
-            if "ci_low" in part and part["ci_low"].notna().all():
-                errors = [part["value"] - part["ci_low"], part["ci_high"] - part["value"]]
-            kind = kinds.get(name.split()[0])
-            ax.errorbar(x, part["value"], yerr=errors, color=colors[name], marker=markers[name],
-                        linestyle="--" if "instruct" in name else "-", capsize=2, elinewidth=0.8,
-                        label=name + (f" [{kind}]" if kind else ""))
-        ax.set_xticks(sizes)
-        ax.set_xlim(min(sizes) - 6, max(sizes) + 6)
-        ax.set_ylim(0, 1)
-        ax.axhline(0.5, color="0.6", linewidth=0.6, linestyle=":")
-        ax.set_xlabel("training data (%)")
-        ax.set_ylabel("hypothesis share of attribution")
+        figure, axes = style.grid(len(tasks), len(tasks), width=style.ONE_COLUMN * (1 if len(tasks) == 1 else 1.6),
+                                  panel_height=2.1)
+        for ax, task in zip(axes, tasks):
+            shown = data[data["task"] == task.name]
+            present = [name for name in names if (shown["series"] == name).any()]
+            offsets = np.linspace(-1.2, 1.2, len(present)) if len(present) > 1 else [0.0]
+            for offset, name in zip(offsets, present):
+                part = shown[shown["series"] == name].sort_values("training_size")
+                x = part["training_size"] + offset  # side by side where several models share a size
+                errors = None
+                if "ci_low" in part and part["ci_low"].notna().all():
+                    errors = [part["value"] - part["ci_low"], part["ci_high"] - part["value"]]
+                kind = kinds.get(name.split()[0])
+                ax.errorbar(x, part["value"], yerr=errors, color=colors[name], marker=markers[name],
+                            linestyle="--" if "instruct" in name else "-", capsize=2, elinewidth=0.8,
+                            label=name + (f" [{kind}]" if kind else ""))
+            ax.set_xticks(sizes)
+            ax.set_xlim(min(sizes) - 6, max(sizes) + 6)
+            ax.set_ylim(0, 1)
+            ax.axhline(0.5, color="0.6", linewidth=0.6, linestyle=":")
+            ax.set_xlabel("training data (%)")
+            ax.set_ylabel(f"{task.share_title} of attribution")
+            if len(tasks) > 1:
+                ax.set_title(task.title)
         style.legend_outside(figure, *style.axes_entries(axes), where="bottom", ncol=2)
         files = style.save(figure, out_dir / "attribution_share")
-    caption = ("NLI: share of the absolute Integrated-Gradients attribution that falls on the hypothesis tokens "
-               "(the rest is on the premise), averaged over test pairs, with 95 % bootstrap intervals.")
+    caption = " ".join(f"{task.title}: share of the absolute Integrated-Gradients attribution that falls on "
+                       f"{task.share_where}, averaged over test {task.items}, with 95 % bootstrap intervals."
+                       for task in tasks)
     return [style.Drawing("attribution_share", files, data.round(4), caption, "attribution")]
 
 
@@ -152,4 +163,4 @@ def examples_from_rows(table, out_dir: Path) -> list[style.Drawing]:
 
 def all_attribution(table, out_dir: Path) -> list[style.Drawing]:
     """Every attribution figure."""
-    return hypothesis_share(table, out_dir) + examples_from_rows(table, out_dir)
+    return segment_share(table, out_dir) + examples_from_rows(table, out_dir)

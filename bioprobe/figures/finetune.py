@@ -77,8 +77,8 @@ def score_curves(table, out_dir: Path) -> list[style.Drawing]:
 
 
 def entity_types(table, out_dir: Path) -> list[style.Drawing]:
-    """Per task that reports its main score per label (`Task.per_label`; NER: `finetune_entity_types`, F1 per entity
-    type): that score against training size, one panel per model (and objective)."""
+    """Per task that reports a score per label (`Task.per_label`; NER: `finetune_entity_types`, F1 per entity type;
+    CLS: `finetune_label_f1`): that score against training size, one panel per model (and objective)."""
     from bioprobe.tasks import TASKS
 
     rows = analysis(table, "finetune")
@@ -88,8 +88,8 @@ def entity_types(table, out_dir: Path) -> list[style.Drawing]:
     for task in TASKS.values():
         if task.per_label is None:
             continue
-        name, label_title, axis_title = task.per_label
-        part_rows = rows[(rows["task"] == task.name) & (rows["metric"] == task.main_metric)
+        name, label_title, axis_title, metric = task.per_label
+        part_rows = rows[(rows["task"] == task.name) & (rows["metric"] == metric)
                          & (rows["label"].fillna("all") != "all")]
         if part_rows.empty:
             continue

@@ -47,9 +47,13 @@ def _what(settings) -> str:
     return getattr(settings, "prompt", None) or settings.task
 
 
-def _narrow(plan: Plan, model: str, objective: str, stage: str, key: str, default):
+def _narrow(plan: Plan, model: str, objective: str, stage: str, key: str, default, task: str | None = None):
+    """A narrowing key's value for one model, objective and stage (and task: a table keyed by task gives that
+    task's entry), or `default`."""
     value = layered(plan, model, objective, stage).get(key)
-    if value is None:
+    if task is not None and value is not None:
+        value = per_task(value, task, plan.tasks)
+    if value is None or value is _UNSET:
         return default
     return tuple(value) if isinstance(value, list) else value
 
@@ -131,11 +135,11 @@ def expand(plan: Plan) -> list[Cell]:
 
 def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -> list[Cell]:
     def analyses(stage: str) -> tuple:
-        listed = _narrow(plan, model, objective, stage, "analyses", plan.analyses)
+        listed = _narrow(plan, model, objective, stage, "analyses", plan.analyses, task)
         return tuple("probe" if a == "cka" else a for a in listed)
 
     def sizes(stage: str) -> tuple[int, ...]:
-        return tuple(sorted(_narrow(plan, model, objective, stage, "sizes", plan.sizes)))
+        return tuple(sorted(_narrow(plan, model, objective, stage, "sizes", plan.sizes, task)))
 
     out: list[Cell] = []
     tuned: dict[int, str] = {}
@@ -195,10 +199,10 @@ def _generate_cells(plan: Plan, model: str, made: list[Cell]) -> list[Cell]:
                  for c in made if c.stage == "finetune" and c.model == model}
     out: list[Cell] = []
     for objective in [o for o in plan.objectives if o in ("instruct", "conversation")]:
-        if "generate" not in _narrow(plan, model, objective, "generate", "analyses", plan.analyses):
-            continue
         for prompt in _narrow(plan, model, objective, "generate", "prompts", plan.prompts):
             task = "conversation" if objective == "conversation" else PROMPT_TASK[prompt]
+            if "generate" not in _narrow(plan, model, objective, "generate", "analyses", plan.analyses, task):
+                continue
             for seed in plan.seeds:
                 for size in sorted(_narrow(plan, model, objective, "generate", "sizes", plan.sizes)):
                     if size == 0 and any(c.id.startswith(f"generate-{prompt}-{safe_name(model)}-released-")

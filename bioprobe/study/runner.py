@@ -138,10 +138,11 @@ def run_cell(cell: Cell, log: Path, echo: bool = False) -> dict:
                 return {"outputs": [str(result.table)], "metrics": _numbers(result.metrics),
                         "reused": result.reused}
             from bioprobe.attention.attribute import run_attribution
+            from bioprobe.tasks import get_task
 
             result = run_attribution(s)
             return {"outputs": [str(result.table)], "reused": result.reused,
-                    **({"hypothesis_share": result.share} if result.share is not None else {})}
+                    **({get_task(s.task).share_name: result.share} if result.share is not None else {})}
 
 
 def run_torchrun(cell: Cell, log: Path, processes: int) -> dict:
