@@ -294,8 +294,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     recorded = {**values(s, ("eval",)), "data": data_key(spec.name, data),
                 "template": template if instruct else None,
                 "fingerprint": _fingerprint(source, s.model_name, s.seed)}
-    sidecar = path.with_suffix(".json")
-    if not s.overwrite and path.is_file() and sidecar.is_file() and runstore.read_json(sidecar) == recorded:
+    if runstore.reusable(path, recorded, s.overwrite):
         import pandas as pd
 
         stored = pd.read_csv(path)
@@ -345,7 +344,8 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     common = {"analysis": "attribution", "task": spec.name, "model": source.name, "training_size": s.training_size,
               "seed": s.seed, "objective": s.objective, "split": s.split, "steps": s.steps}
     runstore.write_table(path, [{**common, **row} for row in table])
-    runstore.write_json(sidecar, recorded)
+    runstore.write_sidecar(path, recorded, analysis="attribution", table=path.name, examples=len(attributions),
+                           share_items=n_share)
     from bioprobe.figures import attribution_examples
 
     what = "instruction-tuned, " if instruct else ""

@@ -214,8 +214,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                 "metrics": metrics, "n_boot": n_boot, "reference": reference_model.source,
                 "importance": s.importance and not (s.objective == "classifier" and 0 in sizes)}
     fingerprints = {size: _fingerprint(source, s.model_name, s.seed) for size, source in sources.items()}
-    if not s.overwrite and all(_current(path, {**recorded, "fingerprint": fingerprints[size]})
-                               for size, path in paths.items()):
+    if all(runstore.reusable(path, {**recorded, "fingerprint": fingerprints[size]}, s.overwrite)
+           for size, path in paths.items()):
         import pandas as pd
 
         rows_read = [row for path in paths.values() for row in pd.read_csv(path).to_dict("records")]
@@ -301,24 +301,18 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
         out = [{**common, "training_size": size, "n_layers": n_layers, "n_heads": n_heads, **row} for row in out]
         path = paths[size]
         runstore.write_table(path, out)
-        runstore.write_json(path.with_suffix(".json"), {
-            "settings": {**recorded, "fingerprint": fingerprints[size]},
-            "analysis": "attention", "table": path.name, "task": spec.name, "model": first.name,
-            "training_size": size, "seed": s.seed, "split": s.split, "limit": s.limit, "max_length": s.length,
-            "metrics": list(stats.values[size]), "n_sentences": stats.n_sentences, "truncated": truncated,
-            "data": task_data.source, "sample": chosen if s.limit else None,
-            "seconds": {"forward": round(stats.forward_s, 2), "statistics": round(stats.stats_s, 2),
-                        **({"importance": stats.extra["importance_s"][size]} if recorded["importance"] else {})},
-            "environment": runstore.environment()})
+        runstore.write_sidecar(
+            path, {**recorded, "fingerprint": fingerprints[size]},
+            analysis="attention", table=path.name, task=spec.name, model=first.name, training_size=size,
+            seed=s.seed, split=s.split, limit=s.limit, max_length=s.length, metrics=list(stats.values[size]),
+            n_sentences=stats.n_sentences, truncated=truncated, data=task_data.source,
+            sample=chosen if s.limit else None,
+            seconds={"forward": round(stats.forward_s, 2), "statistics": round(stats.stats_s, 2),
+                     **({"importance": stats.extra["importance_s"][size]} if recorded["importance"] else {})},
+            environment=runstore.environment())
         tables.append(path)
         all_rows += out
     return AttentionResult(tables, all_rows, _draw(s.runs_dir) if figures else [], stats)
-
-
-def _current(path: Path, settings: dict) -> bool:
-    """Whether a table exists and was made with these settings from these checkpoints."""
-    sidecar = path.with_suffix(".json")
-    return path.is_file() and sidecar.is_file() and runstore.read_json(sidecar).get("settings") == settings
 
 
 def _draw(runs_dir) -> list[Path]:

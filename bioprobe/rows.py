@@ -10,10 +10,18 @@ GENERATIVE_TITLE = {"f1_lenient": "lenient F1", "f1_aligned": "aligned F1",
                     "loglik_accuracy": "log-likelihood accuracy"}
 
 
+def task_order(names) -> list[str]:
+    """Task names in the registry's order (ner, nli, re, cls), unregistered ones after them by name: the order of
+    tables and panels."""
+    order = list(TASKS)
+    return sorted(set(names), key=lambda name: (order.index(name) if name in order else len(order), str(name)))
+
+
 def task_title(name: str) -> str:
     """How figures and tables name a task (`Task.title`; an unregistered name in capitals)."""
     return TASKS[name].title if name in TASKS else str(name).upper()
-METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)"}
+METRIC_TITLE = {"f1": "entity F1 (test)", "accuracy": "accuracy (test)", "macro_f1": "macro-F1 (test)",
+                "micro_f1": "micro-F1 (test)", "macro_average_precision": "macro average precision (test)"}
 
 SELECTION_METRIC = "validation_accuracy"
 """What the best layer is chosen by: the probe's accuracy on validation items, never its test score."""

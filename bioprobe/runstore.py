@@ -144,6 +144,27 @@ def write_table(path: Path, rows: list[dict]) -> None:
     partial.replace(path)
 
 
+def sidecar(table: Path) -> Path:
+    """The record written beside a result table (`TABLE.json`): the settings it was made with, and what else its
+    analysis keeps (metrics, item counts, timings)."""
+    return Path(table).with_suffix(".json")
+
+
+def reusable(table: Path, settings: dict, overwrite: bool = False) -> dict | None:
+    """The sidecar record of a table made with exactly these settings, to reuse instead of computing the table
+    again; None when the table or its record is missing, its settings differ or `overwrite` is set."""
+    record_path = sidecar(table)
+    if overwrite or not Path(table).is_file() or not record_path.is_file():
+        return None
+    record = read_json(record_path)
+    return record if record.get("settings") == settings else None
+
+
+def write_sidecar(table: Path, settings: dict, /, **kept) -> None:
+    """Record the settings a table was made with (what `reusable` compares) and what else its analysis keeps."""
+    write_json(sidecar(table), {"settings": settings, **kept})
+
+
 def read_tables(root: str | Path | None, analysis: str):
     """All tidy tables of one analysis under the runs dir, concatenated (an empty frame when there are none)."""
     import pandas as pd

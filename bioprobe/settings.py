@@ -326,7 +326,8 @@ class FinetuneSettings:
                                                "subwords like any word, or added to the tokenizer as new tokens "
                                                "(embeddings resized and trained; full fine-tuning only) [default: "
                                                "text].", choices=("text", "tokens"), objectives=("classifier",))
-    test_limit: int | None = setting(None, "Evaluate on the first this many test items only.", minimum=1,
+    test_limit: int | None = setting(None, "Evaluate on the first this many test items only (and as many "
+                                           "validation items where a task reads them: cls thresholds).", minimum=1,
                                      role="eval")
     shots: int = setting(0, "instruct: examples in the prompt, 0 (zero-shot) or 1 (a seeded training example of the "
                             "same task and entity type).", choices=(0, 1), role="eval", objectives=("instruct",))

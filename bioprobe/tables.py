@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioprobe.rows import (GENERATIVE_TITLE, MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer,
-                           main_probing_rows, task_title)
+                           main_probing_rows, task_order, task_title)
 from bioprobe.tasks import TASKS
 
 NAN = float("nan")
@@ -56,7 +56,7 @@ def finetune_tables(table) -> list[Table]:
         return []
     rows = rows[rows["label"].fillna("all") == "all"] if "label" in rows else rows
     tables = []
-    for task in sorted(rows["task"].unique()):
+    for task in task_order(rows["task"]):
         metric = MAIN_METRIC.get(task)
         part = rows[(rows["task"] == task) & (rows["metric"] == metric)]
         if part.empty:
@@ -90,7 +90,7 @@ def generative_tables(table) -> list[Table]:
     if rows.empty:
         return []
     tables = []
-    for task in sorted(rows["task"].unique()):
+    for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
         main = MAIN_METRIC.get(task)
         extra = list(TASKS[task].generative_metrics) if task in TASKS else []
@@ -170,7 +170,7 @@ def probing_tables(table) -> list[Table]:
         return []
     rows = rows[~((rows["objective"] == "instruct") & (rows["training_size"] == 0))]  # the pretrained row itself
     tables = []
-    for task in sorted(rows["task"].unique()):
+    for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
         body, unselected, on_train = [], False, False
         for (model, baseline, objective, size), run in part.groupby(["model", "baseline", "objective",
@@ -233,7 +233,7 @@ def attention_tables(table) -> list[Table]:
         rows = rows[~rows["in_prompt"].fillna(False).astype(bool)]
     cosine = rows[(rows["metric"] == "cosine") & rows["head"].notna()]
     tables = []
-    for task in sorted(cosine["task"].unique()):
+    for task in task_order(cosine["task"]):
         part = cosine[cosine["task"] == task]
         body = []
         for (name, size), run in part.groupby(["series", "training_size"]):

@@ -424,7 +424,6 @@ def run_generate(settings=None, **fields) -> GenerateResult:
     table = runstore.results_path(s.runs_dir, "generate", s.prompt, name, s.training_size, s.seed,
                                   objective=objective)
     generations = runstore.generations_path(s.runs_dir, s.prompt, name, s.training_size, s.seed, "test", objective)
-    sidecar = table.with_suffix(".json")
     template = template_text(s.prompt, s.template)
     wanted = {**values(s, ("eval",)), "four_bit": four_bit, "template": template,
               "run": digest(record, 16) if record else None, "evaluation": EVALUATION}
@@ -434,10 +433,10 @@ def run_generate(settings=None, **fields) -> GenerateResult:
         stored = [json.loads(line) for line in generations.read_text().splitlines() if line]
         items = [Item(i["fields"], i["gold"], i["context"], i["key"]) for i in stored]
         metrics = _score(s.prompt, items, [i["output"] for i in stored])
-        return _store(s, table, generations, sidecar, wanted, items, stored, metrics, name, objective, {})
-    if not s.overwrite and table.is_file() and sidecar.is_file() and runstore.read_json(sidecar).get("settings") \
-            == wanted:
-        return GenerateResult(table, generations, runstore.read_json(sidecar)["metrics"], reused=True)
+        return _store(s, table, generations, wanted, items, stored, metrics, name, objective, {})
+    stored = runstore.reusable(table, wanted, s.overwrite)
+    if stored is not None:
+        return GenerateResult(table, generations, stored["metrics"], reused=True)
     items = items_for(s, s.seed)
     if folder is not None:
         loaded = load_finetuned(s.runs_dir, "conversation" if s.objective == "conversation" else
@@ -459,7 +458,7 @@ def run_generate(settings=None, **fields) -> GenerateResult:
                "format": style, "output": a.text, "stopped": a.stopped, "tokens": a.tokens}
               for item, text, a in zip(items, texts, answers)]
     metrics = _score(s.prompt, items, outputs)
-    return _store(s, table, generations, sidecar, wanted, items, stored, metrics, name, objective,
+    return _store(s, table, generations, wanted, items, stored, metrics, name, objective,
                   {"seconds": round(seconds, 2), "tokens": int(sum(a.tokens for a in answers))})
 
 
@@ -479,7 +478,7 @@ def _parse(prompt: str, item: Item, output: str):
     return {"words": len(output.split()), "faithful_share_proxy": faithful_share(output, item.context)}
 
 
-def _store(s, table, generations, sidecar, wanted, items, stored, metrics, name, objective, timing) -> GenerateResult:
+def _store(s, table, generations, wanted, items, stored, metrics, name, objective, timing) -> GenerateResult:
     """Write the answers with their parses, the tidy table and its record."""
     import json
 
@@ -497,6 +496,6 @@ def _store(s, table, generations, sidecar, wanted, items, stored, metrics, name,
     for row in rows:
         row["analysis"] = "generate"
     runstore.write_table(table, rows)
-    runstore.write_json(sidecar, {"settings": wanted, "metrics": metrics, "n_items": len(items), **timing,
-                                  "environment": runstore.environment()})
+    runstore.write_sidecar(table, wanted, metrics=metrics, n_items=len(items), **timing,
+                           environment=runstore.environment())
     return GenerateResult(table, generations, metrics)

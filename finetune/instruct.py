@@ -176,11 +176,11 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
     test = instructions.splits["test"]
     if settings.test_limit is not None and settings.test_limit < len(test):
         test = test.select(range(settings.test_limit))
-    table, sidecar, generations = _paths(prepared)
+    table, generations = _paths(prepared)
     wanted = _eval_settings(prepared, record, data_key(spec.name, settings.data))
-    if not settings.overwrite and table.is_file() and sidecar.is_file() and \
-            runstore.read_json(sidecar).get("settings") == wanted:
-        return runstore.read_json(sidecar)["metrics"], True
+    stored = runstore.reusable(table, wanted, settings.overwrite)
+    if stored is not None:
+        return stored["metrics"], True
     rows = test.to_list()
     golds = [spec.gold(row["output"], tuple(record["labels"])) for row in rows]
     if model is None:
@@ -264,8 +264,8 @@ def _limit(model) -> int | None:
     return _position_limit(model.config)
 
 
-def _paths(prepared: Prepared) -> tuple[Path, Path, Path]:
-    """The evaluation's tidy table, its record beside it, and the generations file."""
+def _paths(prepared: Prepared) -> tuple[Path, Path]:
+    """The evaluation's tidy table (its record beside it: `runstore.sidecar`) and the generations file."""
     s = prepared.settings
     variant = f"{s.shots}shot"
     name = prepared.folder.parent.name
@@ -273,7 +273,7 @@ def _paths(prepared: Prepared) -> tuple[Path, Path, Path]:
                                   variant, objective="instruct")
     generations = runstore.generations_path(s.runs_dir, prepared.spec.name, name, s.training_size, s.seed,
                                             f"test-{variant}")
-    return table, table.with_suffix(".json"), generations
+    return table, generations
 
 
 EVALUATION = 2
@@ -316,14 +316,14 @@ def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted
         item["parse"] = {"labels": parse.labels, "ok": parse.ok,
                          "failures": {k: v for k, v in parse.failures.items() if v},
                          **({"aligned": parse.aligned} if parse.aligned else {})}
-    table, sidecar, generations = _paths(prepared)
+    table, generations = _paths(prepared)
     _write_jsonl(generations, items)
     rows = _tidy_rows(task.name, record["model"], settings.training_size, settings.seed, metrics,
                       record["data"]["n_train"], len(items), objective="instruct", shots=settings.shots,
                       template=record["template"], weights=record["weights"], four_bit=record["four_bit"])
     runstore.write_table(table, rows)
-    runstore.write_json(sidecar, {"settings": wanted, "metrics": metrics, "generations": str(generations),
-                                  "n_items": len(items), **timing, "environment": runstore.environment()})
+    runstore.write_sidecar(table, wanted, metrics=metrics, generations=str(generations), n_items=len(items),
+                           **timing, environment=runstore.environment())
     return metrics
 
 
@@ -337,7 +337,8 @@ def rescore(prepared: Prepared) -> FinetuneResult:
     if not runstore.is_complete(folder):
         raise BioprobeError(f"There is no finished instruction run in {folder} to rescore; run it without --rescore.")
     record = runstore.read_json(folder / "run.json")
-    table, sidecar, generations = _paths(prepared)
+    table, generations = _paths(prepared)
+    sidecar = runstore.sidecar(table)
     if not generations.is_file() or not sidecar.is_file():
         raise BioprobeError(f"No stored generations at {generations}; evaluate first (without --rescore).")
     items = [json.loads(line) for line in generations.read_text().splitlines() if line.strip()]

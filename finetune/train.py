@@ -386,8 +386,9 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
     task_data = load_task_data(task.name, settings.data, settings.labels)
     names = tuple(task.fixed_labels or task_data.labels)
     splits = dict(task_data.splits)
-    if settings.test_limit is not None and settings.test_limit < len(splits["test"]):
-        splits["test"] = splits["test"].select(range(settings.test_limit))
+    for role in ("validation", "test"):  # validation: where a task reads it (per-label thresholds), as many
+        if role in splits and settings.test_limit is not None and settings.test_limit < len(splits[role]):
+            splits[role] = splits[role].select(range(settings.test_limit))
     train_split, test_split = splits["train"], splits["test"]
     indices = select_training_items(task, train_split, training_size, seed, settings.train_limit)
     if training_size > 0 and not indices:

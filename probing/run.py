@@ -130,9 +130,7 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
                 "data": train.meta["data"], "mdl_items": "validation", "selection": "validation_accuracy",
                 "fingerprints": [acts.meta["fingerprint"] for acts in (train, validation, test, reference)
                                  if acts is not None]}
-    sidecar = path.with_suffix(".json")
-    if not s.overwrite and path.is_file() and sidecar.is_file() and \
-            runstore.read_json(sidecar).get("settings") == recorded:
+    if runstore.reusable(path, recorded, s.overwrite):
         import pandas as pd
 
         rows = pd.read_csv(path).to_dict("records")
@@ -152,14 +150,14 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
               "data": train.meta["data_source"]}
     rows = [{**common, **row} for row in rows]
     runstore.write_table(path, rows)
-    runstore.write_json(sidecar, {
-        "analysis": "probing", "table": path.name, "task": spec.name, "model": train.meta["model"],
-        "training_size": s.training_size, "seed": s.seed, "settings": recorded,
-        "caches": {"train": str(train.folder), "validation": str(validation.folder), "test": str(test.folder),
-                   "reference": str(reference.folder) if reference is not None else None},
-        "truncated": {"train": train.meta["truncated"], "validation": validation.meta["truncated"],
-                      "test": test.meta["truncated"], "unit": train.meta["truncated_unit"]},
-        "seconds": round(time.perf_counter() - started, 2), "environment": runstore.environment()})
+    runstore.write_sidecar(
+        path, recorded, analysis="probing", table=path.name, task=spec.name, model=train.meta["model"],
+        training_size=s.training_size, seed=s.seed,
+        caches={"train": str(train.folder), "validation": str(validation.folder), "test": str(test.folder),
+                "reference": str(reference.folder) if reference is not None else None},
+        truncated={"train": train.meta["truncated"], "validation": validation.meta["truncated"],
+                   "test": test.meta["truncated"], "unit": train.meta["truncated_unit"]},
+        seconds=round(time.perf_counter() - started, 2), environment=runstore.environment())
     return ProbingResult(path, rows, _draw(s.runs_dir) if figures else [])
 
 

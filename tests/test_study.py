@@ -313,3 +313,19 @@ def test_the_demo_exits_non_zero_when_a_cell_failed_or_could_not_run(monkeypatch
     assert result.exit_code == 1 and "1 could not run" in result.output
     summary.blocked.clear()
     assert CliRunner().invoke(main, ["demo", "--quick", "--runs-dir", str(tmp_path)]).exit_code == 0
+
+
+def test_a_table_is_reused_only_when_made_with_the_same_settings(tmp_path):
+    from bioprobe import runstore
+
+    table = runstore.results_path(tmp_path, "probing", "ner", "m", 30, 1)
+    settings = {"limit": 40, "layers": [0, 3, 6], "fingerprints": ["a1"]}
+    assert runstore.reusable(table, settings) is None  # nothing stored yet
+    runstore.write_table(table, [{"analysis": "probing", "metric": "accuracy", "value": 0.8}])
+    assert runstore.reusable(table, settings) is None  # a table without its record is not trusted
+    runstore.write_sidecar(table, settings, seconds=2.5, table=table.name)
+    assert runstore.read_json(runstore.sidecar(table)) == {"settings": settings, "seconds": 2.5, "table": table.name}
+    assert runstore.reusable(table, settings)["seconds"] == 2.5
+    assert runstore.reusable(table, {**settings, "limit": 120}) is None  # other settings: made again
+    assert runstore.reusable(table, {**settings, "fingerprints": ["b2"]}) is None  # other weights: made again
+    assert runstore.reusable(table, settings, overwrite=True) is None

@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order, task_title
+from bioprobe.rows import analysis, kind_of, size_order, task_order, task_title
 
 ATTENTION_METRICS = {  # metric -> colour bar label, colour map
     "cosine": ("cosine with the pretrained maps", "viridis"),
@@ -239,7 +239,7 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
     kinds = kind_of(heads)
     models = sorted(means["model"].unique(), key=lambda m: (kinds.get(m) != "encoder", m))
     colors, markers = style.category_colors(models), style.category_markers(models)
-    tasks = sorted(means["task"].unique())
+    tasks = task_order(means["task"])
     sizes = size_order(means["training_size"])
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(sizes), len(sizes), panel_height=1.45, sharex=True)

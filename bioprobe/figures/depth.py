@@ -8,7 +8,7 @@ from pathlib import Path
 from bioprobe.figures import style
 from bioprobe.figures.attention import _layer_means, head_rows
 from bioprobe.figures.probing import probing_rows
-from bioprobe.rows import kind_of, task_title
+from bioprobe.rows import kind_of, task_order, task_title
 
 COLUMNS = (  # key, panel title, y label
     ("accuracy", "what the layer knows", "probe accuracy"),
@@ -52,7 +52,7 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
                     else head_rows(table))
     models = sorted(data["model"].unique(), key=lambda m: (kinds.get(m) != "encoder", m))
     colors, markers = style.category_colors(models), style.category_markers(models)
-    tasks = sorted(data["task"].unique())
+    tasks = task_order(data["task"])
     columns = [c for c in COLUMNS if (data["key"] == c[0]).any()]
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.55, sharex=True)

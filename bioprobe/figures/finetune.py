@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bioprobe.figures import style
-from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, analysis, kind_of, size_order, task_title
+from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, analysis, kind_of, size_order, task_order, task_title
 
 LINESTYLE = {"classifier": "-", "instruct": "--"}
 
@@ -49,7 +49,7 @@ def score_curves(table, out_dir: Path) -> list[style.Drawing]:
     if rows.empty:
         return []
     data = seed_summary(rows, ["task", "model", "objective", "series", "training_size"])
-    tasks = sorted(data["task"].unique())
+    tasks = task_order(data["task"])
     kinds = kind_of(rows)
     models = sorted(data["model"].unique(), key=lambda m: (kinds.get(m) != "encoder", m))
     colors, markers = style.category_colors(models), style.category_markers(models)
@@ -138,7 +138,7 @@ def generative(table, out_dir: Path) -> list[style.Drawing]:
     if rows.empty:
         return []
     data = seed_summary(rows, ["task", "series", "metric", "training_size"])
-    panels = sorted({(t, s) for t, s in zip(data["task"], data["series"])})
+    panels = [(t, s) for t in task_order(data["task"]) for s in sorted(set(data.loc[data["task"] == t, "series"]))]
     colors = style.category_colors(GENERATIVE)
     markers = style.category_markers(GENERATIVE)
     with style.theme():

@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import condition, kind_of, main_probing_rows, task_title
+from bioprobe.rows import condition, kind_of, main_probing_rows, task_order, task_title
 
 PROBING_METRICS = {  # metric -> y label, what it is (captions), fixed y limits (None: from the data)
     "accuracy": ("probe accuracy", "probe accuracy on the test items", None),
@@ -176,7 +176,7 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
     columns = [c for c in condition_order(measured["condition"]) if c != "random init"]
     if "random init" in set(measured["condition"]) and "pretrained" not in columns:
         columns = ["pretrained"] + columns  # CKA: the random-init baseline only (the pretrained model is the reference)
-    tasks = sorted(measured["task"].unique())
+    tasks = task_order(measured["task"])
     ylabel, what, fixed = PROBING_METRICS[metric]
     data = []
     with style.theme():

@@ -108,7 +108,7 @@ def expand(plan: Plan) -> list[Cell]:
     """Every cell of a plan, fine-tuning cells before the analyses that need them.
 
     Instruction tuning applies to decoders only (an encoder's instruct cells are left out); an instruction run's
-    size 0 is the released model, whose probe is the classifier objective's size-0 probe when the plan has both.
+    size 0 is the released model, whose probe is the classifier objective's size-0 probe when that one is made.
     The random-init baselines are probed at size 0 (classifier objective).
 
     Raises:
@@ -162,14 +162,17 @@ def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -
             return ()  # the pretrained model: nothing to wait for
         return (tuned[size],) if size in tuned else ()
 
-    both = objective == "instruct" and "classifier" in plan.objectives
+    # the released model's probe is the classifier objective's size-0 probe when that objective probes it here
+    both = objective == "instruct" and "classifier" in plan.objectives and \
+        {"probe", "cka"} & set(_narrow(plan, model, "classifier", "probe", "analyses", plan.analyses, task)) and \
+        0 in _narrow(plan, model, "classifier", "probe", "sizes", plan.sizes, task)
     if "probe" in analyses("probe"):
         for size in sizes("probe"):
             if size == 0 and both:
                 continue  # the released model is the classifier objective's size-0 probe
             settings = _settings(plan, "probe", task, model, objective, training_size=size, seed=seed)
             out.append(Cell(cell_id("probe", settings, needs(size)), "probe", settings, needs(size)))
-        baselines = _narrow(plan, model, objective, "probe", "baselines", plan.baselines)
+        baselines = _narrow(plan, model, objective, "probe", "baselines", plan.baselines, task)
         for baseline in baselines if objective == "classifier" else ():
             settings = _settings(plan, "probe", task, model, objective, training_size=0, seed=seed,
                                  baseline=baseline)

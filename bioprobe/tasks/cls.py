@@ -289,7 +289,7 @@ class CLS(Task):
         metrics = multilabel_metrics(gold["test"], predicted, names, probabilities["test"])
         at_half = multilabel_metrics(gold["test"], (probabilities["test"] >= 0.5).astype(int), names)
         return metrics, {"thresholds": dict(zip(names, map(float, chosen))), "thresholds_from": "validation",
-                         "micro_f1_at_0.5": at_half["micro_f1"], "macro_f1_at_0.5": at_half["macro_f1"]}
+                         "n_validation": len(gold["validation"]), "micro_f1_at_0.5": at_half["micro_f1"], "macro_f1_at_0.5": at_half["macro_f1"]}
 
     # --- instructions ---
 
