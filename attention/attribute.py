@@ -278,8 +278,8 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
         raise BioprobeError("Attribution explains a fine-tuned model's predictions; the size-0 head is untrained, "
                             "so pass a training size from 1 to 100 (or --objective instruct: the released model).")
     source = find_source(spec.name, s.model_name, s.training_size, s.seed, s.runs_dir, None, s.objective)
-    record = source.record or {}
-    request = record.get("request", {})
+    record = source.record or runstore.RunRecord()  # size 0: the model as released
+    request = record.request
     data = run_data(source, s.data)
     task_data = load_task_data(spec.name, data, s.labels or (tuple(request["labels"]) if request.get("labels")
                                                              else None))
@@ -290,7 +290,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
                                  objective=s.objective)
     figure = runstore.runs_dir(s.runs_dir) / "figures" / (f"attribution_{spec.name}_{source.name}_size"
                                                           f"{s.training_size}{'-instruct' if instruct else ''}")
-    template = record.get("template") or "medtuned"
+    template = record.template or "medtuned"
     recorded = {**values(s, ("eval",)), "data": data_key(spec.name, data),
                 "template": template if instruct else None,
                 "fingerprint": _fingerprint(source, s.model_name, s.seed)}

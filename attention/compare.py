@@ -201,8 +201,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     if s.reference:
         reference_model = resolve_model(s.reference)
     elif tuned is not None:
-        base = tuned.record["model"]
-        reference_model = resolve_model(base if base in MODELS else tuned.record["model_source"])
+        base = tuned.record.model
+        reference_model = resolve_model(base if base in MODELS else tuned.record.model_source)
     else:
         reference_model = resolve_model(s.model_name)
     variant = "-".join(filter(None, [s.split, "in-prompt" if s.in_prompt else None,
@@ -221,8 +221,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
         rows_read = [row for path in paths.values() for row in pd.read_csv(path).to_dict("records")]
         return AttentionResult(list(paths.values()), rows_read, _draw(s.runs_dir) if figures else [], None,
                                reused=True)
-    labels = s.labels or (tuple(tuned.record["request"]["labels"]) if tuned is not None and
-                          tuned.record.get("request", {}).get("labels") else None)
+    labels = s.labels or (tuple(tuned.record.request["labels"]) if tuned is not None and
+                          tuned.record.request.get("labels") else None)
     task_data = load_task_data(spec.name, data, labels)
     rows = task_data.splits[s.split]
     if len(rows) == 0:
@@ -244,7 +244,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                                       four_bit=wants_four_bit(own))
     tokenizer = reference.tokenizer
     for size, loaded in models.items():
-        added = (sources[size].record or {}).get("added_tokens")
+        added = sources[size].record.added_tokens if sources[size].record is not None else None
         if added:
             raise BioprobeError(f"The {size} % run of {first.name} added the tokens {' '.join(added)} "
                                 "(--entity-markers tokens), which the pretrained model lacks, so their attention "
@@ -253,7 +253,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
         if loaded.tokenizer.get_vocab() != tokenizer.get_vocab():
             raise BioprobeError(f"{reference_model.name} and {first.name} do not share a tokenizer, so their attention "
                                 "maps cannot be compared position by position; pick a reference of the same family.")
-    template = (tuned.record.get("template") if tuned is not None else None) or "medtuned"
+    template = (tuned.record.template if tuned is not None else None) or "medtuned"
     sequences, type_ids, truncated, masks = _inputs(spec.name, rows, tokenizer, first.kind, s.length,
                                                     (template, s.seed, chosen) if s.in_prompt else None,
                                                     task_data.labels)

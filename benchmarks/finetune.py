@@ -73,7 +73,7 @@ def main() -> None:
         result = run_finetune(task=args.task, model_name=args.model, training_size=100, data="demo", epochs=1, batch_size=args.batch_size,
                               max_length=args.max_length, runs_dir=runs, train_limit=args.items, test_limit=50,
                               device="cpu")
-    ours = result.record["training"]["train_tokens_per_second"]
+    ours = result.record.training["train_tokens_per_second"]
     sample = sorted(random.Random(0).sample(items, min(args.naive_items, len(items))))  # same mix of lengths
     naive = naive_tokens_per_second(args.model, args.task, sample, args.max_length, 5e-5, 42)
     print(f"model {args.model}, task {args.task}, {args.items} items (naive loop timed on {args.naive_items})")

@@ -49,12 +49,12 @@ def finetune_cmd(**options):
     result = run_finetune(from_options(FinetuneSettings, options))
     state = "reused" if result.reused else "wrote"
     scores = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if "/" not in k)
-    selection = result.record.get("data", {}).get("selection", {})
+    selection = result.record.data.get("selection", {}) if result.record else {}
     if "found" in selection:  # instruction data read as it is: how its rows were cut to the task
         from bioprobe.instructions import describe_selection
 
         left_out = result.folder / "left_out.jsonl"
-        click.echo(describe_selection(result.record["task"], selection) +
+        click.echo(describe_selection(result.record.task, selection) +
                    (f" (each listed in {left_out})" if left_out.is_file() else ""))
     elif "kept" in selection:  # conversations: the medical filter
         from bioprobe.conversations import describe_selection
@@ -68,17 +68,12 @@ def finetune_cmd(**options):
 @click_options(ExtractSettings, required=("task",))
 def extract_cmd(**options):
     """Cache the pooled vectors of every layer (fp16, memory-mapped) for later analyses."""
-    from bioprobe.settings import values
     from bioprobe.probing.activations import get_activations, sharing_models
 
     settings = from_options(ExtractSettings, options)
-    fetch = values(settings)
-    for name in ("split", "in_prompt"):
-        fetch.pop(name)
-    fetch.update(max_length=settings.length, in_prompt=settings.in_prompt, labels=settings.labels)
     with sharing_models():  # --split all: one load of the weights for the three splits
         for name in ("train", "validation", "test") if settings.split == "all" else (settings.split,):
-            acts = get_activations(split=name, **fetch)
+            acts = get_activations(settings, split=name)
             meta = acts.meta
             click.echo(f"{name}: {meta['items']} items x {meta['layers']} layers x {meta['dim']} dims, "
                        f"{meta['truncated']} {meta['truncated_unit']} truncated -> {acts.folder}")

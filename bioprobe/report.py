@@ -10,6 +10,8 @@ from pathlib import Path
 
 from bioprobe import runstore, tables
 from bioprobe.errors import BioprobeError
+from bioprobe.stages import RESULTS, STAGES
+from bioprobe.tasks import TASKS
 from bioprobe.rows import SELECTION_METRIC, best_layer  # noqa: F401  (importable here: probe, demo and tests use them)
 
 STUDY_TABLE = "study.parquet"
@@ -33,7 +35,7 @@ def load_results(root: str | Path | None):
     results = runstore.runs_dir(root) / "results"
     study = results / STUDY_TABLE
     if study.is_file():
-        newest = max((path.stat().st_mtime for analysis in runstore.ANALYSES
+        newest = max((path.stat().st_mtime for analysis in RESULTS
                       for path in (results / analysis).rglob("*.csv")), default=0.0)
         if study.stat().st_mtime >= newest:
             frame = pd.read_parquet(study)
@@ -41,7 +43,7 @@ def load_results(root: str | Path | None):
                 frame = frame[~frame["stale"].fillna(False).astype(bool)].reset_index(drop=True)
             frame["objective"] = frame["objective"].fillna("classifier") if "objective" in frame else "classifier"
             return frame
-    frames = [runstore.read_tables(root, analysis) for analysis in runstore.ANALYSES]
+    frames = [runstore.read_tables(root, analysis) for analysis in RESULTS]
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return pd.DataFrame(columns=[*runstore.TIDY_COLUMNS, "objective"])
@@ -80,10 +82,10 @@ INTRO = {
     "finetune": "",
     "generative": (
         "Instruction-tuned runs answer the test instructions by greedy generation (Llama2-MedTuned format; loss on "
-        "the answer only in training; size 0 = the model as released, zero-shot). NER answers are read by position "
-        "(line i is word i) and scored with seqeval over whole sentences; NLI answers are a label word; the NLI "
-        "log-likelihood ranking scores the three label words without generating. Every generation is stored under "
-        "`generations/`.\n"),
+        "the answer only in training; size 0 = the model as released, zero-shot). "
+        + " ".join(task.answer_rule for task in TASKS.values())
+        + " Failures (no answer, missing or extra lines, unknown or several labels, no stop) are counted per kind; "
+        "every generation is stored under `generations/`.\n"),
     "clinical": (
         "The three clinical prompts (`bioprobe generate`) asked of the model as released and of its instruction- and "
         "conversation-tuned checkpoints; every answer is stored with its prompt and parse under `generations/`. "
@@ -108,15 +110,8 @@ INTRO = {
         "depth: probing layer / layers (0 = embeddings), attention layer i at (i + 1) / layers.\n"),
     "attribution": "",
 }
-SECTIONS = (  # key, heading, table sections, figure sections
-    ("finetune", "## Fine-tuning\n", ("finetune",), ("finetune",)),
-    ("generative", "## Instruction tuning: generative evaluation\n", ("generative",), ("generative",)),
-    ("clinical", "## Clinical prompts: extraction, search, summarisation\n", ("clinical",), ("clinical",)),
-    ("probing", "## Probing: what each layer knows\n", ("probing",), ("probing",)),
-    ("attention", "## Attention: pretrained vs fine-tuned\n", ("attention",), ("attention",)),
-    ("depth", "## Encoder vs decoder on normalised depth\n", (), ("depth",)),
-    ("attribution", "## Attribution\n", ("attribution",), ("attribution",)),
-)
+SECTIONS = tuple(section for stage in STAGES.values() for section in stage.sections)
+"""The report's sections, (key, heading), in the stages' order: each shows the tables and figures of its key."""
 
 
 def _section_of_table(table: tables.Table) -> str:
@@ -174,12 +169,12 @@ def _blocks(drawn, built, others, root: Path) -> list[tuple]:
     """The report's content in order: ("heading", text), ("text", markdown), ("table", Table),
     ("figure", Drawing) and ("stale", png path)."""
     blocks = []
-    for key, heading, table_sections, figure_sections in SECTIONS:
-        here_tables = [t for t in built if _section_of_table(t) in table_sections]
-        here_figures = [d for d in drawn if _section_of_drawing(d) in figure_sections]
+    for key, heading in SECTIONS:
+        here_tables = [t for t in built if _section_of_table(t) == key]
+        here_figures = [d for d in drawn if _section_of_drawing(d) == key]
         if not here_tables and not here_figures:
             continue
-        blocks.append(("heading", heading))
+        blocks.append(("heading", f"## {heading}\n"))
         if INTRO[key]:
             blocks.append(("text", INTRO[key]))
         blocks += [("table", t) for t in here_tables]

@@ -12,14 +12,13 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from bioprobe.errors import BioprobeError
 
-ANALYSES = ("finetune", "probing", "attention", "attribution", "generate")
-"""The analyses whose tidy tables live under `results/{analysis}/` (generate: the clinical prompts)."""
 TIDY_COLUMNS = ("analysis", "task", "model", "training_size", "seed", "layer", "head", "metric", "value")
 PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "datasets", "accelerate", "scikit-learn", "seqeval",
             "numpy", "captum", "bioprobe")
@@ -62,6 +61,83 @@ def is_complete(folder: Path) -> bool:
         return json.loads((folder / "run.json").read_text()).get("status") == "complete"
     except (OSError, ValueError):
         return False
+
+
+@dataclass
+class RunRecord:
+    """What a tuned run's `run.json` records (classifier, instruction or conversation tuning), written by `write_run`
+    once the weights are saved and read by `read_run`, by attribute. A field a kind of run does not have stays None
+    and out of the file; keys of a file that this version does not know are kept in `extra` (and written back).
+
+    Attributes:
+        status: "complete" (written last: a folder without it is an unfinished run).
+        request: The settings that decide the weights; the same run asked with others is refused.
+        task, objective, training_size, seed: Which run.
+        model, model_source, model_kind: Its name (registry or folder name), what it was loaded from, encoder or
+            decoder.
+        head: "token", "sequence", "multilabel" or "causal-lm".
+        lora, four_bit: Whether a LoRA adapter was trained, on a 4-bit base.
+        parameters: Parameter counts, total and trainable.
+        settings: Optimiser, lengths, device and processes as used; defaults: the objective's defaults and which
+            settings were given.
+        weights: Instruction and conversation runs: "trained", or "released" at size 0 (the model untouched).
+        template: Their prompt format.
+        labels: The label names (classifier heads, instruction answers).
+        added_tokens: Tokens added to the tokenizer (RE entity markers as tokens).
+        data: Source, split sizes, limits and the exact training subset (`subset_indices`).
+        truncated: Inputs cut at the length limit, per split.
+        training: What training did (steps, loss, resumption, time).
+        metrics: Test scores; evaluation: how they were obtained where that needs saying (CLS thresholds).
+        environment: Package versions, commit, platform, time.
+    """
+
+    status: str = "complete"
+    request: dict = field(default_factory=dict)
+    task: str = ""
+    objective: str = "classifier"
+    model: str = ""
+    model_source: str = ""
+    model_kind: str = ""
+    training_size: int = 0
+    seed: int = 0
+    head: str = ""
+    lora: bool = False
+    four_bit: bool = False
+    parameters: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    weights: str | None = None
+    template: str | None = None
+    labels: list[str] = field(default_factory=list)
+    added_tokens: list[str] | None = None
+    data: dict = field(default_factory=dict)
+    truncated: dict | None = None
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    evaluation: dict | None = None
+    environment: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """The record as `run.json` holds it (None fields left out)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**{k: v for k, v in out.items() if v is not None}, **self.extra}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> RunRecord:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in stored.items() if k in known},
+                   extra={k: v for k, v in stored.items() if k not in known})
+
+
+def write_run(folder: Path, record: RunRecord) -> None:
+    """Write a run's `run.json` (atomically, after its weights: its status marks the run complete)."""
+    write_json(Path(folder) / "run.json", record.as_dict())
+
+
+def read_run(folder: Path) -> RunRecord:
+    """A run's `run.json` as a `RunRecord`."""
+    return RunRecord.from_dict(read_json(Path(folder) / "run.json"))
 
 
 def require_checkpoint(root: str | Path | None, task: str, model: str, training_size: int, seed: int,

@@ -475,6 +475,12 @@ class ProbeSettings(AnalysisSettings):
     overwrite: bool = setting(False, "Probe again even when the table for these settings exists.", role="run",
                               flag="--overwrite")
 
+    def extract_settings(self, **changes) -> ExtractSettings:
+        """What the probes read, as `bioprobe extract` would be told it: every field the two share (`overwrite`
+        not: a probe made again reads a current cache), then `changes`."""
+        shared = {f.name for f in fields(ExtractSettings)} & {f.name for f in fields(self)} - {"overwrite"}
+        return ExtractSettings(**{**{name: getattr(self, name) for name in shared}, **changes})
+
 
 @dataclass(frozen=True)
 class AttentionSettings(AnalysisSettings):

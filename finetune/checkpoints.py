@@ -39,19 +39,18 @@ def load_finetuned(runs_dir: str | Path | None, task: str, model: str, training_
     """
     name = stored_name(runs_dir, task, model)
     folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed, objective)
-    record = runstore.read_json(folder / "run.json")
-    labels = tuple(record["labels"]) if record.get("head") in CLASSIFIERS else None
-    base = resolve_model(record["model"] if record["model"] in MODELS else record["model_source"])
-    if record.get("weights") == "released":  # an instruction run at size 0: the model as released, untouched
-        return load_model(base, head=record["head"], four_bit=record["four_bit"], eager_attention=eager_attention,
+    record = runstore.read_run(folder)
+    labels = tuple(record.labels) if record.head in CLASSIFIERS else None
+    base = resolve_model(record.model if record.model in MODELS else record.model_source)
+    if record.weights == "released":  # an instruction run at size 0: the model as released, untouched
+        return load_model(base, head=record.head, four_bit=record.four_bit, eager_attention=eager_attention,
                           device=device)
-    if record["lora"]:  # the folder holds a LoRA adapter (and any trained head) for the base model
-        loaded = load_model(base, head=record["head"], labels=labels, four_bit=record["four_bit"],
+    if record.lora:  # the folder holds a LoRA adapter (and any trained head) for the base model
+        loaded = load_model(base, head=record.head, labels=labels, four_bit=record.four_bit,
                             eager_attention=eager_attention, adapter=folder, device=device)
-        if merge and not record["four_bit"]:
+        if merge and not record.four_bit:
             loaded.model = loaded.model.merge_and_unload()
         return loaded
-    spec = MODELS.get(record["model"]) or dataclasses.replace(resolve_model(str(folder)).spec,
-                                                              kind=record["model_kind"])
-    stored = ResolvedModel(record["model"], str(folder), spec)  # keeps the run's name and the registry's quirks
-    return load_model(stored, head=record["head"], labels=labels, eager_attention=eager_attention, device=device)
+    spec = MODELS.get(record.model) or dataclasses.replace(resolve_model(str(folder)).spec, kind=record.model_kind)
+    stored = ResolvedModel(record.model, str(folder), spec)  # keeps the run's name and the registry's quirks
+    return load_model(stored, head=record.head, labels=labels, eager_attention=eager_attention, device=device)

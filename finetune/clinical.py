@@ -363,15 +363,15 @@ def _checkpoint(settings):
     name = stored_name(settings.runs_dir, task, settings.model_name)
     folder = runstore.require_checkpoint(settings.runs_dir, task, name, settings.training_size, settings.seed,
                                          settings.objective)
-    return folder, runstore.read_json(folder / "run.json")
+    return folder, runstore.read_run(folder)
 
 
 def _format(settings, record, tokenizer) -> str:
     """The prompt format: the instruction run's own, chat (or the plain turn format) for a conversation run, and for
     the released model its chat template when it has one, else the Llama2-MedTuned format."""
     chat = bool(getattr(tokenizer, "chat_template", None))
-    if record is not None and record.get("objective") == "instruct":
-        return record["template"]
+    if record is not None and record.objective == "instruct":
+        return record.template
     if record is not None:
         return "chat" if chat else "plain"
     return "chat" if chat else "medtuned"
@@ -415,10 +415,10 @@ def run_generate(settings=None, **fields) -> GenerateResult:
 
     s = build(GenerateSettings, fields, "run_generate") if settings is None else settings.replace(**fields)
     folder, record = _checkpoint(s)
-    if record is not None and s.four_bit is not None and s.four_bit != record["four_bit"]:
-        raise BioprobeError(f"The checkpoint in {folder} was trained on a {'4-bit' if record['four_bit'] else 'full'}"
+    if record is not None and s.four_bit is not None and s.four_bit != record.four_bit:
+        raise BioprobeError(f"The checkpoint in {folder} was trained on a {'4-bit' if record.four_bit else 'full'}"
                             f" base and loads as it was trained; drop --{'no-' if not s.four_bit else ''}4bit.")
-    four_bit = record["four_bit"] if record is not None else wants_four_bit(resolve_model(s.model_name), s.four_bit)
+    four_bit = record.four_bit if record is not None else wants_four_bit(resolve_model(s.model_name), s.four_bit)
     name = folder.parent.name if folder is not None else resolve_model(s.model_name).name
     objective = s.objective if s.training_size else "released"
     table = runstore.results_path(s.runs_dir, "generate", s.prompt, name, s.training_size, s.seed,
@@ -426,7 +426,7 @@ def run_generate(settings=None, **fields) -> GenerateResult:
     generations = runstore.generations_path(s.runs_dir, s.prompt, name, s.training_size, s.seed, "test", objective)
     template = template_text(s.prompt, s.template)
     wanted = {**values(s, ("eval",)), "four_bit": four_bit, "template": template,
-              "run": digest(record, 16) if record else None, "evaluation": EVALUATION}
+              "run": digest(runstore.read_json(folder / "run.json"), 16) if record else None, "evaluation": EVALUATION}
     if s.rescore:
         if not generations.is_file():
             raise BioprobeError(f"No stored answers at {generations}; generate first (without --rescore).")

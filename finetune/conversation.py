@@ -122,8 +122,8 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
         raise BioprobeError(f"Conversation tuning needs a causal language model; {prepared.resolved.name} is an "
                             "encoder.")
     if runstore.is_complete(folder) and not settings.overwrite:
-        record = runstore.read_json(folder / "run.json")
-        return FinetuneResult(folder, record["metrics"], reused=True, record=record)
+        record = runstore.read_run(folder)
+        return FinetuneResult(folder, record.metrics, reused=True, record=record)
     conversations = load_conversations(settings.data, tuple(settings.markers), settings.medical,
                                        settings.min_medical_terms, settings.seed)
     train_split = conversations.splits["train"]
@@ -166,29 +166,23 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
                                 f"{max_length} even without its history; pass a larger --max-length.")
         training = train(trainer, prepared, sum(row["length"] for row in encoded))
         model = trainer.model
-    record = {}
+    record = None
     if state.is_main_process:
         metrics = {"answer_loss": _answer_loss(model, held_out, collator)}
         if size > 0:
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-        record = {
+        record = runstore.RunRecord(
             **base_record(prepared, setup.loaded.resolved, "causal-lm", setup.lora and size > 0, setup.four_bit,
                           {"total": setup.n_params, "trainable": trainable_parameters(model) if size > 0 else 0},
                           setup.lr),
-            "weights": "trained" if size > 0 else "released",
-            "template": "chat" if getattr(tokenizer, "chat_template", None) else "plain",
-            "labels": [],
-            "data": {"source": conversations.source, "selection": conversations.selection,
-                     "sizes": {name: len(split) for name, split in conversations.splits.items()},
-                     "train_limit": settings.train_limit, "n_train": len(encoded),
-                     "subset_indices": indices,
-                     "max_length": max_length, "too_long": left_out, "shortened": shortened,
-                     "n_test": len(held_out)},
-            "training": training,
-            "metrics": metrics,
-            "environment": runstore.environment(),
-        }
+            weights="trained" if size > 0 else "released",
+            template="chat" if getattr(tokenizer, "chat_template", None) else "plain", labels=[],
+            data={"source": conversations.source, "selection": conversations.selection,
+                  "sizes": {name: len(split) for name, split in conversations.splits.items()},
+                  "train_limit": settings.train_limit, "n_train": len(encoded), "subset_indices": indices,
+                  "max_length": max_length, "too_long": left_out, "shortened": shortened, "n_test": len(held_out)},
+            training=training, metrics=metrics, environment=runstore.environment())
         from bioprobe.finetune.train import _tidy_rows
 
         runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", "conversation",
@@ -197,11 +191,11 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
                              _tidy_rows("conversation", prepared.resolved.name, size, settings.seed, metrics,
                                         len(encoded), len(held_out), objective="conversation",
                                         four_bit=setup.four_bit))
-        runstore.write_json(folder / "run.json", record)
+        runstore.write_run(folder, record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         (folder / "request.json").unlink(missing_ok=True)
     state.wait_for_everyone()
-    return FinetuneResult(folder, record.get("metrics", {}), reused=False, record=record)
+    return FinetuneResult(folder, record.metrics if record else {}, reused=False, record=record)
 
 
 def _answer_loss(model, rows: list[dict], collator, batch_size: int = 8) -> float:

@@ -43,14 +43,14 @@ def run_instruct(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResult:
     model = tokenizer = None
     trained_reused = runstore.is_complete(prepared.folder) and not settings.overwrite
     if trained_reused:
-        record = runstore.read_json(prepared.folder / "run.json")
+        record = runstore.read_run(prepared.folder)
     else:
         if settings.training_size > 0 and not indices:
             raise BioprobeError(f"{settings.training_size} % of {len(train_split)} training instructions is no item "
                                 "at all; use a larger training size.")
         record, model, tokenizer = _train(prepared, instructions, indices, callbacks)
     if not prepared.state.is_main_process:
-        return FinetuneResult(prepared.folder, {}, reused=False, record={})
+        return FinetuneResult(prepared.folder, {}, reused=False, record=None)
     metrics, eval_reused = evaluate(prepared, record, instructions, model, tokenizer)
     return FinetuneResult(prepared.folder, metrics, reused=trained_reused and eval_reused, record=record)
 
@@ -102,30 +102,25 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
                                        callbacks=list(callbacks))
         training = train(trainer, prepared, sum(row["length"] for row in encoded))
         model = trainer.model
-    record = {}
+    record = None
     if state.is_main_process:
         if size > 0:
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-        record = {
+        record = runstore.RunRecord(
             **base_record(prepared, setup.loaded.resolved, "causal-lm", setup.lora and size > 0, setup.four_bit,
                           {"total": setup.n_params, "trainable": trainable_parameters(model) if size > 0 else 0},
                           setup.lr),
-            "weights": "trained" if size > 0 else "released",
-            "template": settings.template,
-            "labels": list(instructions.labels),
-            "data": {"source": instructions.source, "built": instructions.built, "selection": instructions.selection,
-                     "sizes": {name: len(split) for name, split in instructions.splits.items()},
-                     "train_limit": settings.train_limit, "n_train": len(encoded),
-                     "subset_indices": indices, "max_length": max_length, "too_long": len(too_long),
-                     "too_long_indices": too_long},
-            "training": training,
-            "environment": runstore.environment(),
-        }
+            weights="trained" if size > 0 else "released", template=settings.template,
+            labels=list(instructions.labels),
+            data={"source": instructions.source, "built": instructions.built, "selection": instructions.selection,
+                  "sizes": {name: len(split) for name, split in instructions.splits.items()},
+                  "train_limit": settings.train_limit, "n_train": len(encoded), "subset_indices": indices,
+                  "max_length": max_length, "too_long": len(too_long), "too_long_indices": too_long},
+            training=training, environment=runstore.environment())
         if instructions.left_out:  # every row of the task that could not be used, with its reason
             _write_jsonl(folder / "left_out.jsonl", list(instructions.left_out))
-        runstore.write_json(folder / "run.json", record)
-        record = runstore.read_json(folder / "run.json")  # as a later run reads it (evaluations key on its digest)
+        runstore.write_run(folder, record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         (folder / "request.json").unlink(missing_ok=True)
     state.wait_for_everyone()
@@ -159,7 +154,7 @@ def one_shot_examples(task, instructions: InstructionData, rows: list[dict], see
     return shots
 
 
-def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, model=None,
+def evaluate(prepared: Prepared, record: runstore.RunRecord, instructions: InstructionData, model=None,
              tokenizer=None) -> tuple[dict, bool]:
     """Generate answers on the test instructions, parse and score them, store everything; reused when current.
 
@@ -182,15 +177,15 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
     if stored is not None:
         return stored["metrics"], True
     rows = test.to_list()
-    golds = [spec.gold(row["output"], tuple(record["labels"])) for row in rows]
+    golds = [spec.gold(row["output"], tuple(record.labels)) for row in rows]
     if model is None:
-        loaded = load_finetuned(settings.runs_dir, spec.name, record["model"], settings.training_size, settings.seed,
+        loaded = load_finetuned(settings.runs_dir, spec.name, record.model, settings.training_size, settings.seed,
                                 device=prepared.device, merge=True, objective="instruct")
         model, tokenizer = loaded.model, loaded.tokenizer
-    elif not record.get("four_bit") and hasattr(model, "merge_and_unload"):
+    elif not record.four_bit and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # generate with the adapters folded in, as a reloaded run does
     started = time.perf_counter()
-    template, limit = record["template"], _limit(model)
+    template, limit = record.template, _limit(model)
     texts, ids, caps = [], [], []
     shots = one_shot_examples(spec, instructions, rows, settings.seed) if settings.shots else [None] * len(rows)
     for index, (row, shot) in enumerate(zip(rows, shots)):
@@ -202,12 +197,12 @@ def evaluate(prepared: Prepared, record: dict, instructions: InstructionData, mo
         if limit is not None:
             if len(ids[-1]) >= limit:
                 raise BioprobeError(f"Test instruction {index + 1}'s prompt has {len(ids[-1])} tokens, more than "
-                                    f"{record['model']} can read ({limit}); use --test-limit or shorter inputs.")
+                                    f"{record.model} can read ({limit}); use --test-limit or shorter inputs.")
             cap = min(cap, limit - len(ids[-1]))
         caps.append(cap)
     answers = generate(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
-                       desc=f"Generating {record['model']} {spec.name} {settings.training_size} %")
-    labels = tuple(record["labels"])
+                       desc=f"Generating {record.model} {spec.name} {settings.training_size} %")
+    labels = tuple(record.labels)
     words = spec.answer_words(labels)
     logliks = label_logliks(model, tokenizer, texts, ids, words) if words else None
     seconds = time.perf_counter() - started
@@ -283,11 +278,12 @@ EVALUATION = 2
 entity missed and one false positive per word, NLI answers naming two labels a failure, `f1_aligned`."""
 
 
-def _eval_settings(prepared: Prepared, record: dict, data: str | None) -> dict:
+def _eval_settings(prepared: Prepared, record: runstore.RunRecord, data: str | None) -> dict:
     """What an evaluation's result depends on: its settings, the exact run it evaluates, the evaluation version."""
     s = prepared.settings
     return {"split": "test", "test_limit": s.test_limit, "shots": s.shots, "max_new_tokens": s.max_new_tokens,
-            "template": record["template"], "data": data, "run": digest(record, 16), "evaluation": EVALUATION}
+            "template": record.template, "data": data, "evaluation": EVALUATION,
+            "run": digest(runstore.read_json(prepared.folder / "run.json"), 16)}  # the run as stored
 
 
 def _write_jsonl(path: Path, items: list[dict]) -> None:
@@ -299,14 +295,15 @@ def _write_jsonl(path: Path, items: list[dict]) -> None:
     partial.replace(path)
 
 
-def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted: dict, timing: dict) -> dict:
+def _score_and_store(prepared: Prepared, record: runstore.RunRecord, items: list[dict], wanted: dict,
+                     timing: dict) -> dict:
     """Parse and score stored generations; write the tidy table and its record. The metrics."""
 
     from bioprobe.tasks.base import loglik_scores
     from bioprobe.finetune.train import _tidy_rows
 
     settings, task = prepared.settings, prepared.spec
-    labels = tuple(record["labels"])
+    labels = tuple(record.labels)
     golds = [task.gold(item["gold"], labels) for item in items]
     parsed = [task.parse_answer(item, gold, labels) for item, gold in zip(items, golds)]
     metrics = task.score_answers(items, golds, parsed, labels)
@@ -318,9 +315,9 @@ def _score_and_store(prepared: Prepared, record: dict, items: list[dict], wanted
                          **({"aligned": parse.aligned} if parse.aligned else {})}
     table, generations = _paths(prepared)
     _write_jsonl(generations, items)
-    rows = _tidy_rows(task.name, record["model"], settings.training_size, settings.seed, metrics,
-                      record["data"]["n_train"], len(items), objective="instruct", shots=settings.shots,
-                      template=record["template"], weights=record["weights"], four_bit=record["four_bit"])
+    rows = _tidy_rows(task.name, record.model, settings.training_size, settings.seed, metrics,
+                      record.data["n_train"], len(items), objective="instruct", shots=settings.shots,
+                      template=record.template, weights=record.weights, four_bit=record.four_bit)
     runstore.write_table(table, rows)
     runstore.write_sidecar(table, wanted, metrics=metrics, generations=str(generations), n_items=len(items),
                            **timing, environment=runstore.environment())
@@ -336,7 +333,7 @@ def rescore(prepared: Prepared) -> FinetuneResult:
     folder = prepared.folder
     if not runstore.is_complete(folder):
         raise BioprobeError(f"There is no finished instruction run in {folder} to rescore; run it without --rescore.")
-    record = runstore.read_json(folder / "run.json")
+    record = runstore.read_run(folder)
     table, generations = _paths(prepared)
     sidecar = runstore.sidecar(table)
     if not generations.is_file() or not sidecar.is_file():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bioprobe import runstore
@@ -28,13 +28,13 @@ class FinetuneResult:
         folder: The checkpoint folder (`RUNS/checkpoints/{task}/{model}/size{N}-seed{S}`).
         metrics: Test metrics, e.g. `{"f1": 0.81, ...}` or `{"accuracy": 0.74, "macro_f1": 0.73}`.
         reused: True when a finished run was found and nothing was recomputed.
-        record: The run.json record.
+        record: The run's record (`run.json`); None on the processes of a distributed run other than the main one.
     """
 
     folder: Path
     metrics: dict
     reused: bool
-    record: dict = field(default_factory=dict)
+    record: runstore.RunRecord | None = None
 
 
 
@@ -129,10 +129,10 @@ def prepare_run(settings: FinetuneSettings) -> Prepared | FinetuneResult:
         request["recipe"] = RECIPE
     prepared = Prepared(settings, spec, resolved, device, folder, state, request)
     if runstore.is_complete(folder) and not settings.overwrite:
-        record = runstore.read_json(folder / "run.json")
-        _check_same_request(folder, record.get("request", {}), request, "A finished run")
+        record = runstore.read_run(folder)
+        _check_same_request(folder, record.request, request, "A finished run")
         if settings.objective != "instruct":  # an instruction run's evaluations are reused one by one
-            return FinetuneResult(folder, record["metrics"], reused=True, record=record)
+            return FinetuneResult(folder, record.metrics, reused=True, record=record)
         return prepared
     if state.is_main_process:
         if settings.overwrite:
@@ -279,7 +279,7 @@ def train(trainer, prepared: Prepared, tokens: int) -> dict:
 
 def base_record(prepared: Prepared, resolved, head: str, lora: bool, four_bit: bool, parameters: dict,
                 lr: float) -> dict:
-    """The run.json fields every objective shares (the caller adds data, metrics and what is its own)."""
+    """The `RunRecord` fields every objective shares (the caller adds data, metrics and what is its own)."""
     settings = prepared.settings
     return {
         "status": "complete",
@@ -430,30 +430,24 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
         metrics, evaluation = task.classifier_scores(logits, splits, names)
         trainer.model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        record = {
+        record = runstore.RunRecord(
             **base_record(prepared, resolved, task.head, lora, four_bit,
                           {"total": n_params, "trainable": trainable_parameters(model)}, lr),
-            "labels": list(names),
-            **({"added_tokens": new_tokens} if new_tokens else {}),
-            "data": {"source": task_data.source,
-                     "sizes": {name: len(split) for name, split in task_data.splits.items()},
-                     "train_limit": settings.train_limit, "test_limit": settings.test_limit,
-                     "n_test": len(test_split), "n_train": len(indices), "subset_indices": indices},
-            "truncated": truncated,
-            "training": train_stats,
-            "metrics": metrics,
-            **({"evaluation": evaluation} if evaluation else {}),
-            "environment": runstore.environment(),
-        }
+            labels=list(names), added_tokens=new_tokens or None,
+            data={"source": task_data.source, "sizes": {name: len(split) for name, split in task_data.splits.items()},
+                  "train_limit": settings.train_limit, "test_limit": settings.test_limit,
+                  "n_test": len(test_split), "n_train": len(indices), "subset_indices": indices},
+            truncated=truncated, training=train_stats, metrics=metrics, evaluation=evaluation or None,
+            environment=runstore.environment())
         rows = _tidy_rows(task.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split))
         runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", task.name, resolved.name,
                                                    training_size, seed), rows)
         runstore.write_json(folder / "metrics.json", metrics)
-        runstore.write_json(folder / "run.json", record)
+        runstore.write_run(folder, record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         (folder / "request.json").unlink(missing_ok=True)
     else:
-        metrics, record = {}, {}
+        metrics, record = {}, None
     state.wait_for_everyone()
     return FinetuneResult(folder, metrics, reused=False, record=record)
 

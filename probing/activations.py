@@ -1,7 +1,7 @@
 """The activation cache: pooled vectors of every layer, per model, checkpoint, task, split and pooling, on disk.
 
-`get_activations(...)` returns the cached `[layers, items, dim]` float16 array (memory-mapped), extracting it first
-when it is missing or stale (the model's files changed since).
+`get_activations(settings)` (an `ExtractSettings`) returns the cached `[layers, items, dim]` float16 array
+(memory-mapped), extracting it first when it is missing or stale (the model's files changed since).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import resolve_model
+from bioprobe.settings import ExtractSettings
 from bioprobe.tasks import get_task
 from bioprobe.probing.extract import plan_in_prompt, run_plan
 
@@ -66,7 +67,7 @@ class Source:
         kind: "encoder" or "decoder".
         training_size: 0 for pretrained and random-init.
         checkpoint: Folder of the fine-tuning run (N > 0).
-        record: That run's run.json.
+        record: That run's record (`run.json`).
     """
 
     name: str
@@ -74,7 +75,7 @@ class Source:
     kind: str
     training_size: int
     checkpoint: Path | None = None
-    record: dict | None = None
+    record: runstore.RunRecord | None = None
 
 
 def find_source(task: str, model_name: str, training_size: int, seed: int, runs_dir, baseline: str | None,
@@ -101,8 +102,8 @@ def find_source(task: str, model_name: str, training_size: int, seed: int, runs_
     if training_size == 0:
         return Source(name, f"random-init-seed{seed}" if baseline else "pretrained", resolved.spec.kind, 0)
     folder = runstore.require_checkpoint(runs_dir, task, name, training_size, seed, objective)
-    record = runstore.read_json(folder / "run.json")
-    return Source(name, runstore.run_label(training_size, seed, objective), record["model_kind"], training_size,
+    record = runstore.read_run(folder)
+    return Source(name, runstore.run_label(training_size, seed, objective), record.model_kind, training_size,
                   folder, record)
 
 
@@ -115,79 +116,68 @@ def run_data(source: Source, data: str | None) -> str | None:
     if data is not None or source.record is None:
         return data
     record = source.record
-    if record.get("objective") == "instruct" and not record.get("data", {}).get("built", True):
-        raise BioprobeError(f"{source.name} {source.key} was tuned on instruction data ({record['data']['source']}), "
+    if record.objective == "instruct" and not record.data.get("built", True):
+        raise BioprobeError(f"{source.name} {source.key} was tuned on instruction data ({record.data['source']}), "
                             "not NER / NLI data; pass --data with the NER / NLI data to analyse it on.")
-    return record.get("request", {}).get("data")
+    return record.request.get("data")
 
 
-def get_activations(task: str, model_name: str, training_size: int = 0, split: str = "test",
-                    pooling: str | None = None, limit: int | None = None, data: str | None = None, seed: int = 42,
-                    max_length: int = 128, batch_tokens: int | None = None, runs_dir=None, baseline: str | None = None,
-                    device: str | None = None, labels: tuple[str, ...] | None = None, overwrite: bool = False,
-                    objective: str = "classifier", in_prompt: bool = False,
-                    template: str | None = None) -> Activations:
+def get_activations(settings: ExtractSettings | None = None, /, *, split: str | None = None,
+                    template: str | None = None, **fields) -> Activations:
     """Pooled vectors of every layer for one split, from the cache or extracted now.
 
     Args:
-        task: The task's name.
-        model_name: Registry name, hub id or local folder (as given to `bioprobe finetune`).
-        training_size: 0 for the pretrained model (shared by every training size), N for the tuned checkpoint.
-        split: "train", "validation" or "test".
-        pooling: One of the task's poolings (`Task.poolings`; default its first: NER "first", NLI "joint-mean").
-        limit: Use a seeded sample of this many sentences / pairs of the split (the same for every model).
-        data: Data source; default: the tuning run's data for N > 0, else the task default.
-        seed: Seed of the tuning run (and of the random-init weights, the `limit` sample and in-prompt
-            instructions).
-        max_length: Longest input in subwords (longer inputs are truncated and counted).
-        batch_tokens: Padded tokens per forward pass (default: by device, see `bioprobe.probing.extract.BATCH_TOKENS`).
-        runs_dir: The runs dir; the cache lives in `RUNS/activations/`.
-        baseline: "random-init" for freshly initialised weights of the same architecture.
-        device: cpu or cuda.
-        labels: Label names for integer labels (`--labels`).
-        overwrite: Extract again even when the cache is current.
-        objective: Which tuned run of size N: "classifier" or "instruct".
-        in_prompt: Encode each item inside an instruction prompt (`bioprobe.probing.extract.plan_in_prompt`).
+        settings: What to extract (`bioprobe.settings.ExtractSettings`: the run, its data and item sample, pooling,
+            length, device, `overwrite`), as `bioprobe extract` and `run_probing` pass it down; or None and its
+            fields as keyword arguments (`task=`, `model_name=`, `training_size=`, ...).
+        split: "train", "validation" or "test" [default: the settings' split, which must then be one].
         template: Prompt format with `in_prompt` (default: the run's, else medtuned).
+        **fields: Settings fields (when `settings` is None, or as changes to it).
 
     Returns:
         The activations (memory-mapped).
+
+    Raises:
+        BioprobeError: for settings that do not fit the run (pooling, in-prompt on an encoder, an unknown split).
     """
-    spec = get_task(task)
+    from bioprobe.settings import build
+
+    s = build(ExtractSettings, fields, "get_activations") if settings is None else settings.replace(**fields)
+    split = split or s.split
     if split not in SPLITS:
         raise BioprobeError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
-    pooling = pooling or spec.default_pooling
-    source = find_source(spec.name, model_name, training_size, seed, runs_dir, baseline, objective)
+    spec = get_task(s.task)
+    pooling = s.pooling or spec.default_pooling
+    source = find_source(spec.name, s.model_name, s.training_size, s.seed, s.runs_dir, s.baseline, s.objective)
     spec.check_pooling(pooling, source.kind, source.name)
-    if in_prompt and source.kind != "decoder":
+    if s.in_prompt and source.kind != "decoder":
         raise BioprobeError(f"--in-prompt encodes items inside an instruction prompt for a decoder; {source.name} is "
                             "an encoder.")
-    if in_prompt and pooling not in spec.prompt_poolings:
+    if s.in_prompt and pooling not in spec.prompt_poolings:
         raise BioprobeError(f"Pooling '{pooling}' cannot be used inside one prompt; use "
                             f"{' or '.join(spec.prompt_poolings)} with --in-prompt.")
-    data = run_data(source, data)
+    labels = s.labels
     if source.record is not None:
-        request = source.record.get("request", {})
+        request = source.record.request
         labels = labels or (tuple(request["labels"]) if request.get("labels") else None)
-    if in_prompt:
-        template = template or (source.record or {}).get("template") or "medtuned"
+    if s.in_prompt:
+        template = template or (source.record.template if source.record is not None else None) or "medtuned"
+    s = s.replace(split=split, pooling=pooling, data=run_data(source, s.data), labels=labels)
     from bioprobe.data import data_key
 
-    key = {"format": FORMAT, "data": data_key(spec.name, data), "split": split, "pooling": pooling, "limit": limit,
-           "limit_seed": seed if limit else None, "max_length": max_length, "labels": labels}
-    if in_prompt:
-        key.update(in_prompt=True, template=template, prompt_seed=seed)
+    key = {"format": FORMAT, "data": data_key(spec.name, s.data), "split": split, "pooling": pooling,
+           "limit": s.limit, "limit_seed": s.seed if s.limit else None, "max_length": s.length, "labels": labels}
+    if s.in_prompt:
+        key.update(in_prompt=True, template=template, prompt_seed=s.seed)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    folder = (runstore.runs_dir(runs_dir) / "activations" / spec.name / source.name / source.key
-              / f"{split}-{pooling}{'-in-prompt' if in_prompt else ''}-len{max_length}-{digest}")
-    fingerprint = _fingerprint(source, model_name, seed)
-    if not overwrite and fingerprint is not None:
+    folder = (runstore.runs_dir(s.runs_dir) / "activations" / spec.name / source.name / source.key
+              / f"{split}-{pooling}{'-in-prompt' if s.in_prompt else ''}-len{s.length}-{digest}")
+    fingerprint = _fingerprint(source, s.model_name, s.seed)
+    if not s.overwrite and fingerprint is not None:
         cached = _open(folder)
         if cached is not None and cached.meta["fingerprint"] == fingerprint:
             return cached
-    return _extract(spec.name, source, model_name, folder, key, split=split, pooling=pooling, limit=limit,
-                    data=data, seed=seed, max_length=max_length, batch_tokens=batch_tokens, device=device,
-                    labels=labels, template=template if in_prompt else None)
+    return _extract(s, source, folder, key, template if s.in_prompt else None)
 
 
 def _open(folder: Path) -> Activations | None:
@@ -217,8 +207,8 @@ def _fingerprint(source: Source, model_name: str, seed: int) -> str | None:
     parts: list = [source.key]
     if source.checkpoint is not None:
         parts.append(_file_stamps(source.checkpoint))
-        if source.record.get("lora"):
-            base = source.record["model_source"]
+        if source.record.lora:
+            base = source.record.model_source
             parts.append(_file_stamps(base) if Path(base).is_dir() else _hub_revision(base))
     else:
         resolved = resolve_model(model_name)
@@ -284,7 +274,7 @@ def _load_now(task: str, source: Source, model_name: str, seed: int, device: str
         from bioprobe.finetune.checkpoints import load_finetuned
 
         return load_finetuned(source.checkpoint.parents[3], task, source.name, source.training_size,
-                              seed, device=device, merge=True, objective=source.record.get("objective", "classifier"))
+                              seed, device=device, merge=True, objective=source.record.objective)
     resolved = resolve_model(model_name)
     if source.key.startswith("random-init"):
         transformers.set_seed(seed)
@@ -292,22 +282,22 @@ def _load_now(task: str, source: Source, model_name: str, seed: int, device: str
     return load_model(resolved, head="base", four_bit=wants_four_bit(resolved), device=device)
 
 
-def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict, *, split, pooling, limit, data,
-             seed, max_length, batch_tokens, device, labels, template=None) -> Activations:
-    """Extract one split into `folder` (written aside first, so an old cache survives a failed run)."""
+def _extract(s: ExtractSettings, source: Source, folder: Path, key: dict, template: str | None) -> Activations:
+    """Extract one split (`s.split`) into `folder` (written aside first, so an old cache survives a failed run)."""
     import time
 
     from bioprobe.data import load_task_data
 
+    task, split, pooling, seed, max_length = s.task, s.split, s.pooling, s.seed, s.length
     spec = get_task(task)
-    task_data = load_task_data(task, data, labels)
+    task_data = load_task_data(task, s.data, s.labels)
     rows = task_data.splits[split]
     if len(rows) == 0:
         raise BioprobeError(f"The {split} split of {task_data.source} is empty; there is nothing to probe.")
-    chosen = _select(len(rows), limit, seed)
+    chosen = _select(len(rows), s.limit, seed)
     rows = rows.select(chosen)
     columns = rows[:]  # every column as Python lists, read once: indexing a Dataset column is an Arrow lookup each
-    loaded = _load(task, source, model_name, seed, device)
+    loaded = _load(task, source, s.model_name, seed, s.device)
     tokenizer = loaded.tokenizer
     if template is not None:
         plan = plan_in_prompt(task, columns, chosen, tokenizer, pooling, max_length, template, seed, task_data.labels)
@@ -317,7 +307,7 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     started = time.perf_counter()
-    stats = run_plan(loaded.model, plan, partial / "features.npy", tokenizer.pad_token_id, batch_tokens,
+    stats = run_plan(loaded.model, plan, partial / "features.npy", tokenizer.pad_token_id, s.batch_tokens,
                      desc=f"Extracting {source.name} {source.key} {task} {split}")
     seconds = time.perf_counter() - started
     keys = plan.items
@@ -329,7 +319,7 @@ def _extract(task: str, source: Source, model_name: str, folder: Path, key: dict
     meta = {
         **key, "task": task, "model": source.name, "source": source.key, "kind": source.kind,
         "training_size": source.training_size, "seed": seed, "data_source": task_data.source,
-        "fingerprint": _fingerprint(source, model_name, seed), "layers": stats["layers"], "items": stats["items"],
+        "fingerprint": _fingerprint(source, s.model_name, seed), "layers": stats["layers"], "items": stats["items"],
         "dim": stats["dim"], "units": len(chosen), "tokens": stats["tokens"], "truncated": plan.n_truncated,
         "truncated_unit": spec.items, "clipped_values": stats["clipped"],
         "seconds": round(seconds, 2), "environment": runstore.environment(),

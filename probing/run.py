@@ -106,20 +106,15 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     spec = get_task(s.task)
     pooling = s.pooling or spec.default_pooling
     layer_numbers(s.layers)  # a typo is reported before any extraction
-    fetch = dict(task=spec.name, model_name=s.model_name, pooling=pooling, limit=s.limit, data=s.data, seed=s.seed,
-                 max_length=s.length, batch_tokens=s.batch_tokens, runs_dir=s.runs_dir, device=s.device,
-                 labels=s.labels, in_prompt=s.in_prompt)
-    tuned = dict(training_size=s.training_size, baseline=s.baseline, objective=s.objective)
+    extract = s.extract_settings(pooling=pooling)
     with sharing_models():  # the three splits come from one load of the weights
-        train = get_activations(split="train", **tuned, **fetch)
-        validation = get_activations(split="validation", **tuned, **fetch)
-        test = get_activations(split="test", **tuned, **fetch)
+        train, validation, test = (get_activations(extract, split=split) for split in ("train", "validation", "test"))
     chosen = parse_layers(s.layers, train.n_layers, train.meta["model"])
     reference = None
     if s.cka and (s.training_size > 0 or s.baseline or s.reference):
-        reference = get_activations(split="test", training_size=0, **{
-            **fetch, "data": test.meta["data"], "model_name": s.reference or s.model_name,
-            "template": test.meta.get("template")})
+        reference = get_activations(extract, split="test", template=test.meta.get("template"), training_size=0,
+                                    baseline=None, objective="classifier", data=test.meta["data"],
+                                    model_name=s.reference or s.model_name)
 
     variant = "-".join(filter(None, [s.baseline, s.probe, pooling, "bio" if s.bio else None,
                                      "in-prompt" if s.in_prompt else None,

@@ -117,7 +117,8 @@ def test_cls_is_position_zero_for_an_encoder_and_refused_for_a_decoder(tiny_mode
     expected = hidden_states(loaded.model, ids["input_ids"], ids["token_type_ids"])[:, 0]
     np.testing.assert_allclose(read(tmp_path / "f.npy")[:, 0], expected.numpy(), rtol=2e-3, atol=2e-3)
     with pytest.raises(BioprobeError, match="cls.*decoder"):
-        get_activations("nli", str(tiny_model_dirs["gpt2"]), pooling="cls", data="demo", runs_dir=tmp_path)
+        get_activations(task="nli", model_name=str(tiny_model_dirs["gpt2"]), pooling="cls", data="demo",
+                        runs_dir=tmp_path, training_size=0, split="test")
 
 
 def test_truncated_words_are_dropped_and_counted(tiny_model_dirs, tmp_path):
@@ -135,7 +136,8 @@ def cued_ner(tmp_path_factory):
 
 def test_cache_is_reused_and_recomputed_when_the_weights_change(tiny_model_dirs, cued_ner, tmp_path, monkeypatch):
     folder = tiny_model_dirs["gpt2"]
-    first = get_activations("ner", str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path, limit=20)
+    first = get_activations(task="ner", model_name=str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path,
+                            limit=20, training_size=0)
     assert first.features.dtype == np.float16 and first.features.shape[:2] == (3, len(first.label))
     assert first.meta["units"] == 20 and len(np.unique(first.unit)) == 20
     values = np.array(first.features)
@@ -144,7 +146,8 @@ def test_cache_is_reused_and_recomputed_when_the_weights_change(tiny_model_dirs,
         raise AssertionError("extracted again although the cache is current")
 
     monkeypatch.setattr(activations_module, "run_plan", refuse)
-    again = get_activations("ner", str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path, limit=20)
+    again = get_activations(task="ner", model_name=str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path,
+                            limit=20, training_size=0)
     assert again.folder == first.folder
     np.testing.assert_array_equal(np.array(again.features), values)
     monkeypatch.undo()
@@ -156,7 +159,8 @@ def test_cache_is_reused_and_recomputed_when_the_weights_change(tiny_model_dirs,
         calls = []
         real = activations_module.run_plan
         monkeypatch.setattr(activations_module, "run_plan", lambda *a, **k: calls.append(1) or real(*a, **k))
-        fresh = get_activations("ner", str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path, limit=20)
+        fresh = get_activations(task="ner", model_name=str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path,
+                                limit=20, training_size=0)
         assert calls == [1] and fresh.meta["fingerprint"] != first.meta["fingerprint"]
         np.testing.assert_array_equal(np.array(fresh.features), values)  # same weights, same numbers
     finally:
@@ -165,14 +169,16 @@ def test_cache_is_reused_and_recomputed_when_the_weights_change(tiny_model_dirs,
 
 def test_a_failed_extraction_keeps_the_old_cache(tiny_model_dirs, cued_ner, tmp_path, monkeypatch):
     folder = tiny_model_dirs["bert"]
-    kept = get_activations("ner", str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path)
+    kept = get_activations(task="ner", model_name=str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path,
+                           training_size=0)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(activations_module, "run_plan", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        get_activations("ner", str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path, overwrite=True)
+        get_activations(task="ner", model_name=str(folder), split="test", data=str(cued_ner), runs_dir=tmp_path,
+                        overwrite=True, training_size=0)
     monkeypatch.undo()
     survivor = activations_module._open(kept.folder)
     assert survivor is not None and survivor.meta["fingerprint"] == kept.meta["fingerprint"]
@@ -181,20 +187,25 @@ def test_a_failed_extraction_keeps_the_old_cache(tiny_model_dirs, cued_ner, tmp_
 def test_random_init_baseline_is_seeded_and_differs_from_the_pretrained_weights(tiny_model_dirs, tmp_path):
     nli = write_cued_nli(tmp_path / "nli")
     model = str(tiny_model_dirs["llama"])
-    pretrained = get_activations("nli", model, data=str(nli), runs_dir=tmp_path)
-    one = get_activations("nli", model, data=str(nli), runs_dir=tmp_path, baseline="random-init")
-    two = get_activations("nli", model, data=str(nli), runs_dir=tmp_path / "other", baseline="random-init")
+    pretrained = get_activations(task="nli", model_name=model, data=str(nli), runs_dir=tmp_path, training_size=0,
+                                 split="test")
+    one = get_activations(task="nli", model_name=model, data=str(nli), runs_dir=tmp_path, baseline="random-init",
+                          training_size=0, split="test")
+    two = get_activations(task="nli", model_name=model, data=str(nli), runs_dir=tmp_path / "other",
+                          baseline="random-init", training_size=0, split="test")
     np.testing.assert_array_equal(np.array(one.features), np.array(two.features))
     fresh, trained = np.array(one.features[1], dtype=np.float32), np.array(pretrained.features[1], dtype=np.float32)
     assert np.abs(fresh - trained).mean() > 0.5 * np.abs(trained).mean()  # other weights, other vectors
     with pytest.raises(BioprobeError, match="training_size 0"):
-        get_activations("nli", model, training_size=30, data=str(nli), runs_dir=tmp_path, baseline="random-init")
+        get_activations(task="nli", model_name=model, training_size=30, data=str(nli), runs_dir=tmp_path,
+                        baseline="random-init", split="test")
 
 
 def test_empty_split_says_so(tiny_model_dirs, tmp_path):
     data = write_cued_nli(tmp_path / "nli", sizes=(("train", 30), ("validation", 6), ("test", 0)))
     with pytest.raises(BioprobeError, match="empty"):
-        get_activations("nli", str(tiny_model_dirs["bert"]), data=str(data), runs_dir=tmp_path)
+        get_activations(task="nli", model_name=str(tiny_model_dirs["bert"]), data=str(data), runs_dir=tmp_path,
+                        training_size=0, split="test")
 
 
 # A small CoNLL test split, written out by hand: each cached item must be exactly one of these words with its tag.
@@ -218,7 +229,7 @@ def write_conll(folder, splits: dict) -> str:
 def test_items_are_the_words_and_tags_of_the_file(tiny_model_dirs, tmp_path):
     data = write_conll(tmp_path / "data", {"train": CONLL_TEST[::-1], "dev": CONLL_TEST[2:], "test": CONLL_TEST})
     model = str(tiny_model_dirs["bert"])
-    acts = get_activations("ner", model, split="test", data=data, runs_dir=tmp_path)
+    acts = get_activations(task="ner", model_name=model, split="test", data=data, runs_dir=tmp_path, training_size=0)
     got = list(zip(acts.unit.tolist(), acts.word.tolist(), acts.text.tolist(), acts.label.tolist()))
     expected = [(s, w, word, tag) for s, sentence in enumerate(CONLL_TEST) for w, (word, tag) in enumerate(sentence)]
     assert sorted(got) == expected  # every word once, with its own text and tag
@@ -231,7 +242,8 @@ def test_items_are_the_words_and_tags_of_the_file(tiny_model_dirs, tmp_path):
     np.testing.assert_allclose(np.asarray(acts.features[:, 2], dtype=np.float32),
                                states[:, encoding.spans[2][0]].numpy(), rtol=2e-3, atol=2e-3)
     # A sample of sentences keeps each chosen sentence whole, with the split's sentence numbers.
-    sample = get_activations("ner", model, split="test", data=data, runs_dir=tmp_path, limit=2)
+    sample = get_activations(task="ner", model_name=model, split="test", data=data, runs_dir=tmp_path, limit=2,
+                             training_size=0)
     kept = list(zip(sample.unit.tolist(), sample.word.tolist(), sample.text.tolist(), sample.label.tolist()))
     chosen = sorted(set(sample.unit.tolist()))
     assert len(chosen) == 2 and sorted(kept) == [item for item in expected if item[0] in chosen]
@@ -246,7 +258,8 @@ def test_nli_items_are_the_labels_of_their_pairs(tiny_model_dirs, tmp_path):
     for name in ("train", "dev", "test"):
         (folder / f"{name}.jsonl").write_text("".join(
             json.dumps({"premise": p, "hypothesis": h, "label": label}) + "\n" for p, h, label in pairs))
-    acts = get_activations("nli", str(tiny_model_dirs["bert"]), split="test", data=str(folder), runs_dir=tmp_path)
+    acts = get_activations(task="nli", model_name=str(tiny_model_dirs["bert"]), split="test", data=str(folder),
+                           runs_dir=tmp_path, training_size=0)
     got = sorted(zip(acts.unit.tolist(), acts.word.tolist(), acts.text.tolist(), acts.label.tolist()))
     assert got == [(0, 0, "", "entailment"), (1, 0, "", "contradiction"), (2, 0, "", "neutral")]
 
@@ -281,7 +294,8 @@ def test_extraction_reads_columns_whole_not_item_by_item(task, tiny_model_dirs, 
     for n in (4, 40):
         data = write(tmp_path / f"{task}{n}", sizes=(("train", 8), ("validation", 4), ("test", n)))
         row_reads[0] = 0
-        acts = get_activations(task, str(tiny_model_dirs["bert"]), split="test", data=str(data), runs_dir=tmp_path)
+        acts = get_activations(task=task, model_name=str(tiny_model_dirs["bert"]), split="test", data=str(data),
+                               runs_dir=tmp_path, training_size=0)
         assert len(np.unique(acts.unit)) == n
         reads.append(row_reads[0])
     assert reads[0] == reads[1]  # the same reads for 4 and for 40 items: none per item or word

@@ -192,8 +192,8 @@ def test_interrupted_run_resumes_from_its_last_complete_trainer_checkpoint(tiny_
     shutil.copytree(folder / "trainer" / "checkpoint-4", partial)
     (partial / "trainer_state.json").unlink()
     result = run_finetune(**options)
-    assert result.record["training"]["resumed_from"] == "checkpoint-4"
-    assert result.record["training"]["global_step"] == 2 * math.ceil(120 / 8)
+    assert result.record.training["resumed_from"] == "checkpoint-4"
+    assert result.record.training["global_step"] == 2 * math.ceil(120 / 8)
     assert not (folder / "trainer").exists()  # intermediate checkpoints go once the run is complete
 
 
@@ -234,4 +234,4 @@ def test_interrupted_run_refuses_to_resume_with_other_settings(tiny_model_dirs, 
         run_finetune(**options, callbacks=(Interrupt(),))
     with pytest.raises(BioprobeError, match=r"An interrupted run .*\(lr None there, 0.01 now\)"):
         run_finetune(**{**options, "lr": 0.01})
-    assert run_finetune(**options).record["training"]["resumed_from"] == "checkpoint-2"
+    assert run_finetune(**options).record.training["resumed_from"] == "checkpoint-2"

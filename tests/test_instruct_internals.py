@@ -77,8 +77,10 @@ def test_a_causal_models_layer_0_does_not_see_the_prompt_around_a_word(tiny_mode
     from bioprobe.probing.activations import get_activations
 
     model = str(tiny_model_dirs["llama"])
-    plain = get_activations("ner", model, 0, "test", data=str(data["ner"]), runs_dir=tmp_path, limit=5)
-    prompted = get_activations("ner", model, 0, "test", data=str(data["ner"]), runs_dir=tmp_path, limit=5,
+    plain = get_activations(task="ner", model_name=model, training_size=0, split="test", data=str(data["ner"]),
+                            runs_dir=tmp_path, limit=5)
+    prompted = get_activations(task="ner", model_name=model, training_size=0, split="test", data=str(data["ner"]),
+                               runs_dir=tmp_path, limit=5,
                                in_prompt=True, max_length=256)
     from bioprobe.probing.run import align
 

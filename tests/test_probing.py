@@ -81,8 +81,8 @@ def test_every_family_probes_its_finetuned_checkpoint_against_the_pretrained_one
     matrix = rows[rows["metric"] == "cka_matrix"]
     assert len(matrix) == 9 and set(matrix["reference_layer"]) == {0, 1, 2}
     # the table's numbers are what the probe gives on the cached vectors
-    train = get_activations(task, model, 30, "train", runs_dir=runs)
-    test = get_activations(task, model, 30, "test", runs_dir=runs)
+    train = get_activations(task=task, model_name=model, training_size=30, split="train", runs_dir=runs)
+    test = get_activations(task=task, model_name=model, training_size=30, split="test", runs_dir=runs)
     names = sorted(set(task_labels(task, train.label, False)) | set(task_labels(task, test.label, False)),
                    key=lambda n: (n != "O", n))
     ids = {n: i for i, n in enumerate(names)}
@@ -203,8 +203,8 @@ def test_extract_caches_both_splits_and_probe_reuses_them(tiny_model_dirs, cued,
     ok("probe", "--task", "ner", "--model_name", model, "--training_size", "0", "--data", str(cued["ner"]),
        "--runs-dir", str(tmp_path), "--pooling", "mean", "--limit", "50", "--no-mdl")
     rows = table(tmp_path, "ner", model, 0, "logistic-mean")
-    train = get_activations("ner", model, 0, "train", pooling="mean", limit=50, data=str(cued["ner"]),
-                            runs_dir=tmp_path)
+    train = get_activations(task="ner", model_name=model, training_size=0, split="train", pooling="mean", limit=50,
+                            data=str(cued["ner"]), runs_dir=tmp_path)
     assert train.meta["units"] == 50 and (rows["n_train"] == train.features.shape[1]).all()
 
 
@@ -256,7 +256,8 @@ def test_mdl_and_the_best_layer_come_from_validation_items(tiny_model_dirs, cued
     tables = {size: table(runs, "ner", model, size, "logistic-first") for size in (0, 30)}
     fetch = dict(data=data, runs_dir=runs, limit=20)
     for size, rows in tables.items():
-        train, validation, test = (get_activations("ner", model, size, split, **fetch)
+        train, validation, test = (get_activations(task="ner", model_name=model, training_size=size, split=split,
+                                                   **fetch)
                                    for split in ("train", "validation", "test"))
         assert validation.meta["units"] == 20
         y_train, y_validation, y_test = probe_labels("ner", train, validation, test)
@@ -275,7 +276,8 @@ def test_mdl_and_the_best_layer_come_from_validation_items(tiny_model_dirs, cued
         best = int(chosen.idxmax())
         assert f"best layer on validation {best}: test {accuracy[best]:.3f}" in printed[size]
     assert tables[0]["n_mdl"].dropna().iloc[0] == tables[30]["n_mdl"].dropna().iloc[0]
-    same = [get_activations("ner", model, size, "validation", **fetch) for size in (0, 30)]
+    same = [get_activations(task="ner", model_name=model, training_size=size, split="validation",
+                            **fetch) for size in (0, 30)]
     assert same[0].unit.tolist() == same[1].unit.tolist() and same[0].word.tolist() == same[1].word.tolist()
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import resolve_model, safe_name
 from bioprobe.settings import digest, values
-from bioprobe.study.plan import _UNSET, NARROWING, STAGES, Plan, layered, per_task, stage_fields
+from bioprobe.stages import STAGES
+from bioprobe.study.plan import _UNSET, NARROWING, Plan, layered, per_task, stage_fields
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def _narrow(plan: Plan, model: str, objective: str, stage: str, key: str, defaul
 
 def _settings(plan: Plan, stage: str, task: str, model: str, objective: str, **base):
     """The stage settings of one cell: the grid's values, then the plan's settings tables."""
-    cls = STAGES[stage]
+    cls = STAGES[stage].settings
     allowed = stage_fields(stage)
     chosen = {"model_name": model, "objective": objective, "runs_dir": plan.runs_dir, **base}
     if stage == "generate":  # `task` names the prompt here; its data is its task's (summarise: documents)

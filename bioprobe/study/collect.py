@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprobe import runstore
+from bioprobe.stages import RESULTS
 
 KEY = ("analysis", "task", "model", "objective", "training_size", "seed", "layer", "head", "metric", "label",
        "reference_layer", "variant")
@@ -125,7 +126,7 @@ def collect(runs_dir, plan=None) -> Collected:
 
         current = {cell.id for cell in expand(plan)}
     frames, unowned, stale = [], [], []
-    files = [p for analysis in runstore.ANALYSES for p in sorted((root / "results" / analysis).rglob("*.csv"))]
+    files = [p for analysis in RESULTS for p in sorted((root / "results" / analysis).rglob("*.csv"))]
     for path in files:
         frame = pd.read_csv(path)
         record = _table_owner(path, owners)

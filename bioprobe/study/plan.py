@@ -34,19 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioprobe.errors import BioprobeError
+from bioprobe.settings import OBJECTIVES
+from bioprobe.stages import STAGES
 from bioprobe.tasks import TASKS
-from bioprobe.settings import (
-    OBJECTIVES,
-    AttentionSettings,
-    AttributeSettings,
-    FinetuneSettings,
-    GenerateSettings,
-    ProbeSettings,
-)
 
-STAGES = {"finetune": FinetuneSettings, "probe": ProbeSettings, "attention": AttentionSettings,
-          "attribute": AttributeSettings, "generate": GenerateSettings}
-"""The stage of each analysis name and the settings its cells are made of."""
 ANALYSES = (*STAGES, "cka")
 """What `analyses` may list; "cka" is computed by the probe stage (it adds the probe cells)."""
 TOP_KEYS = ("name", "tasks", "models", "sizes", "seeds", "objectives", "analyses", "baselines", "prompts", "data",
@@ -218,7 +209,7 @@ def _data(values, tasks) -> dict:
 
 def stage_fields(stage: str) -> set[str]:
     """The settings fields of a stage."""
-    return {f.name for f in dataclasses.fields(STAGES[stage])}
+    return {f.name for f in dataclasses.fields(STAGES[stage].settings)}
 
 
 def _known_keys() -> set[str]:

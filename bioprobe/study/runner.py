@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bioprobe import runstore
 from bioprobe.errors import BioprobeError
+from bioprobe.stages import STAGES, numbers
 from bioprobe.study.cells import Cell, expand, shard
 from bioprobe.study.plan import Plan
 from bioprobe.study.store import Store
@@ -110,39 +111,13 @@ def run_cell(cell: Cell, log: Path, echo: bool = False) -> dict:
 
     A fine-tuning cell with `processes` > 1 (the plan's resources) runs under `torchrun` instead.
     """
-    stage, s = cell.stage, cell.settings
     with open(log, "a") as handle:
         handle.write(f"=== {cell.describe()} ({cell.id}) at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
         stream = handle if not echo else _Tee(handle, sys.stderr)
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-            if stage == "finetune":
-                from bioprobe.finetune.train import run_finetune
-
-                result = run_finetune(s)
-                return {"outputs": [str(result.folder)], "metrics": _numbers(result.metrics), "reused": result.reused}
-            if stage == "probe":
-                from bioprobe.probing.run import run_probing
-
-                result = run_probing(s, figures=False)
-                return {"outputs": [str(result.table)], "reused": result.reused}
-            if stage == "attention":
-                from bioprobe.attention.compare import compare_attention
-
-                result = compare_attention(s, figures=False)
-                return {"outputs": [str(path) for path in result.tables], "reused": result.reused}
-            if stage == "generate":
-                from bioprobe.finetune.clinical import run_generate
-
-                result = run_generate(s)
-                return {"outputs": [str(result.table)], "metrics": _numbers(result.metrics),
-                        "reused": result.reused}
-            from bioprobe.attention.attribute import run_attribution
-            from bioprobe.tasks import get_task
-
-            result = run_attribution(s)
-            return {"outputs": [str(result.table)], "reused": result.reused,
-                    **({get_task(s.task).share_name: result.share} if result.share is not None else {})}
+            stage = STAGES[cell.stage]
+            return stage.kept(cell.settings, stage(cell.settings))
 
 
 def run_torchrun(cell: Cell, log: Path, processes: int) -> dict:
@@ -161,18 +136,13 @@ def run_torchrun(cell: Cell, log: Path, processes: int) -> dict:
         raise BioprobeError(f"torchrun exited with code {done.returncode}; see {log}.")
     folder = runstore.checkpoint_dir(cell.settings.runs_dir, cell.settings.task, _stored(cell),
                                      cell.settings.training_size, cell.settings.seed, cell.settings.objective)
-    record = runstore.read_json(folder / "run.json")
-    return {"outputs": [str(folder)], "metrics": _numbers(record.get("metrics", {})), "processes": processes}
+    return {"outputs": [str(folder)], "metrics": numbers(runstore.read_run(folder).metrics), "processes": processes}
 
 
 def _stored(cell: Cell) -> str:
     from bioprobe.registry import resolve_model
 
     return resolve_model(cell.settings.model_name).name
-
-
-def _numbers(metrics: dict) -> dict:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and "/" not in k}
 
 
 class _Tee(io.TextIOBase):

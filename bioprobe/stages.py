@@ -1,0 +1,89 @@
+"""The stages of a study, one entry each: its name (in plans and on the command line), its settings class, the
+function that runs it, the folder its tidy tables go to, what a study cell keeps of its result and the report
+sections its tables and figures appear in. The plan (stage names, settings tables), the cell expansion, the runner
+and the report read this registry; a new stage is one entry here, its settings class and its run function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Callable
+
+from bioprobe.settings import AttentionSettings, AttributeSettings, FinetuneSettings, GenerateSettings, ProbeSettings
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage.
+
+    Attributes:
+        name: Its name in a plan's `analyses` and its settings tables, and its command (`bioprobe probe`).
+        settings: Its settings class: the command's flags, what a plan's settings tables may set, a cell's settings.
+        run: "module:function" that runs it on a settings object (imported when a cell runs).
+        results: Its folder under `RUNS/results/` and the `analysis` value of its tidy rows.
+        kept: What a study cell's record keeps of the function's result (settings, result -> dict).
+        sections: The report sections its tables and figures appear in, as (key, heading), in report order.
+        options: Keyword arguments a study cell passes to the function (the study draws the figures once, at the
+            end, instead of after every cell).
+    """
+
+    name: str
+    settings: type
+    run: str
+    results: str
+    kept: Callable[[object, object], dict]
+    sections: tuple[tuple[str, str], ...]
+    options: dict = field(default_factory=dict)
+
+    def __call__(self, settings):
+        """Run the stage on one settings object (as a study cell does) and return its result."""
+        module, _, function = self.run.partition(":")
+        return getattr(import_module(module), function)(settings, **self.options)
+
+
+def numbers(metrics: dict) -> dict:
+    """The overall scores of a metrics dict (per-label entries, `metric/label`, left out) as floats."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and "/" not in k}
+
+
+def _finetuned(settings, result) -> dict:
+    return {"outputs": [str(result.folder)], "metrics": numbers(result.metrics), "reused": result.reused}
+
+
+def _table(settings, result) -> dict:
+    return {"outputs": [str(result.table)], "reused": result.reused}
+
+
+def _tables(settings, result) -> dict:
+    return {"outputs": [str(path) for path in result.tables], "reused": result.reused}
+
+
+def _generated(settings, result) -> dict:
+    return {**_table(settings, result), "metrics": numbers(result.metrics)}
+
+
+def _attributed(settings, result) -> dict:
+    from bioprobe.tasks import get_task
+
+    share = {get_task(settings.task).share_name: result.share} if result.share is not None else {}
+    return {**_table(settings, result), **share}
+
+
+STAGES = {stage.name: stage for stage in (
+    Stage("finetune", FinetuneSettings, "bioprobe.finetune.train:run_finetune", "finetune", _finetuned,
+          (("finetune", "Fine-tuning"), ("generative", "Instruction tuning: generative evaluation"))),
+    Stage("generate", GenerateSettings, "bioprobe.finetune.clinical:run_generate", "generate", _generated,
+          (("clinical", "Clinical prompts: extraction, search, summarisation"),)),
+    Stage("probe", ProbeSettings, "bioprobe.probing.run:run_probing", "probing", _table,
+          (("probing", "Probing: what each layer knows"),), {"figures": False}),
+    Stage("attention", AttentionSettings, "bioprobe.attention.compare:compare_attention", "attention", _tables,
+          (("attention", "Attention: pretrained vs fine-tuned"), ("depth", "Encoder vs decoder on normalised depth")),
+          {"figures": False}),
+    Stage("attribute", AttributeSettings, "bioprobe.attention.attribute:run_attribution", "attribution", _attributed,
+          (("attribution", "Attribution"),)),
+)}
+"""Every stage, in report order."""
+
+RESULTS = tuple(stage.results for stage in STAGES.values())
+"""The folders under `RUNS/results/`, one per stage (instruction runs' generative evaluations are fine-tuning
+tables)."""
