@@ -6,7 +6,8 @@ from __future__ import annotations
 from bioprobe.tasks import TASKS
 
 MAIN_METRIC = {name: task.main_metric for name, task in TASKS.items()}
-GENERATIVE_TITLE = {"f1_lenient": "lenient F1", "f1_aligned": "aligned F1",
+GENERATIVE_TITLE = {"f1": "entity F1", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "parse_rate": "parse rate",
+                    "f1_lenient": "lenient F1", "f1_aligned": "aligned F1",
                     "loglik_accuracy": "log-likelihood accuracy"}
 
 
@@ -105,6 +106,16 @@ def main_probing_rows(table):
     keep = [rows[(rows["task"] == task) & (rows["pooling"] == rows.loc[rows["task"] == task, "pooling"].mode().iloc[0])]
             for task in rows["task"].unique()]
     return pd.concat(keep, ignore_index=True)
+
+
+def without_repeated_released(rows):
+    """Probing rows without an instruction run's size 0 (the model as released) where the classifier objective's size
+    0 of the same task and model is there: the same pretrained weights, shown once, as "pretrained"."""
+    released = (rows["objective"] == "instruct") & (rows["training_size"] == 0) & (rows["baseline"] == "")
+    pretrained = rows[(rows["objective"] == "classifier") & (rows["training_size"] == 0) & (rows["baseline"] == "")]
+    shown = set(zip(pretrained["task"], pretrained["model"]))
+    repeated = rows.apply(lambda row: (row["task"], row["model"]) in shown, axis=1) if len(rows) else released
+    return rows[~(released & repeated)]
 
 
 def best_layer(validation) -> int | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioprobe.rows import (GENERATIVE_TITLE, MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer,
-                           main_probing_rows, task_order, task_title)
+                           main_probing_rows, task_order, task_title, without_repeated_released)
 from bioprobe.tasks import TASKS
 
 NAN = float("nan")
@@ -83,8 +83,8 @@ def finetune_tables(table) -> list[Table]:
 
 def generative_tables(table) -> list[Table]:
     """Per task: the generative evaluation of instruction-tuned runs by training size: the score over every item,
-    the parse rate, the task's other generative scores (NER lenient and aligned F1, NLI log-likelihood accuracy), the
-    items with each failure kind."""
+    the parse rate, the task's other generative scores (`Task.generative_metrics`: NER lenient and aligned F1, NLI
+    and RE log-likelihood accuracy, CLS macro-F1), the items with each failure kind."""
     rows = analysis(table, "finetune")
     rows = rows[rows["objective"] == "instruct"] if not rows.empty else rows
     if rows.empty:
@@ -105,11 +105,11 @@ def generative_tables(table) -> list[Table]:
             body.append([name, f"{int(size)} %", *[_number(value.get(m, NAN)) for m in (main, "parse_rate", *extra)],
                          shown or "none", str(int(items.iloc[0])) if len(items) else ""])
         caption = (f"{task_title(task)} generative evaluation of instruction-tuned runs on the test instructions: "
-                   f"{main} counts every item (an answer that does not parse is wrong), the parse rate is the share of "
-                   "answers in the expected format, failures count items per kind.")
-        tables.append(Table(f"generative_{task}", caption,
-                            ["model", "training data", main, "parse rate", *[GENERATIVE_TITLE.get(e, e) for e in extra],
-                             "failures (items)", "items"], body, "finetune"))
+                   f"{GENERATIVE_TITLE.get(main, main)} counts every item (an answer that does not parse is wrong), "
+                   "the parse rate is the share of answers in the expected format, failures count items per kind.")
+        scores = [GENERATIVE_TITLE.get(m, m) for m in (main, "parse_rate", *extra)]
+        tables.append(Table(f"generative_{task}", caption, ["model", "training data", *scores, "failures (items)",
+                                                            "items"], body, "finetune"))
     return tables
 
 
@@ -168,7 +168,7 @@ def probing_tables(table) -> list[Table]:
     rows = main_probing_rows(table)
     if rows.empty:
         return []
-    rows = rows[~((rows["objective"] == "instruct") & (rows["training_size"] == 0))]  # the pretrained row itself
+    rows = without_repeated_released(rows)
     tables = []
     for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
@@ -225,7 +225,8 @@ def probing_tables(table) -> list[Table]:
 
 def attention_tables(table) -> list[Table]:
     """Per task: the layers whose attention moved most (lowest mean cosine over heads with the pretrained maps) and
-    least, the mean JS divergence, and how head importance ranks against the change, by model and size."""
+    least, the mean JS divergence, how head importance ranks against the change, and the task's own statistics
+    (`Task.attention_pairs`: RE's attention mass between the entities, pretrained -> tuned), by model and size."""
     rows = analysis(table, "attention")
     if rows.empty or "head" not in rows:
         return []
@@ -235,6 +236,7 @@ def attention_tables(table) -> list[Table]:
     tables = []
     for task in task_order(cosine["task"]):
         part = cosine[cosine["task"] == task]
+        pairs = TASKS[task].attention_pairs if task in TASKS else ()
         body = []
         for (name, size), run in part.groupby(["series", "training_size"]):
             per_layer = run.groupby("layer")["value"].mean().sort_values()
@@ -243,15 +245,19 @@ def attention_tables(table) -> list[Table]:
             same = rows[(rows["task"] == task) & (rows["series"] == name) & (rows["training_size"] == size)]
             js = same.loc[same["metric"] == "js", "value"].mean()
             rho = same.loc[same["metric"] == "importance_change_spearman", "value"]
+            mass = [f"{same.loc[same['metric'] == f'{pair}_a', 'value'].mean():.3f} -> "
+                    f"{same.loc[same['metric'] == f'{pair}_b', 'value'].mean():.3f}" for pair, _ in pairs]
             body.append([name, f"{int(size)} %", f"{run['value'].mean():.4f}", most, least, _number(js, 4),
-                         "" if rho.empty or rho.iloc[0] != rho.iloc[0] else f"{rho.iloc[0]:+.2f}"])
+                         "" if rho.empty or rho.iloc[0] != rho.iloc[0] else f"{rho.iloc[0]:+.2f}", *mass])
         caption = (f"{task_title(task)} attention: mean cosine of the tuned with the pretrained attention maps (1 = "
                    "unchanged) over heads and test sentences, the layers that changed most and least, the mean "
-                   "Jensen-Shannon divergence, and the Spearman correlation of head importance with the change.")
+                   "Jensen-Shannon divergence, and the Spearman correlation of head importance with the change"
+                   + ("; the share of each entity's attention that goes to the other entity's tokens, mean over "
+                      "layers and heads, pretrained -> tuned." if pairs else "."))
         tables.append(Table(f"attention_{task}", caption,
                             ["model", "training data", "mean cosine", "layers that changed most (cosine)",
-                             "least changed", "mean JS (bits)", "importance vs change (Spearman)"], body,
-                            "attention"))
+                             "least changed", "mean JS (bits)", "importance vs change (Spearman)",
+                             *[title for _, title in pairs]], body, "attention"))
     return tables
 
 

@@ -1,8 +1,8 @@
 """Linear (and MLP) probes on cached features: task and control probes, bootstrap intervals, online-code MDL.
 
 Everything works on numpy arrays `X` `[items, dim]` (float16 memory maps welcome) and integer labels `y` `[items]`;
-a multi-label task's labels are `Y` `[items, labels]` 0/1, probed one label against the rest (`fit_and_score_multilabel`,
-`mdl_multilabel`).
+a multi-label task's labels are `Y` `[items, labels]` 0/1, probed one label against the rest
+(`fit_and_score_multilabel`, `mdl_multilabel`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_script(folder: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python fine_tuning.py ARGS` from inside NER/ or NLI/, as the study's users do."""
+    """Run `python fine_tuning.py ARGS` from inside a task folder (NER/, NLI/, RE/, CLS/), as the study's users do."""
     return subprocess.run([sys.executable, "fine_tuning.py", *args], cwd=ROOT / folder, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=600)
 
@@ -42,7 +42,9 @@ def cued(tmp_path_factory):
 
 
 def test_task_script_help_from_its_folder():
-    for folder in ("NER", "NLI"):
+    from bioprobe.tasks import TASKS
+
+    for folder in (name.upper() for name in TASKS):  # NER/, NLI/, RE/, CLS/
         result = run_script(folder, "--help")
         assert result.returncode == 0, result.stderr
         assert "--training_size" in result.stdout and "--model_name" in result.stdout

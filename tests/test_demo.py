@@ -79,7 +79,8 @@ def test_fine_tuning_beats_the_pretrained_baseline_on_the_demo(results):
     assert value["minilm", "classifier", "nli", "accuracy", 100] > \
         value["minilm", "classifier", "nli", "accuracy", 0] + 0.05
     # relation extraction (160 pairs, three labels) and multi-label classification (160 texts, ten labels)
-    assert value["minilm", "classifier", "re", "macro_f1", 100] > value["minilm", "classifier", "re", "macro_f1", 0] + 0.2
+    assert value["minilm", "classifier", "re", "macro_f1", 100] > \
+        value["minilm", "classifier", "re", "macro_f1", 0] + 0.2
     assert value["minilm", "classifier", "cls", "macro_average_precision", 100] > \
         value["minilm", "classifier", "cls", "macro_average_precision", 0] + 0.1
 

@@ -348,3 +348,39 @@ def test_the_figures_command_says_how_many_and_how_long(table, tmp_path):
     result = CliRunner().invoke(main, ["figures", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert re.match(r"3 figures \(PNG \+ PDF\) in .*figures, \d+\.\d s", result.output)
+
+
+def test_the_released_instruction_model_is_the_pretrained_row_unless_the_classifier_shows_it():
+    """An instruction run's size 0 is the pretrained model: shown once, as "pretrained", and shown at all where the
+    plan probes no classifier of that task and model (the quick demo's smollm2 on NLI lost its pretrained row)."""
+    from bioprobe import tables
+
+    def probe(task, objective, size, accuracy):
+        return [{"analysis": "probing", "task": task, "model": "dec", "training_size": size, "seed": 1,
+                 "objective": objective, "layer": layer, "metric": metric, "value": value, "baseline": "",
+                 "probe": "logistic", "pooling": "mean", "label": "all"}
+                for layer in (0, 1) for metric, value in (("accuracy", accuracy + layer / 10),
+                                                         ("validation_accuracy", accuracy + layer / 10))]
+
+    rows = pd.DataFrame(probe("ner", "classifier", 0, 0.5) + probe("ner", "instruct", 0, 0.5)
+                        + probe("ner", "instruct", 100, 0.6) + probe("nli", "instruct", 0, 0.3)
+                        + probe("nli", "instruct", 100, 0.4))
+    shown = {t.name: [(row[0], row[1], row[4]) for row in t.rows] for t in tables.probing_tables(rows)}
+    assert shown == {"probing_ner": [("dec", "pretrained", "0.600"), ("dec", "100 % instruct", "0.700")],
+                     "probing_nli": [("dec", "pretrained", "0.400"), ("dec", "100 % instruct", "0.500")]}
+
+
+def test_the_relation_attention_table_shows_the_mass_between_the_entities():
+    from bioprobe import tables
+
+    common = {"analysis": "attention", "task": "re", "model": "enc", "training_size": 100, "seed": 1,
+              "objective": "classifier", "label": "all"}
+    rows = [{**common, "layer": layer, "head": head, "metric": "cosine", "value": 0.9 - layer / 10}
+            for layer in (0, 1) for head in (0, 1)]
+    mass = {"e1_to_e2_a": (0.1, 0.3), "e1_to_e2_b": (0.2, 0.6), "e2_to_e1_a": (0.05, 0.05), "e2_to_e1_b": (0.0, 0.1)}
+    rows += [{**common, "layer": layer, "head": 0, "metric": metric, "value": values[layer]}
+             for metric, values in mass.items() for layer in (0, 1)]
+    found = tables.attention_tables(pd.DataFrame(rows))
+    assert [t.name for t in found] == ["attention_re"]
+    assert found[0].columns[-2:] == ["entity 1 -> 2 mass", "entity 2 -> 1 mass"]
+    assert found[0].rows[0][-2:] == ["0.200 -> 0.400", "0.050 -> 0.050"]  # means over layers and heads

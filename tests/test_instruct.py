@@ -83,7 +83,8 @@ def test_task_rule_on_instruction_text():
 
     assert all(task_of(text.format(entity="Disease")) == "ner" for text in NER_INSTRUCTIONS)
     assert all(task_of(text) == "nli" for text in NLI_INSTRUCTIONS)
-    assert task_of("Identify the relation between the two entities marked in the text.") is None  # RE, not NER
+    assert task_of("Identify the relation between the two entities marked in the text.") == "re"  # not NER
+    assert task_of("Which hallmarks of cancer does this abstract describe?") == "cls"
     assert task_of("Tag gene entities with the BIO scheme.") == "ner"
     assert task_of("Summarise the discharge note.") is None
     assert task_of("Does sentence 1 entail sentence 2?") == "nli"
@@ -104,7 +105,7 @@ def test_the_answer_shape_decides_the_task_before_a_column_or_the_instruction_te
     assert answer_task("lung cancer now", "lung : B\ncancer : I") is None              # not one line per word
     assert answer_task("Sentence 1: a\nSentence 2: b", "Entailment") == "nli"
     assert answer_task("Sentence 1: a\nSentence 2: b", "contradiction.") == "nli"
-    assert answer_task("@GENE$ and @DISEASE$", "Positive") is None
+    assert answer_task("@GENE$ and @DISEASE$", "Positive") == "re"  # GAD's placeholders and a label word
     # the shape wins over a wording that says nothing of entities, and over a misleading column
     row = {"instruction": "Spot the mentions of diseases.", "input": "lung cancer", "output": "lung : B\ncancer : I",
            "source": "MedNLI"}
@@ -119,7 +120,7 @@ def test_the_answer_shape_decides_the_task_before_a_column_or_the_instruction_te
         _write_jsonl(tmp_path / f"{split}.jsonl", [ner, nli, other, nli])
     data = load_instructions("nli", str(tmp_path))
     assert data.selection == {"rule": "answer shape, then instruction text (bioprobe.instructions.row_task)",
-                              "total": 8, "found": {"ner": 2, "nli": 4, "other": 2}, "kept": 4,
+                              "total": 8, "found": {"ner": 2, "nli": 4, "re": 0, "cls": 0, "other": 2}, "kept": 4,
                               "decided_by": {"answer": 6, "none": 2}, "left_out": {}}
     assert len(data.splits["test"]) == 2 and set(data.splits["test"]["output"][:]) == {"Neutral"}
 
@@ -136,7 +137,8 @@ def test_every_ner_row_of_a_medtuned_shaped_set_is_kept_whatever_its_wording(tmp
     counts = write_medtuned_like(tmp_path / "mixed", seed=3, extra=[bad])
     ner = load_instructions("ner", str(tmp_path / "mixed"))
     n_ner = counts["train"]["ner"] + counts["test"]["ner"]
-    assert ner.selection["kept"] == n_ner == 40 and ner.selection["found"] == {"ner": 41, "nli": 20, "other": 60}
+    assert ner.selection["kept"] == n_ner == 40
+    assert ner.selection["found"] == {"ner": 41, "nli": 20, "re": 20, "cls": 20, "other": 20}
     assert sum(len(split) for split in ner.splits.values()) == n_ner
     assert len(ner.splits["test"]) == counts["test"]["ner"]                          # n_test is the whole test set
     assert set(ner.splits["train"]["instruction"][:]) >= set(DISEASE_WORDINGS)       # every wording is trained on

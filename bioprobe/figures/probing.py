@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import condition, kind_of, main_probing_rows, task_order, task_title
+from bioprobe.rows import condition, kind_of, main_probing_rows, task_order, task_title, without_repeated_released
 
 PROBING_METRICS = {  # metric -> y label, what it is (captions), fixed y limits (None: from the data)
     "accuracy": ("probe accuracy", "probe accuracy on the test items", None),
@@ -28,11 +28,11 @@ REFERENCE = {"selectivity": 0.0, "mdl_compression": 1.0}
 def probing_rows(table):
     """The default-setting probing rows (see `rows.main_probing_rows`) with `condition` ("pretrained", "30 %", "random
     init", ...) and `panel` (the model, "(instruct)" for instruction-tuned runs), without the released instruction
-    model (it is the pretrained model itself)."""
+    model where the classifier's pretrained run shows the same weights (`rows.without_repeated_released`)."""
     rows = main_probing_rows(table)
     if rows.empty:
         return rows
-    rows = rows[~((rows["objective"] == "instruct") & (rows["training_size"] == 0) & (rows["baseline"] == ""))]
+    rows = without_repeated_released(rows)
     return rows.assign(condition=[condition(b, s, "classifier") for b, s in zip(rows["baseline"], rows["training_size"])],
                        panel=[m if o == "classifier" else f"{m} (instruct)" for m, o in zip(rows["model"],
                                                                                            rows["objective"])])

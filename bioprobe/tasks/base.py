@@ -172,6 +172,8 @@ class Task:
         poolings: Probing poolings; the first is the default.
         item: What one probe item is ("word", "pair", "sentence", "text"), and its plural for truncation counts.
         generative_metrics: Besides the main metric and parse rate, what the generative-evaluation table shows.
+        answer_rule: One sentence for the report: how an instruction answer is read and scored.
+        attention_pairs: The attention statistics the task adds (`attention_inputs`' names) with their titles.
         control_keys_text: The control task gives each item text (a word type) a fixed random label (Hewitt &
             Liang); otherwise it shuffles the labels across items.
     """
@@ -189,6 +191,8 @@ class Task:
     item = "text"
     items = "texts"
     generative_metrics: tuple[str, ...] = ()
+    answer_rule = ""
+    attention_pairs: tuple[tuple[str, str], ...] = ()
     control_keys_text = False
     prompt_poolings: tuple[str, ...] = ()
     """Poolings that can read an item inside an instruction prompt (`--in-prompt`)."""

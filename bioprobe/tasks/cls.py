@@ -193,6 +193,8 @@ class CLS(Task):
     prompt_poolings = ("mean", "last")
     item, items = "text", "texts"
     generative_metrics = ("macro_f1",)
+    answer_rule = ("CLS answers are label names, comma-separated in any order (or none), read as a set and scored by "
+                   "micro- and macro-F1 over labels.")
     per_label = ("finetune_label_f1", "label", "F1 (test)", "f1")
 
     # --- data ---
@@ -289,7 +291,8 @@ class CLS(Task):
         metrics = multilabel_metrics(gold["test"], predicted, names, probabilities["test"])
         at_half = multilabel_metrics(gold["test"], (probabilities["test"] >= 0.5).astype(int), names)
         return metrics, {"thresholds": dict(zip(names, map(float, chosen))), "thresholds_from": "validation",
-                         "n_validation": len(gold["validation"]), "micro_f1_at_0.5": at_half["micro_f1"], "macro_f1_at_0.5": at_half["macro_f1"]}
+                         "n_validation": len(gold["validation"]), "micro_f1_at_0.5": at_half["micro_f1"],
+                         "macro_f1_at_0.5": at_half["macro_f1"]}
 
     # --- instructions ---
 

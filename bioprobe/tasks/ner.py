@@ -319,6 +319,8 @@ class NER(Task):
     prompt_poolings = ("first", "mean", "last")
     item, items = "word", "words"
     generative_metrics = ("f1_lenient", "f1_aligned")
+    answer_rule = ("NER answers are read by position (line i is word i) and scored with seqeval over whole sentences "
+                   "(aligned F1: each line matched to a word by its text).")
     control_keys_text = True
     per_label = ("finetune_entity_types", "entity type", "entity F1 (test)", "f1")
 

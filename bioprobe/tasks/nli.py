@@ -155,6 +155,8 @@ class NLI(Task):
     prompt_poolings = ("joint-mean", "last")
     item, items = "pair", "pairs"
     generative_metrics = ("loglik_accuracy",)
+    answer_rule = ("NLI answers are a label word; the log-likelihood ranking scores the three label words without "
+                   "generating.")
     share_name = "hypothesis_share"
     share_title = "hypothesis share"
     share_where = "the hypothesis tokens (the rest is on the premise)"

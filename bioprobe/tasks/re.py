@@ -167,6 +167,9 @@ class RE(Task):
     item, items = "sentence", "sentences"
     marks_entities = True
     generative_metrics = ("loglik_accuracy",)
+    attention_pairs = (("e1_to_e2", "entity 1 -> 2 mass"), ("e2_to_e1", "entity 2 -> 1 mass"))
+    answer_rule = ("RE answers are a label word (Positive / Negative for a binary relation), scored and ranked by "
+                   "log-likelihood like NLI.")
     share_name = "entity_share"
     share_title = "entity share"
     share_where = "the two entity mentions, their markers included (the rest is on the other words)"
