@@ -200,7 +200,7 @@ def read_split_files(path: Path) -> tuple[dict, str]:
 
 
 def _read_folder(path: Path) -> tuple[dict, str] | tuple[None, None]:
-    """Instruction split files of a folder, or (None, None) when the folder holds NER / NLI data instead."""
+    """Instruction split files of a folder, or (None, None) when the folder holds task data instead."""
     try:
         raw, source = read_split_files(path)
     except BioprobeError:

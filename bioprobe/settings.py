@@ -393,8 +393,9 @@ class AnalysisSettings:
     objective: str = setting("classifier", "Which run of that size: the classifier-tuned or the instruction-tuned "
                                            "one (LoRA merged for analysis).", choices=ANALYSIS_OBJECTIVES,
                              role="eval")
-    data: str | None = setting(None, "NER / NLI data as for bioprobe finetune (default: the data the run was tuned "
-                                     "on, when it was NER / NLI data).", role="eval", show_default=False)
+    data: str | None = setting(None, "The task's data as for bioprobe finetune (default: the data the run was tuned "
+                                     "on, when it was task data, not instructions).", role="eval",
+                               show_default=False)
     labels: tuple[str, ...] | None = setting(None, "Comma-separated tag names for integer NER tags without names "
                                                    "in the data.", role="eval", show_default=False)
     seed: int = setting(42, "Seed of the run, of the item sample and of everything the analysis draws.", minimum=0,

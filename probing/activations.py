@@ -108,17 +108,17 @@ def find_source(task: str, model_name: str, training_size: int, seed: int, runs_
 
 
 def run_data(source: Source, data: str | None) -> str | None:
-    """The NER / NLI data an analysis of `source` reads: `data` when given, else the data its run was tuned on.
+    """The task data an analysis of `source` reads: `data` when given, else the data its run was tuned on.
 
     Raises:
-        BioprobeError: when the run was tuned on instruction data (not NER / NLI) and no `data` is given.
+        BioprobeError: when the run was tuned on instruction data (not task data) and no `data` is given.
     """
     if data is not None or source.record is None:
         return data
     record = source.record
     if record.objective == "instruct" and not record.data.get("built", True):
         raise BioprobeError(f"{source.name} {source.key} was tuned on instruction data ({record.data['source']}), "
-                            "not NER / NLI data; pass --data with the NER / NLI data to analyse it on.")
+                            f"not {get_task(record.task).title} data; pass --data with the task data to analyse it on.")
     return record.request.get("data")
 
 

@@ -8,13 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from bioprobe.cli import main
 from bioprobe.data import load_task_data
 from bioprobe.errors import BioprobeError
 from bioprobe.tasks import get_task
 from bioprobe.tasks.cls import HALLMARKS, multilabel_metrics, parse, read_blurb_hoc, thresholds
+from cli_checks import assert_one_sentence, cli
 from tiny_data import write_blurb_hoc
 
 CLS = get_task("cls")
@@ -23,19 +22,6 @@ CLS = get_task("cls")
 @pytest.fixture(scope="module")
 def hoc(tmp_path_factory):
     return write_blurb_hoc(tmp_path_factory.mktemp("hoc"))
-
-
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def assert_one_sentence(result, *fragments: str) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 # --- data -------------------------------------------------------------------------------------------------------

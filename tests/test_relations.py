@@ -9,14 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from bioprobe.cli import main
 from bioprobe.data import load_task_data
 from bioprobe.errors import BioprobeError
 from bioprobe.tasks import get_task
 from bioprobe.tasks.base import classification_metrics
 from bioprobe.tasks.re import entity_spans, words_of
+from cli_checks import assert_one_sentence, cli
 from tiny_data import write_blurb_gad
 from tiny_models import FAMILIES
 
@@ -26,19 +25,6 @@ RE = get_task("re")
 @pytest.fixture(scope="module")
 def gad(tmp_path_factory):
     return write_blurb_gad(tmp_path_factory.mktemp("gad"))
-
-
-def cli(*args: str):
-    return CliRunner().invoke(main, list(args))
-
-
-def assert_one_sentence(result, *fragments: str) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 # --- data -------------------------------------------------------------------------------------------------------
