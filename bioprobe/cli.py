@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
@@ -33,20 +34,36 @@ class _Command(click.Command):
             sys.exit(130)
 
 
+def _stage_command(name: str, required: tuple[str, ...] = (), **command):
+    """A stage's command (`bioprobe.stages`): its name and flags from the registry's settings class; the decorated
+    function receives the settings object and reports the stage's result."""
+    from bioprobe.stages import STAGES
+
+    settings_class = STAGES[name].settings
+
+    def decorate(function):
+        @functools.wraps(function)
+        def run(**options):
+            return function(from_options(settings_class, options))
+
+        return click.command(cls=_Command, name=name, **command)(click_options(settings_class, required=required)(run))
+
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bioprobe")
 def main():
     """What does fine-tuning change inside a language model? Fine-tune, probe, compare."""
 
 
-@click.command(cls=_Command, name="finetune")
-@click_options(FinetuneSettings)
-def finetune_cmd(**options):
+@_stage_command("finetune")
+def finetune_cmd(settings: FinetuneSettings):
     """Fine-tune a model on a task at a training size (a classifier head, or instruction tuning) and evaluate it on
     the test split."""
     from bioprobe.finetune.train import run_finetune
 
-    result = run_finetune(from_options(FinetuneSettings, options))
+    result = run_finetune(settings)
     state = "reused" if result.reused else "wrote"
     scores = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if "/" not in k)
     selection = result.record.data.get("selection", {}) if result.record else {}
@@ -79,14 +96,13 @@ def extract_cmd(**options):
                        f"{meta['truncated']} {meta['truncated_unit']} truncated -> {acts.folder}")
 
 
-@click.command(cls=_Command, name="probe")
-@click_options(ProbeSettings, required=("task",))
-def probe_cmd(**options):
+@_stage_command("probe", required=("task",))
+def probe_cmd(settings: ProbeSettings):
     """Probe every layer (control task, MDL, bootstrap CI) and compare with the pretrained model (CKA)."""
     from bioprobe.report import SELECTION_METRIC, best_layer
     from bioprobe.probing.run import run_probing
 
-    result = run_probing(from_options(ProbeSettings, options))
+    result = run_probing(settings)
     by_layer = {row["layer"]: row["value"] for row in result.rows if row["metric"] == "accuracy"}
     best = best_layer({row["layer"]: row["value"] for row in result.rows if row["metric"] == SELECTION_METRIC})
     click.echo(f"probe accuracy (test): layer 0 {by_layer.get(min(by_layer)):.3f}, best layer on validation {best}: "
@@ -94,13 +110,12 @@ def probe_cmd(**options):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
-@click.command(cls=_Command, name="attention")
-@click_options(AttentionSettings, required=("task",))
-def attention_cmd(**options):
+@_stage_command("attention", required=("task",))
+def attention_cmd(settings: AttentionSettings):
     """Compare each tuned model's attention with the pretrained model's, layer by layer and head by head."""
     from bioprobe.attention.compare import compare_attention
 
-    result = compare_attention(from_options(AttentionSettings, options))
+    result = compare_attention(settings)
     stats = result.statistics
     if stats is not None:
         click.echo(f"{stats.n_sentences} sentences, {result.rows[0]['truncated']} truncated at --max-length; "
@@ -109,14 +124,12 @@ def attention_cmd(**options):
         click.echo(f"{'reused' if result.reused else 'wrote'} {path}")
 
 
-@click.command(cls=_Command, name="attribute")
-@click_options(AttributeSettings, required=("task",))
-def attribute_cmd(**options):
+@_stage_command("attribute", required=("task",))
+def attribute_cmd(settings: AttributeSettings):
     """Integrated Gradients of a tuned model's predictions (per token; NLI: hypothesis share, RE: entity share)."""
     from bioprobe.attention.attribute import run_attribution
     from bioprobe.tasks import get_task
 
-    settings = from_options(AttributeSettings, options)
     result = run_attribution(settings)
     if result.attributions:
         deltas = [abs(a.delta) for a in result.attributions]
@@ -133,15 +146,14 @@ def _templates_epilog() -> str:
     return f"The templates (replace one with --template FILE, keeping its {{placeholders}}):\n\n{shown}"
 
 
-@click.command(cls=_Command, name="generate", epilog=_templates_epilog())
-@click_options(GenerateSettings, required=("prompt",))
-def generate_cmd(**options):
+@_stage_command("generate", required=("prompt",), epilog=_templates_epilog())
+def generate_cmd(settings: GenerateSettings):
     """Ask a model as released or a tuned checkpoint one of the three clinical prompts (extract entities, search a
     document, summarise one) on a seeded sample of items; answers with their parses to generations/, scores to the
     tables."""
     from bioprobe.finetune.clinical import run_generate
 
-    result = run_generate(from_options(GenerateSettings, options))
+    result = run_generate(settings)
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}: {scores}")
 

@@ -1,7 +1,8 @@
 """The stages of a study, one entry each: its name (in plans and on the command line), its settings class, the
-function that runs it, the folder its tidy tables go to, what a study cell keeps of its result and the report
-sections its tables and figures appear in. The plan (stage names, settings tables), the cell expansion, the runner
-and the report read this registry; a new stage is one entry here, its settings class and its run function."""
+function that runs it, the folder its tidy tables go to, what a study cell keeps of its result, the figures its rows
+make and the report sections they appear in. The plan (stage names, settings tables), the cell expansion, the
+runner, result collection, the figures and the report read this registry; a new stage is one entry here, its
+settings class, its run function and its figure units."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Stage:
         results: Its folder under `RUNS/results/` and the `analysis` value of its tidy rows.
         kept: What a study cell's record keeps of the function's result (settings, result -> dict).
         sections: The report sections its tables and figures appear in, as (key, heading), in report order.
+        figures: "module:function" giving the figures its rows make, as work units (`bioprobe.figures.plan`), or
+            None.
         options: Keyword arguments a study cell passes to the function (the study draws the figures once, at the
             end, instead of after every cell).
     """
@@ -33,6 +36,7 @@ class Stage:
     results: str
     kept: Callable[[object, object], dict]
     sections: tuple[tuple[str, str], ...]
+    figures: str | None = None
     options: dict = field(default_factory=dict)
 
     def __call__(self, settings):
@@ -71,16 +75,17 @@ def _attributed(settings, result) -> dict:
 
 STAGES = {stage.name: stage for stage in (
     Stage("finetune", FinetuneSettings, "bioprobe.finetune.train:run_finetune", "finetune", _finetuned,
-          (("finetune", "Fine-tuning"), ("generative", "Instruction tuning: generative evaluation"))),
+          (("finetune", "Fine-tuning"), ("generative", "Instruction tuning: generative evaluation")),
+          "bioprobe.figures:finetune_units"),
     Stage("generate", GenerateSettings, "bioprobe.finetune.clinical:run_generate", "generate", _generated,
           (("clinical", "Clinical prompts: extraction, search, summarisation"),)),
     Stage("probe", ProbeSettings, "bioprobe.probing.run:run_probing", "probing", _table,
-          (("probing", "Probing: what each layer knows"),), {"figures": False}),
+          (("probing", "Probing: what each layer knows"),), "bioprobe.figures:probing_units", {"figures": False}),
     Stage("attention", AttentionSettings, "bioprobe.attention.compare:compare_attention", "attention", _tables,
           (("attention", "Attention: pretrained vs fine-tuned"), ("depth", "Encoder vs decoder on normalised depth")),
-          {"figures": False}),
+          "bioprobe.figures:attention_units", {"figures": False}),
     Stage("attribute", AttributeSettings, "bioprobe.attention.attribute:run_attribution", "attribution", _attributed,
-          (("attribution", "Attribution"),)),
+          (("attribution", "Attribution"),), "bioprobe.figures:attribution_units"),
 )}
 """Every stage, in report order."""
 

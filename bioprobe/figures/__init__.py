@@ -41,30 +41,51 @@ def _rows(table, analysis: str, metrics=None, **equal):
 
 
 def plan(table) -> list[tuple]:
-    """The figures to draw as independent work units, in report order.
+    """The figures to draw as independent work units, in report order: each stage's (`bioprobe.stages`, its
+    `figures` function) from the rows of its analysis.
 
     Returns:
         `(function, rows, keyword arguments)` per unit; each unit draws one figure or a few, from its rows alone, so
         units can run in parallel processes.
     """
-    from bioprobe.rows import objective_of
+    from importlib import import_module
+
+    from bioprobe.stages import STAGES
 
     if table.empty or "analysis" not in table:
         return []
     table = table.assign(objective=objective_of(table))
+    units = []
+    for stage in STAGES.values():
+        if stage.figures:
+            module, _, function = stage.figures.partition(":")
+            units += getattr(import_module(module), function)(table)
+    return units
+
+
+def finetune_units(table) -> list[tuple]:
+    """Test score against training size, NER F1 per entity type (CLS per label), the generative evaluation."""
     finetune = _rows(table, "finetune")
+    return [(_finetune.score_curves, finetune, {}), (_finetune.entity_types, finetune, {}),
+            (_finetune.generative, finetune, {})]
+
+
+def probing_units(table) -> list[tuple]:
+    """Each probing metric by layer and by normalised depth, the CKA heatmap and the CKA matrices."""
     probing = _rows(table, "probing")
+    if probing.empty:
+        return []
+    summary = probing[probing["metric"] != "cka_matrix"]
+    units = [(curves, summary, {"metric": metric}) for metric in _probing.PROBING_METRICS
+             for curves in (_probing.layer_curves, _probing.depth_curves)]
+    return units + [(_probing.cka_heatmap, summary, {}), (_probing.cka_matrices, probing, {})]
+
+
+def attention_units(table) -> list[tuple]:
+    """Per task, model and objective a heatmap per attention metric; the change by layer, of importance and by depth;
+    and encoder against decoder on normalised depth (probing and attention)."""
     attention = _rows(table, "attention")
-    attribution = _rows(table, "attribution")
-    units = [(_finetune.score_curves, finetune, {}), (_finetune.entity_types, finetune, {}),
-             (_finetune.generative, finetune, {})]
-    if not probing.empty:
-        summary = probing[probing["metric"] != "cka_matrix"]
-        for metric in _probing.PROBING_METRICS:
-            units += [(_probing.layer_curves, summary, {"metric": metric}),
-                      (_probing.depth_curves, summary, {"metric": metric})]
-        units.append((_probing.cka_heatmap, summary, {}))
-        units.append((_probing.cka_matrices, probing, {}))
+    units = []
     if not attention.empty:
         for keys, part in attention.groupby(["task", "model", "objective"]):
             for metric in _attention.ATTENTION_METRICS:
@@ -76,10 +97,17 @@ def plan(table) -> list[tuple]:
     units.append((_depth.depth_comparison, table[(table["analysis"] == "probing") |
                                                  ((table["analysis"] == "attention") &
                                                   (table["metric"] == "cosine"))], {}))
-    if not attribution.empty:
-        units.append((_attribution.segment_share, attribution, {}))
-        for keys, part in attribution.groupby(["task", "model", "training_size", "objective"]):
-            units.append((_attribution.examples_from_rows, part, {}))
+    return units
+
+
+def attribution_units(table) -> list[tuple]:
+    """The tasks' segment shares and each explained run's examples."""
+    attribution = _rows(table, "attribution")
+    if attribution.empty:
+        return []
+    units = [(_attribution.segment_share, attribution, {})]
+    for keys, part in attribution.groupby(["task", "model", "training_size", "objective"]):
+        units.append((_attribution.examples_from_rows, part, {}))
     return units
 
 
