@@ -41,8 +41,17 @@ class Stage:
 
     def __call__(self, settings):
         """Run the stage on one settings object (as a study cell does) and return its result."""
-        module, _, function = self.run.partition(":")
-        return getattr(import_module(module), function)(settings, **self.options)
+        return resolve(self.run)(settings, **self.options)
+
+    def figure_units(self, table) -> list[tuple]:
+        """The figures the stage's rows of a tidy table make, as work units (none for a stage without figures)."""
+        return resolve(self.figures)(table) if self.figures else []
+
+
+def resolve(path: str):
+    """The function a "module:function" path names (its module imported now, not when the registry is)."""
+    module, _, function = path.partition(":")
+    return getattr(import_module(module), function)
 
 
 def numbers(metrics: dict) -> dict:

@@ -48,19 +48,12 @@ def plan(table) -> list[tuple]:
         `(function, rows, keyword arguments)` per unit; each unit draws one figure or a few, from its rows alone, so
         units can run in parallel processes.
     """
-    from importlib import import_module
-
     from bioprobe.stages import STAGES
 
     if table.empty or "analysis" not in table:
         return []
     table = table.assign(objective=objective_of(table))
-    units = []
-    for stage in STAGES.values():
-        if stage.figures:
-            module, _, function = stage.figures.partition(":")
-            units += getattr(import_module(module), function)(table)
-    return units
+    return [unit for stage in STAGES.values() for unit in stage.figure_units(table)]
 
 
 def finetune_units(table) -> list[tuple]:
