@@ -135,22 +135,26 @@ def test_entity_markers_as_tokens_are_added_recorded_and_refused_with_lora(tiny_
 # --- probing, attention, attribution ----------------------------------------------------------------------------
 
 
-def test_entities_pooling_targets_the_two_entities_subwords(tiny_model_dirs):
+@pytest.mark.parametrize("family", FAMILIES)
+def test_entities_pooling_targets_the_two_entities_subwords(family, tiny_model_dirs):
     from bioprobe.models import load_model
     from bioprobe.registry import resolve_model
 
-    tokenizer = load_model(resolve_model(str(tiny_model_dirs["bert"])), head="base").tokenizer
-    columns = {"text": ["the <e1> insulin </e1> was <e2> diabetes </e2> ."], "label": ["1"]}
-    plan = RE.probe_plan(columns, tokenizer, "entities", "encoder", 64)
-    (unit,) = plan.units
-    ids = unit.sequences[0]
-    tokens = tokenizer.convert_ids_to_tokens(ids)
-    (first, second) = unit.targets[0]
-    assert plan.blocks == 2 and unit.items == [(0, 0)]
-    # each entity span runs from its opening marker to its closing one
-    assert "".join(t.replace("##", "") for t in tokens[first[0]:first[1]]) == "<e1>insulin</e1>"
-    assert "".join(t.replace("##", "") for t in tokens[second[0]:second[1]]) == "<e2>diabetes</e2>"
-    assert (first[3], second[3]) == (0, 1)
+    tokenizer = load_model(resolve_model(str(tiny_model_dirs[family])), head="base").tokenizer
+    kind = "encoder" if family == "bert" else "decoder"
+    columns = {"text": ["the <e1> insulin </e1> was given for <e2> type 2 diabetes </e2> .",  # inline markers
+                        "Polymorphisms of @GENE$ were associated with @DISEASE$ in 1,234 patients ."],  # GAD's
+               "label": ["1", "0"]}
+    plan = RE.probe_plan(columns, tokenizer, "entities", kind, 64)
+    assert plan.blocks == 2 and plan.n_truncated == 0
+    spans = {}
+    for unit in plan.units:
+        (first, second) = unit.targets[0]
+        assert (first[3], second[3]) == (0, 1)
+        spans[unit.items[0][0]] = [tokenizer.decode(unit.sequences[0][a:b]).replace(" ", "").lower()
+                                   for a, b, *_ in (first, second)]
+    # each entity span runs from its opening marker to its closing one (the placeholder itself for GAD)
+    assert spans == {0: ["<e1>insulin</e1>", "<e2>type2diabetes</e2>"], 1: ["@gene$", "@disease$"]}
 
 
 def test_pair_mass_of_a_hand_made_map():

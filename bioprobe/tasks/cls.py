@@ -294,6 +294,13 @@ class CLS(Task):
                          "n_validation": len(gold["validation"]), "micro_f1_at_0.5": at_half["micro_f1"],
                          "macro_f1_at_0.5": at_half["macro_f1"]}
 
+    def _texts(self, texts, tokenizer, max_length, kind) -> dict[str, list]:
+        """Texts encoded as the classifier reads them (`encode`, no labels), every column as a list."""
+        import datasets
+
+        rows = datasets.Dataset.from_dict({"text": list(texts), "labels": [[] for _ in texts]})
+        return self.encode(rows, tokenizer, (), max_length, kind)[:]
+
     # --- instructions ---
 
     def build_instructions(self, split, labels, seed, split_name):
@@ -372,12 +379,9 @@ class CLS(Task):
 
     def probe_plan(self, columns, tokenizer, pooling, kind, max_length):
         """Text vectors: `mean` over the text, `cls` (encoders) or `last`. Items are `(text, 0)`."""
-        import datasets
-
         from bioprobe.units import Plan, Unit, longest_first
 
-        rows = datasets.Dataset.from_dict({"text": list(columns["text"]), "labels": [[] for _ in columns["text"]]})
-        encoded = self.encode(rows, tokenizer, (), max_length, kind)[:]
+        encoded = self._texts(columns["text"], tokenizer, max_length, kind)
         units = []
         for index, ids in enumerate(encoded["input_ids"]):
             n = len(ids)
@@ -403,19 +407,12 @@ class CLS(Task):
     # --- attention and attribution ---
 
     def attention_inputs(self, columns, tokenizer, kind, max_length):
-        import datasets
-
-        rows = datasets.Dataset.from_dict({"text": list(columns["text"]), "labels": [[] for _ in columns["text"]]})
-        encoded = self.encode(rows, tokenizer, (), max_length, kind)[:]
+        encoded = self._texts(columns["text"], tokenizer, max_length, kind)
         return encoded["input_ids"], None, int(sum(encoded["truncated"])), {}
 
     def attribution_target(self, row, tokenizer, max_length, kind):
         """The label the head scores highest."""
-        import datasets
-
-        encoded = self.encode(datasets.Dataset.from_dict({"text": [row["text"]], "labels": [[]]}), tokenizer, (),
-                              max_length, kind)[0]
-        return encoded["input_ids"], None, None, None
+        return self._texts([row["text"]], tokenizer, max_length, kind)["input_ids"][0], None, None, None
 
     def prompted_answer(self, row, tokenizer, room, entity, labels=()):
         """The first label name (or "none") right after the prompt."""

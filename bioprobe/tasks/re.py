@@ -104,6 +104,12 @@ def markers(words: list[str]) -> list[str]:
     return [word for word in words if _MARKERS.fullmatch(word)]
 
 
+def listing(labels: tuple[str, ...]) -> str:
+    """The label words an instruction offers: "Positive or Negative", "TrIP, TrWP or TrCP"."""
+    words = [answer_word(label, labels) for label in labels] or ["Positive", "Negative"]
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+
+
 def answer_word(label: str, labels: tuple[str, ...]) -> str:
     """The word that answers `label`: Positive / Negative for a binary label set of 0/1 (true/false, yes/no), else
     the label itself."""
@@ -120,24 +126,22 @@ def encode_sentences(dataset, tokenizer, labels: tuple[str, ...], max_length: in
     markers kept as text (or as the tokens a tokenizer has been given for them).
 
     Returns:
-        A `datasets.Dataset` with `input_ids`, `attention_mask`, `labels`, `length`, `truncated` (an entity cut by
-        `max_length`, or any word) and `entities` (the two entities' token spans, `[-1, -1]` where cut).
+        A `datasets.Dataset` with `input_ids`, `attention_mask`, `labels`, `length` and `truncated` (a word cut by
+        `max_length`).
     """
     from bioprobe.align import encode_words
 
     label_id = {label: i for i, label in enumerate(labels)}
 
     def batch(examples):
-        out = {"input_ids": [], "attention_mask": [], "labels": [], "length": [], "truncated": [], "entities": []}
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "length": [], "truncated": []}
         for text, label in zip(examples["text"], examples["label"]):
-            words = words_of(text)
-            encoding = encode_words(tokenizer, words, max_length=max_length)
+            encoding = encode_words(tokenizer, words_of(text), max_length=max_length)
             out["input_ids"].append(encoding.input_ids)
             out["attention_mask"].append([1] * len(encoding.input_ids))
             out["labels"].append(label_id[label])
             out["length"].append(len(encoding.input_ids))
             out["truncated"].append(encoding.n_truncated_words > 0)
-            out["entities"].append(token_spans(encoding, entity_spans(words)))
         return out
 
     return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing RE")
@@ -151,6 +155,16 @@ def token_spans(encoding, spans) -> list[list[int]]:
         pieces = [encoding.spans[w] for w in range(start, end)]
         out.append([pieces[0][0], pieces[-1][1]] if all(p is not None for p in pieces) else [-1, -1])
     return out
+
+
+def entity_segments(encoding, spans, outside_words: int = -1) -> np.ndarray:
+    """Per token of a word encoding: 1 on the two entity mentions (markers included), 0 on the other words,
+    `outside_words` on tokens of no word (the special tokens)."""
+    segments = np.full(len(encoding.input_ids), outside_words)
+    for w, span in enumerate(encoding.spans):
+        if span is not None:
+            segments[span[0]:span[1]] = 1 if any(a <= w < b for a, b in spans) else 0
+    return segments
 
 
 class RE(Task):
@@ -263,12 +277,11 @@ class RE(Task):
         label words."""
         from bioprobe.instructions import COLUMNS
 
-        words = [answer_word(label, labels) for label in labels]
-        listing = ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+        offered = listing(labels)
         columns: dict[str, list] = {name: [] for name in (*COLUMNS, "task", "entity_type", "item")}
         for index, (text, label) in enumerate(zip(split["text"][:], split["label"][:])):
             columns["instruction"].append(INSTRUCTIONS[draw(seed, split_name, index, n=len(INSTRUCTIONS))]
-                                          .format(labels=listing))
+                                          .format(labels=offered))
             columns["input"].append(" ".join(words_of(text)))
             columns["output"].append(answer_word(label, labels))
             columns["task"].append(self.name)
@@ -311,9 +324,7 @@ class RE(Task):
         return [output.strip().lower() for output in outputs]
 
     def analysis_instruction(self, index, seed, labels=()):
-        words = [answer_word(label, labels) for label in labels] or ["Positive", "Negative"]
-        listing = ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
-        return INSTRUCTIONS[draw(seed, "analysis", index, n=len(INSTRUCTIONS))].format(labels=listing), ""
+        return INSTRUCTIONS[draw(seed, "analysis", index, n=len(INSTRUCTIONS))].format(labels=listing(labels)), ""
 
     def example_output(self, row, entity_type, labels=()):
         return answer_word(row["label"], labels)
@@ -427,23 +438,14 @@ class RE(Task):
 
         words = words_of(row["text"])
         encoding = encode_words(tokenizer, words, max_length=max_length)
-        segments = np.full(len(encoding.input_ids), -1)
-        spans = entity_spans(words)
-        for w, span in enumerate(encoding.spans):
-            if span is not None:
-                inside = any(a <= w < b for a, b in spans)
-                segments[span[0]:span[1]] = 1 if inside else 0
-        return encoding.input_ids, None, None, segments
+        return encoding.input_ids, None, None, entity_segments(encoding, entity_spans(words))
 
     def prompted_answer(self, row, tokenizer, room, entity, labels=()):
         from bioprobe.align import encode_words
 
         words = words_of(row["text"])
         encoding = encode_words(tokenizer, words, max_length=room, add_special_tokens=False)
-        segments = np.zeros(len(encoding.input_ids), dtype=int)
-        for w, span in enumerate(encoding.spans):
-            if span is not None and any(a <= w < b for a, b in entity_spans(words)):
-                segments[span[0]:span[1]] = 1
+        segments = entity_segments(encoding, entity_spans(words), outside_words=0)
         choices = {label: answer_word(label, labels) for label in labels}
         return encoding.input_ids, segments, "", choices
 
