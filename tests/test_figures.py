@@ -384,3 +384,12 @@ def test_the_relation_attention_table_shows_the_mass_between_the_entities():
     assert [t.name for t in found] == ["attention_re"]
     assert found[0].columns[-2:] == ["entity 1 -> 2 mass", "entity 2 -> 1 mass"]
     assert found[0].rows[0][-2:] == ["0.200 -> 0.400", "0.050 -> 0.050"]  # means over layers and heads
+
+
+def test_the_uniform_reference_of_the_attribution_share_is_the_segments_share_of_the_tokens():
+    from bioprobe.figures.attribution import uniform_share
+
+    rows = pd.DataFrame({"metric": ["attribution"] * 6 + ["entity_share"],
+                         "segment": [-1, 1, 0, 0, 1, -1, None], "value": [0.1] * 7})
+    assert uniform_share(rows) == pytest.approx(2 / 4)  # special tokens (-1) and summary rows left out
+    assert uniform_share(rows.drop(columns="segment")) is None

@@ -18,12 +18,14 @@ from bioprobe.tasks import TASKS
 def segment_share(table, out_dir: Path) -> list[style.Drawing]:
     """`attribution_share`: per task with an attribution share (`Task.share_name`: NLI's hypothesis, RE's entities),
     the share of the absolute attribution against training size with its 95 % bootstrap interval over test items,
-    one panel per task, one line per model and objective."""
+    one panel per task, one line per model and objective; dotted, the share a uniform attribution would give (the
+    segment's share of the tokens of the drawn examples)."""
     rows = analysis(table, "attribution")
     tasks = [task for task in TASKS.values() if task.share_name and not rows.empty and
              ((rows["task"] == task.name) & (rows["metric"] == task.share_name)).any()]
     if not tasks:
         return []
+    uniform = {task.name: uniform_share(rows[rows["task"] == task.name]) for task in tasks}
     rows = rows[rows["metric"].isin([task.share_name for task in tasks])]
     kinds = kind_of(rows)
     names = sorted(rows["series"].unique(), key=lambda s: (kinds.get(s.split()[0]) != "encoder", s))
@@ -51,7 +53,8 @@ def segment_share(table, out_dir: Path) -> list[style.Drawing]:
             ax.set_xticks(sizes)
             ax.set_xlim(min(sizes) - 6, max(sizes) + 6)
             ax.set_ylim(0, 1)
-            ax.axhline(0.5, color="0.6", linewidth=0.6, linestyle=":")
+            if uniform[task.name] is not None:
+                ax.axhline(uniform[task.name], color="0.6", linewidth=0.6, linestyle=":")
             ax.set_xlabel("training data (%)")
             ax.set_ylabel(f"{task.share_title} of attribution")
             if len(tasks) > 1:
@@ -59,9 +62,21 @@ def segment_share(table, out_dir: Path) -> list[style.Drawing]:
         style.legend_outside(figure, *style.axes_entries(axes), where="bottom", ncol=2)
         files = style.save(figure, out_dir / "attribution_share")
     caption = " ".join(f"{task.title}: share of the absolute Integrated-Gradients attribution that falls on "
-                       f"{task.share_where}, averaged over test {task.items}, with 95 % bootstrap intervals."
+                       f"{task.share_where}, averaged over test {task.items}, with 95 % bootstrap intervals"
+                       + (f"; dotted: {uniform[task.name]:.2f}, the share a uniform attribution would give (the "
+                          "segment's share of the drawn examples' tokens)." if uniform[task.name] is not None else ".")
                        for task in tasks)
     return [style.Drawing("attribution_share", files, data.round(4), caption, "attribution")]
+
+
+def uniform_share(rows) -> float | None:
+    """The share of the segment (1) among the scored tokens (segments 0 and 1, special tokens left out) of the
+    example rows of one task: what the share would be if every token had the same attribution; None without them."""
+    if "segment" not in rows:
+        return None
+    segments = rows.loc[rows["metric"] == "attribution", "segment"].dropna()
+    segments = segments[segments >= 0]
+    return float((segments == 1).mean()) if len(segments) else None
 
 
 @dataclass

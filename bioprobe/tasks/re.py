@@ -267,7 +267,8 @@ class RE(Task):
         return encode_sentences(dataset, tokenizer, names, max_length, kind)
 
     def added_tokens(self, columns: dict) -> list[str]:
-        """The markers a run with `--entity-markers tokens` adds to the tokenizer (those of the training split)."""
+        """The markers a run with `--entity-markers tokens` adds to the tokenizer: those of every split it is given, so
+        that none is split into subwords at test time."""
         return sorted({m for text in columns["text"] for m in markers(words_of(text))})
 
     # --- instructions ---
