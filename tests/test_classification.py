@@ -195,3 +195,21 @@ def test_demo_topics_follow_the_generator_tables():
     share_none = np.mean([not row for row in labels])
     assert 0.6 < share_none < 0.8  # most texts have no topic, as most HoC sentences have no hallmark
     assert all(row == [t for t in TOPICS if t in row] for row in labels)  # label-set order
+
+
+def test_bigbio_text_schema_saved_to_disk_reads_label_name_lists(tmp_path):
+    """BigBio's HoC (`hallmarks_of_cancer_bigbio_text`, the hub default): `text` and `labels`, a list of hallmark
+    names, empty for most sentences."""
+    import datasets
+
+    names = [[], ["inducing angiogenesis"], [], ["resisting cell death", "genomic instability and mutation"]]
+
+    def split(n):
+        return datasets.Dataset.from_dict({"id": [str(i) for i in range(n)], "document_id": ["d"] * n,
+                                           "text": [f"Sentence {i} of the abstract ." for i in range(n)],
+                                           "labels": [names[i % 4] for i in range(n)]})
+
+    datasets.DatasetDict({"train": split(8), "validation": split(4), "test": split(4)}).save_to_disk(tmp_path / "hoc")
+    data = load_task_data("cls", str(tmp_path / "hoc"))
+    assert data.labels == ("genomic instability and mutation", "inducing angiogenesis", "resisting cell death")
+    assert data.splits["test"]["labels"][:] == names

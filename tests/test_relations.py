@@ -255,3 +255,21 @@ def test_demo_relations_mark_a_chemical_and_a_disease_with_known_relations():
         assert words[a] == "<e1>" and words[c] == "<e2>"
         assert relation(" ".join(words[a + 1:b - 1]), " ".join(words[c + 1:d - 1])) == label
     assert demo_re()["test"]["text"][:] == data["test"]["text"][:]
+
+
+def test_bigbio_text_schema_saved_to_disk_reads_one_element_label_lists(tmp_path):
+    """BigBio's GAD (`gad_blurb_bigbio_text`, what the hub default loads): `id`, `document_id`, `text` and `labels`, a
+    list of one label."""
+    import datasets
+
+    def split(n):
+        return datasets.Dataset.from_dict({
+            "id": [str(i) for i in range(n)], "document_id": [str(i) for i in range(n)],
+            "text": [f"Variants of @GENE$ were {'linked to' if i % 2 else 'not tied to'} @DISEASE$ in cohort {i} ."
+                     for i in range(n)],
+            "labels": [["1" if i % 2 else "0"] for i in range(n)]})
+
+    datasets.DatasetDict({"train": split(8), "validation": split(4), "test": split(4)}).save_to_disk(tmp_path / "gad")
+    data = load_task_data("re", str(tmp_path / "gad"))
+    assert data.labels == ("0", "1") and RE.positive(data.labels) == 1
+    assert data.splits["test"]["label"][:] == ["0", "1", "0", "1"]
