@@ -29,7 +29,7 @@ BIOPROBE = str(Path(sys.executable).with_name("bioprobe"))
 def write_plan(folder: Path, models: list[str], data: Path, extra: str = "", sizes=(0, 50),
                analyses=("finetune", "probe", "attention")) -> Path:
     """A tiny plan: NER on the cued data, one epoch, probes without control and MDL."""
-    lines = [f'name = "tiny"', 'tasks = ["ner"]', f"models = {json.dumps(models)}", f"sizes = {list(sizes)}",
+    lines = ['name = "tiny"', 'tasks = ["ner"]', f"models = {json.dumps(models)}", f"sizes = {list(sizes)}",
              "seeds = [42]", f"analyses = {json.dumps(list(analyses))}", f'data = {{ ner = "{data}" }}',
              f'runs_dir = "{folder / "runs"}"', '[settings."*"]', "epochs = 1", "batch_size = 8",
              '[settings."*".probe]', "control = false", "mdl = false", "limit = 20", '[settings."*".attention]',
@@ -347,3 +347,19 @@ def test_a_run_record_is_read_by_attribute_and_written_back_unchanged(tmp_path):
     again = runstore.read_json(tmp_path / "again" / "run.json")
     assert "weights" not in again and "template" not in again  # what a kind of run lacks stays out of the file
     assert {k: again[k] for k in stored} == stored
+
+
+@pytest.mark.parametrize("classifier, released_probe", [
+    ('analyses = ["finetune", "probe"]', False),   # the classifier's size-0 probe shows the released model
+    ('analyses = ["finetune"]', True),             # no classifier probe: the instruction run probes it itself
+    ('analyses = []', True),
+])
+def test_the_released_model_is_probed_once_whatever_objective_probes_it(tmp_path, classifier, released_probe):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('\n'.join(['name = "released"', 'tasks = ["nli"]', 'models = ["smollm2"]', "sizes = [0, 100]",
+                               "seeds = [42]", 'objectives = ["classifier", "instruct"]',
+                               'analyses = ["finetune", "probe"]', 'data = { nli = "demo" }', "baselines = []",
+                               "[settings.smollm2.classifier]", classifier]) + "\n")
+    probes = {(c.settings.objective, c.settings.training_size) for c in expand(load_plan(plan)) if c.stage == "probe"}
+    expected = {("instruct", 100)} | ({("classifier", 0), ("classifier", 100)} if "probe" in classifier else set())
+    assert probes == expected | ({("instruct", 0)} if released_probe else set())
