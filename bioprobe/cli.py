@@ -139,6 +139,40 @@ def attribute_cmd(settings: AttributeSettings):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
+@_stage_command("diff", required=("task",))
+def diff_cmd(settings):
+    """The weight-space difference of a tuned run: relative change per weight, block and module kind, and the
+    spectrum of each change (a LoRA run's from its adapter); says so when the weights equal the pretrained ones."""
+    from bioprobe.causal.weights import run_diff
+
+    result = run_diff(settings)
+    if result.unchanged:
+        click.echo(f"The tuned weights of {settings.model_name} {settings.task} at {settings.training_size} % equal the "
+                   "pretrained ones: nothing was trained into them (an adapter never applied, or a checkpoint saved "
+                   "before training); its other analyses describe the pretrained model.")
+    else:
+        click.echo(f"relative weight change of the body: {result.relative_change:.4g}")
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
+
+
+@_stage_command("revert", required=("task",))
+def revert_cmd(settings):
+    """Score a tuned run with parts of its update taken back to the pretrained weights: each block, blocks from the
+    bottom and from the top, each attention head; the share of the fine-tuning gain each loses."""
+    from bioprobe.causal.revert import run_revert
+
+    result = run_revert(settings)
+    rows = [row for row in result.rows if row["metric"] == "gain_lost" and row["mode"] == "single"
+            and row["head"] is None and row["value"] == row["value"]]
+    first = result.rows[0]
+    click.echo(f"{first['score_name']} of the tuned run on {first['n_items']} items: {result.tuned_score:.4f}")
+    if rows:
+        worst = max(rows, key=lambda row: row["value"])
+        click.echo(f"reverting block {worst['layer']} alone loses the most: {worst['value']:.1%} of the fine-tuning "
+                   "gain")
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
+
+
 def _templates_epilog() -> str:
     from bioprobe.finetune.clinical import TEMPLATES
 
@@ -263,6 +297,8 @@ main.add_command(extract_cmd)
 main.add_command(probe_cmd)
 main.add_command(attention_cmd)
 main.add_command(attribute_cmd)
+main.add_command(diff_cmd)
+main.add_command(revert_cmd)
 main.add_command(generate_cmd)
 main.add_command(demo_cmd)
 main.add_command(study_cmd)

@@ -109,9 +109,32 @@ INTRO = {
         "Encoders and decoders differ in depth (minilm 6 layers, smollm2 30), so they are compared on normalised "
         "depth: probing layer / layers (0 = embeddings), attention layer i at (i + 1) / layers.\n"),
     "attribution": "",
+    "causal": (
+        "Which changes matter. The correlational view says where tuning moved the model: the relative weight change "
+        "`||W_tuned - W_pre||_F / ||W_pre||_F` per block and per module group, the attention change of each head and "
+        "what the probes read at each layer. The causal view says which of those moves the tuned model needs: "
+        "reverting one block (alone, with all below it, or with all above it) or one head to its pretrained weights "
+        "and scoring again, and erasing the probed concept at a layer with LEACE, against erasing a random subspace "
+        "of the same rank. *Gain lost* is (tuned - reverted) / (tuned - size 0): 0 = the reverted part carried none "
+        "of what tuning gained, 1 = all of it; it can exceed 1 (the reverted model is worse than the untuned one) or "
+        "fall below 0 (reverting helps). Layers are hidden-state numbers, as in the probing tables: 0 = the "
+        "embeddings, l = the output of transformer block l, so attention layer i is block i + 1 here.\n"),
 }
-SECTIONS = tuple(section for stage in STAGES.values() for section in stage.sections)
-"""The report's sections, (key, heading), in the stages' order: each shows the tables and figures of its key."""
+
+
+def _sections(stages) -> tuple[tuple[str, str], ...]:
+    """The stages' report sections, (key, heading), in the stages' order, each key once (several stages can share
+    one section, the first heading given wins)."""
+    found = {}
+    for stage in stages:
+        for key, heading in stage.sections:
+            found.setdefault(key, heading)
+    return tuple(found.items())
+
+
+SECTIONS = _sections(STAGES.values())
+"""The report's sections, (key, heading), in the stages' order, each key once: each shows the tables and figures of
+its key."""
 
 
 def _section_of_table(table: tables.Table) -> str:
@@ -158,25 +181,38 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
     figures_dir = root / "figures"
     shown = {drawing.name for drawing in drawn}
     others = sorted(path for path in figures_dir.glob("*.png") if path.stem not in shown)
-    blocks = _blocks(drawn, built, others, root)
+    blocks = _blocks(drawn, built, others, root, section_texts(table))
     report = root / "report.md"
     report.write_text(_markdown(title, notes, blocks))
     (root / "report.html").write_text(_html(title, notes, blocks, root))
     return report
 
 
-def _blocks(drawn, built, others, root: Path) -> list[tuple]:
+def section_texts(table) -> dict[str, str]:
+    """Section key -> Markdown the rows make the report say there (besides the intro): in "causal", one sentence per
+    run whose tuned weights equal the pretrained ones (`rows.unchanged_runs`)."""
+    from bioprobe.rows import unchanged_runs
+
+    unchanged = unchanged_runs(table)
+    return {"causal": "".join(f"- **{sentence}**\n" for sentence in unchanged)} if unchanged else {}
+
+
+def _blocks(drawn, built, others, root: Path, texts: dict | None = None) -> list[tuple]:
     """The report's content in order: ("heading", text), ("text", markdown), ("table", Table),
-    ("figure", Drawing) and ("stale", png path)."""
+    ("figure", Drawing) and ("stale", png path); `texts` (section key -> Markdown, see `section_texts`) follow a
+    section's intro."""
     blocks = []
+    texts = texts or {}
     for key, heading in SECTIONS:
         here_tables = [t for t in built if _section_of_table(t) == key]
         here_figures = [d for d in drawn if _section_of_drawing(d) == key]
-        if not here_tables and not here_figures:
+        if not here_tables and not here_figures and not texts.get(key):
             continue
         blocks.append(("heading", f"## {heading}\n"))
-        if INTRO[key]:
+        if INTRO.get(key):
             blocks.append(("text", INTRO[key]))
+        if texts.get(key):
+            blocks.append(("text", texts[key]))
         blocks += [("table", t) for t in here_tables]
         blocks += [("figure", d) for d in here_figures]
         if key == "probing":

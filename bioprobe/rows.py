@@ -142,3 +142,32 @@ def condition(baseline: str, size: int, objective: str = "classifier") -> str:
     if int(size) == 0:
         return "pretrained" if objective == "classifier" else "released"
     return f"{int(size)} %" + (" instruct" if objective == "instruct" else "")
+
+
+def unchanged_runs(table) -> list[str]:
+    """One sentence per tuned run whose weights equal the pretrained ones (analysis "diff": the whole body's relative
+    change, module "all", group "model", is exactly 0.0), a sanity failure the report states in its causal section.
+
+    Args:
+        table: Tidy rows of any analyses.
+
+    Returns:
+        "<model> <task> <size> % (<objective>): the tuned weights equal the pretrained ones; its other analyses
+        describe the pretrained model." per such run (the seed named where the run has several), in table order.
+    """
+    rows = analysis(table, "diff")
+    if rows.empty or "module" not in rows or "group" not in rows:
+        return []
+    body = rows[(rows["module"] == "all") & (rows["group"] == "model") & (rows["metric"] == "relative_change")
+                & rows["layer"].isna()]
+    seeds = body.groupby(["task", "model", "objective", "training_size"])["seed"].nunique()
+    sentences = []
+    for _, row in body[body["value"] == 0.0].iterrows():
+        run = (row["task"], row["model"], row["objective"], row["training_size"])
+        seed = f", seed {int(row['seed'])}" if seeds.get(run, 1) > 1 else ""
+        sentence = (f"{row['model']} {task_title(row['task'])} {int(row['training_size'])} % ({row['objective']}"
+                    f"{seed}): the tuned weights equal the pretrained ones; its other analyses describe the pretrained "
+                    "model.")
+        if sentence not in sentences:
+            sentences.append(sentence)
+    return sentences

@@ -549,6 +549,55 @@ class AttributeSettings(AnalysisSettings):
                               flag="--overwrite")
 
 
+HIDDEN = dict(role="eval", cli=False)
+LAYERS_HELP = "Layers, e.g. 0,3,5-6 [default: all; 0 = embeddings, l = transformer block l]."
+
+
+@dataclass(frozen=True)
+class DiffSettings(AnalysisSettings):
+    """`bioprobe diff` / `run_diff`: the weight-space difference of a tuned run (data-free)."""
+
+    data: str | None = setting(None, **HIDDEN)
+    labels: tuple[str, ...] | None = setting(None, **HIDDEN)
+    max_length: int | None = setting(None, **HIDDEN)
+    in_prompt: bool = setting(False, **HIDDEN)
+    overwrite: bool = setting(False, "Compute again even when the table for this run exists.", role="run",
+                              flag="--overwrite")
+
+
+@dataclass(frozen=True)
+class RevertSettings(AnalysisSettings):
+    """`bioprobe revert` / `run_revert`: the tuned run scored with parts of its update taken back."""
+
+    split: str = setting("test", "Split whose items are scored.", choices=("train", "validation", "test"),
+                         role="eval")
+    limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
+    layers: str | None = setting(None, "Blocks to revert, " + LAYERS_HELP[0].lower() + LAYERS_HELP[1:] +
+                                 " Cumulative reversion (from the bottom, from the top) always spans every block.",
+                                 role="eval")
+    heads: str | None = setting("all", "Heads reverted one by one in the chosen layers: all, none, or e.g. 0-3.",
+                                role="eval")
+    batch_tokens: int = setting(4096, "Padded tokens per forward pass.", minimum=16, role="run")
+    overwrite: bool = setting(False, "Revert again even when the table for these settings exists.", role="run",
+                              flag="--overwrite")
+
+
+@dataclass(frozen=True)
+class AmnesicSettings(AnalysisSettings):
+    """`bioprobe amnesic` / `run_amnesic`: the probed concept erased (LEACE) from the tuned model's hidden states."""
+
+    split: str = setting("test", "Split whose items are scored (the erasers are fitted on the train split).",
+                         choices=("train", "validation", "test"), role="eval")
+    limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
+    layers: str | None = setting(None, "Layers to erase at, " + LAYERS_HELP[0].lower() + LAYERS_HELP[1:],
+                                 role="eval")
+    pooling: str | None = setting(None, POOLING_HELP + " What the eraser is fitted on.", role="eval",
+                                  show_default=False)
+    batch_tokens: int = setting(4096, "Padded tokens per forward pass.", minimum=16, role="run")
+    overwrite: bool = setting(False, "Erase again even when the table for these settings exists.", role="run",
+                              flag="--overwrite")
+
+
 def to_args(settings) -> list[str]:
     """The command-line arguments that give a settings dataclass back (every field that differs from its default),
     e.g. to run a fine-tuning cell under torchrun."""

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable
 
-from bioprobe.settings import AttentionSettings, AttributeSettings, FinetuneSettings, GenerateSettings, ProbeSettings
+from bioprobe.settings import (AmnesicSettings, AttentionSettings, AttributeSettings, DiffSettings, FinetuneSettings,
+                               GenerateSettings, ProbeSettings, RevertSettings)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,16 @@ def _attributed(settings, result) -> dict:
     return {**_table(settings, result), **share}
 
 
+def _diffed(settings, result) -> dict:
+    return {**_table(settings, result), "relative_change": result.relative_change, "unchanged": result.unchanged}
+
+
+def _scored(settings, result) -> dict:
+    return {**_table(settings, result), "tuned_score": result.tuned_score}
+
+
+CAUSAL = (("causal", "Which changes matter"),)
+
 STAGES = {stage.name: stage for stage in (
     Stage("finetune", FinetuneSettings, "bioprobe.finetune.train:run_finetune", "finetune", _finetuned,
           (("finetune", "Fine-tuning"), ("generative", "Instruction tuning: generative evaluation")),
@@ -95,6 +106,12 @@ STAGES = {stage.name: stage for stage in (
           "bioprobe.figures:attention_units", {"figures": False}),
     Stage("attribute", AttributeSettings, "bioprobe.attention.attribute:run_attribution", "attribution", _attributed,
           (("attribution", "Attribution"),), "bioprobe.figures:attribution_units"),
+    Stage("diff", DiffSettings, "bioprobe.causal.weights:run_diff", "diff", _diffed, CAUSAL,
+          "bioprobe.figures:diff_units"),
+    Stage("revert", RevertSettings, "bioprobe.causal.revert:run_revert", "revert", _scored, CAUSAL,
+          "bioprobe.figures:revert_units"),
+    Stage("amnesic", AmnesicSettings, "bioprobe.causal.amnesic:run_amnesic", "amnesic", _scored, CAUSAL,
+          "bioprobe.figures:amnesic_units"),
 )}
 """Every stage, in report order."""
 

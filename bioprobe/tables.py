@@ -1,6 +1,6 @@
 """The report's tables, built from the tidy result rows and rendered as Markdown, LaTeX (booktabs) and HTML:
 fine-tuning scores by size, the generative evaluation, the clinical prompts, the probing summary, the attention
-summary and the attribution share."""
+summary, the attribution share and which changes matter (weight difference, reverting, amnesic erasure)."""
 
 from __future__ import annotations
 
@@ -285,10 +285,88 @@ def attribution_table(table) -> list[Table]:
     return out
 
 
+CAUSAL_ANALYSES = ("diff", "revert", "amnesic")
+
+
+def _largest(values) -> tuple | None:
+    """The key of the largest value of a Series (ties: the first in index order) with its value, or None."""
+    values = values.dropna().sort_index()
+    if values.empty:
+        return None
+    key = values.idxmax()
+    return key, float(values[key])
+
+
+def causal_tables(table) -> list[Table]:
+    """Per task, which changes matter, by model, objective and training size: the whole body's relative weight change
+    (analysis "diff"), the block whose reversion alone to the pretrained weights loses the most gain and the head that
+    does ("revert", mode "single"), with the tuned score they are measured on, and the layer whose amnesic erasure
+    drops the score most beyond the random-subspace control ("amnesic"); means over seeds.
+
+    Layers are hidden-state numbers: 0 = the embeddings, l = transformer block l.
+    """
+    import pandas as pd
+
+    parts = [analysis(table, name) for name in CAUSAL_ANALYSES]
+    parts = [part for part in parts if not part.empty]
+    if not parts:
+        return []
+    rows = pd.concat(parts, ignore_index=True)
+    for column in ("module", "group", "mode", "score_name", "ci_low", "ci_high"):
+        if column not in rows:
+            rows[column] = None
+    if "head" not in rows:
+        rows["head"] = NAN
+    tables = []
+    for task in task_order(rows["task"]):
+        part = rows[rows["task"] == task]
+        body, unchanged = [], False
+        runs = part.groupby(["model", "objective", "training_size"])
+        order = {"classifier": 0, "instruct": 1}
+        for (model, objective, size), run in sorted(runs, key=lambda kv: (str(kv[0][0]), order.get(kv[0][1], 2),
+                                                                          int(kv[0][2]))):
+            diff, revert, amnesic = (run[run["analysis"] == name] for name in CAUSAL_ANALYSES)
+            whole = diff.loc[(diff["module"] == "all") & (diff["group"] == "model") & diff["layer"].isna() &
+                             (diff["metric"] == "relative_change"), "value"].mean()
+            unchanged |= whole == 0.0
+            change = "0 (unchanged)" if whole == 0.0 else "" if whole != whole else f"{whole:.4g}"
+            tuned = revert.loc[(revert["metric"] == "tuned_score") & revert["layer"].isna(), "value"].mean()
+            names = sorted(set(revert["score_name"].dropna().astype(str)))
+            score = "" if tuned != tuned else f"{tuned:.3f}" + (f" ({'/'.join(names)})" if names else "")
+            lost = revert[(revert["metric"] == "gain_lost") & (revert["mode"] == "single") & revert["layer"].notna()]
+            block = _largest(lost[lost["head"].isna()].groupby("layer")["value"].mean())
+            head = _largest(lost[lost["head"].notna()].groupby(["layer", "head"])["value"].mean())
+            drops = amnesic[(amnesic["metric"] == "drop_beyond_control") & amnesic["layer"].notna()]
+            drop = _largest(drops.groupby("layer")["value"].mean())
+            if drop is not None:
+                low, high = (drops.loc[drops["layer"] == drop[0], c].mean() for c in ("ci_low", "ci_high"))
+            body.append([f"{model}" + ("" if objective == "classifier" else f" ({objective})"), f"{int(size)} %",
+                         change, score,
+                         "" if block is None else f"{int(block[0])} ({block[1]:.2f})",
+                         "" if head is None else f"layer {int(head[0][0])} head {int(head[0][1])} ({head[1]:.2f})",
+                         "" if drop is None else f"{int(drop[0])}: {_interval(drop[1], low, high)}"])
+        notes = []
+        if unchanged:
+            notes.append("A relative weight change of 0 means the tuned weights equal the pretrained ones: that run's "
+                         "other analyses describe the pretrained model.")
+        caption = (f"{task_title(task)}, which changes matter: the relative weight change of the whole body "
+                   "(Frobenius norm of W_tuned - W_pre over that of W_pre), the tuned score that reversions are "
+                   "measured on, the block "
+                   "(0 = the embeddings, l = transformer block l) and the head whose reversion alone to the "
+                   "pretrained weights loses the most gain, with the gain lost ((tuned - reverted) / (tuned - size 0); "
+                   "1 = all the gain of tuning), and the layer where erasing the probed concept (LEACE) drops the "
+                   "score most beyond a random subspace of the same rank (95 % bootstrap interval).")
+        tables.append(Table(f"causal_{task}", caption,
+                            ["model", "training data", "relative weight change", "tuned score",
+                             "block losing most gain", "head losing most gain", "largest amnesic drop beyond control"],
+                            body, "causal", notes))
+    return tables
+
+
 def all_tables(table) -> list[Table]:
     """Every table the rows allow, in report order."""
     return finetune_tables(table) + generative_tables(table) + clinical_tables(table) + probing_tables(table) + \
-        attention_tables(table) + attribution_table(table)
+        attention_tables(table) + attribution_table(table) + causal_tables(table)
 
 
 def markdown(table: Table, caption: bool = True) -> str:

@@ -5,7 +5,7 @@ table) and picks its own rows by the `analysis` column. `draw_all` draws everyth
 returns `style.Drawing` records (files, the data behind each figure, a caption) for the report; the named functions
 below return the files.
 Modules: `style` (palette, widths, saving), `finetune`, `probing`, `attention`, `depth` (encoder vs decoder),
-`attribution`.
+`attribution`, `causal` (weight difference, reverting blocks and heads, amnesic erasure).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bioprobe.figures import attention as _attention
 from bioprobe.figures import attribution as _attribution
+from bioprobe.figures import causal as _causal
 from bioprobe.figures import depth as _depth
 from bioprobe.figures import finetune as _finetune
 from bioprobe.figures import probing as _probing
@@ -22,7 +23,8 @@ from bioprobe.figures.style import Drawing
 from bioprobe.rows import MAIN_METRIC, METRIC_TITLE, main_probing_rows, objective_of, series
 
 __all__ = ["MAIN_METRIC", "METRIC_TITLE", "Drawing", "attention_figures", "attribution_examples", "draw_all",
-           "entity_type_f1", "finetune_curves", "main_probing_rows", "objective_of", "plan", "probing_figures", "series"]
+           "entity_type_f1", "finetune_curves", "main_probing_rows", "objective_of", "plan", "probing_figures",
+           "series"]
 
 def _files(drawings: list[Drawing]) -> list[Path]:
     return [path for drawing in drawings for path in drawing.files]
@@ -102,6 +104,57 @@ def attribution_units(table) -> list[tuple]:
     for keys, part in attribution.groupby(["task", "model", "training_size", "objective"]):
         units.append((_attribution.examples_from_rows, part, {}))
     return units
+
+
+def _with_objective(table):
+    return table if "objective" in table else table.assign(objective=objective_of(table))
+
+
+def diff_units(table) -> list[tuple]:
+    """Per task, the relative weight change per block on normalised depth and per layer and module group."""
+    diff = _rows(table, "diff")
+    if diff.empty:
+        return []
+    diff = _with_objective(diff)
+    return [(function, part, {}) for _, part in diff.groupby("task")
+            for function in (_causal.relative_change, _causal.group_heatmaps)]
+
+
+def revert_units(table) -> list[tuple]:
+    """Per task, model and objective, the gain lost by reverting blocks; per training size with head rows, the gain
+    lost by reverting each head beside the same heads' attention change (the matching attention cosine rows)."""
+    revert = _rows(table, "revert")
+    if revert.empty:
+        return []
+    revert = _with_objective(revert)
+    cosine = _with_objective(_rows(table, "attention", ["cosine"]))
+    units = []
+    for (task, model, objective), part in revert.groupby(["task", "model", "objective"]):
+        units.append((_causal.revert_blocks, part, {}))
+        if "head" not in part:
+            continue
+        for size in sorted(part.loc[part["head"].notna(), "training_size"].unique()):
+            heads = part[part["training_size"] == size]
+            seen = cosine[(cosine["task"] == task) & (cosine["model"] == model) & (cosine["objective"] == objective)
+                          & (cosine["training_size"] == size)] if not cosine.empty else cosine
+            units.append((_causal.revert_heads, _stacked([heads, seen]), {}))
+    return units
+
+
+def amnesic_units(table) -> list[tuple]:
+    """Per task, the drop beyond control of erasing the probed concept at each layer."""
+    amnesic = _rows(table, "amnesic")
+    if amnesic.empty:
+        return []
+    return [(_causal.amnesic, part, {}) for _, part in _with_objective(amnesic).groupby("task")]
+
+
+def _stacked(frames):
+    """The frames one under the other (the empty ones left out)."""
+    import pandas as pd
+
+    frames = [frame for frame in frames if len(frame)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _draw(unit, out_dir: str) -> list[Drawing]:

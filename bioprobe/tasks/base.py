@@ -300,6 +300,41 @@ class Task:
         """The positive class of binary data (its F1 is reported), or None."""
         return None
 
+    def outcomes(self, scores: list, encoded: dict, gold: dict, names: tuple[str, ...],
+                 evaluation: dict | None = None) -> np.ndarray:
+        """What each test item adds to the main metric, so that the metric of any resample of items is a function
+        of summed outcomes (`outcome_score`): bootstrap intervals without recomputing predictions.
+
+        Args:
+            scores: Per item, the classifier's logits (as `classifier_scores` receives them).
+            encoded: The encoded items (`labels`).
+            gold: The items in the task schema (column -> list).
+            names: The label names by id.
+            evaluation: The run record's `evaluation` (CLS: its thresholds).
+
+        Returns:
+            `[items, classes, 3]`: per item and class the true positive, false positive and false negative it adds.
+        """
+        truth = np.asarray(encoded["labels"][:], dtype=int)
+        predicted = np.stack(scores).argmax(-1)
+        out = np.zeros((len(truth), len(names), 3))
+        rows = np.arange(len(truth))
+        right = predicted == truth
+        np.add.at(out, (rows, predicted, np.where(right, 0, 1)), 1)
+        np.add.at(out, (rows[~right], truth[~right], 2), 1)
+        return out
+
+    def outcome_score(self, sums: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+        """The main metric from summed `outcomes` (`[..., classes, 3]`), for every leading index at once; it equals
+        `classifier_scores`' value on the same items."""
+        tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+        if self.main_metric == "accuracy":
+            return tp.sum(-1) / np.maximum((tp + fn).sum(-1), 1)
+        f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp, dtype=float), where=(2 * tp + fp + fn) > 0)
+        if self.main_metric == "f1_positive":
+            return f1[..., self.positive(names)]
+        return f1.mean(-1)  # macro_f1: every class, a class never predicted nor present scoring 0 (as sklearn's)
+
     # --- instructions ------------------------------------------------------------------------------------------
 
     def build_instructions(self, split, labels: tuple[str, ...], seed: int, split_name: str) -> dict[str, list]:

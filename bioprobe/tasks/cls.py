@@ -294,6 +294,20 @@ class CLS(Task):
                          "n_validation": len(gold["validation"]), "micro_f1_at_0.5": at_half["micro_f1"],
                          "macro_f1_at_0.5": at_half["macro_f1"]}
 
+    def outcomes(self, scores, encoded, gold, names, evaluation=None):
+        """Per text and label the true positive, false positive and false negative at the run's thresholds (chosen on
+        the validation split when it was tuned; 0.5 where none are recorded): `[texts, labels, 3]`."""
+        chosen = (evaluation or {}).get("thresholds") or {}
+        cut = np.array([chosen.get(name, 0.5) for name in names])
+        predicted = (1 / (1 + np.exp(-np.stack(scores))) >= cut).astype(int)
+        truth = np.asarray(encoded["labels"][:], dtype=int)
+        return np.stack([predicted & truth, predicted & (1 - truth), (1 - predicted) & truth], axis=-1).astype(float)
+
+    def outcome_score(self, sums, names):
+        """Micro-F1 over labels (the main metric) from summed outcomes."""
+        tp, fp, fn = (sums[..., k].sum(-1) for k in range(3))
+        return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp, dtype=float), where=2 * tp + fp + fn > 0)
+
     def _texts(self, texts, tokenizer, max_length, kind) -> dict[str, list]:
         """Texts encoded as the classifier reads them (`encode`, no labels), every column as a list."""
         import datasets

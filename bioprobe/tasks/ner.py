@@ -424,6 +424,21 @@ class NER(Task):
         gold = splits["test"]["tags"][:]
         return tag_metrics(gold, word_predictions(scores, encoded["labels"][:], gold, names)), {}
 
+    def outcomes(self, scores, encoded, gold, names, evaluation=None):
+        """Per sentence `[correct entities, predicted entities, gold entities]` (strict IOB2, as seqeval counts them):
+        entity-level micro F1 is `2 * correct / (predicted + gold)` of their sums."""
+        tags = gold["tags"][:]
+        predicted = word_predictions(scores, encoded["labels"][:], tags, names)
+        out = np.zeros((len(tags), 3))
+        for i, (truth, guess) in enumerate(zip(tags, predicted)):
+            wanted, said = _entities(truth), _entities(guess)
+            out[i] = (len(wanted & said), len(said), len(wanted))
+        return out
+
+    def outcome_score(self, sums, names):
+        right, found, wanted = sums[..., 0], sums[..., 1], sums[..., 2]
+        return np.divide(2 * right, found + wanted, out=np.zeros_like(right, dtype=float), where=found + wanted > 0)
+
     # --- instructions ---
 
     def build_instructions(self, split, labels, seed, split_name):

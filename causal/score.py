@@ -1,0 +1,155 @@
+"""Scoring a tuned model on fixed test items, once per intervention: the items tokenised and batched once, one forward
+pass per batch, per-item outcomes whose sums give the score, so bootstrap intervals (the same resamples for every
+intervention: paired) cost no forward pass. Classifier runs: the task's main metric; instruction runs: the
+teacher-forced log-likelihood of the gold answer inside its prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bioprobe.errors import BioprobeError
+
+
+@dataclass
+class Scorer:
+    """Fixed batches of test items and how a model's outputs on them become a score.
+
+    Attributes:
+        name: The score's name in tables (`f1`, `accuracy`, `micro_f1`, `answer_loglik`, ...).
+        batches: `(inputs on the model's device, item index per row)` per forward pass, longest first.
+        n_items: Items scored.
+        run_batch: `(model, inputs, item indices) -> per-row outcomes`: one forward pass.
+        finish: `(outcomes per item) -> [items, ...]` array whose sums give the score (`score`).
+        score: `[..., *outcome shape]` summed outcomes -> score, vectorised over leading axes.
+        truncated: Items cut at the length limit (classifier) or left out as too long (instruction runs).
+    """
+
+    name: str
+    batches: list
+    n_items: int
+    run_batch: object
+    finish: object
+    score: object
+    truncated: int = 0
+
+    def outcomes(self, model) -> np.ndarray:
+        """One forward pass per batch of `model` (as it is now, patches and hooks included): `[items, ...]`."""
+        import torch
+
+        collected: list = [None] * self.n_items
+        with torch.inference_mode():
+            for inputs, index in self.batches:
+                for i, value in zip(index, self.run_batch(model, inputs, index)):
+                    collected[i] = value
+        return self.finish(collected)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def classifier_scorer(task, tokenizer, rows, names: tuple[str, ...], kind: str, max_length: int, batch_tokens: int,
+                      device, evaluation: dict | None = None) -> Scorer:
+    """Test items encoded as fine-tuning encodes them (`Task.encode`), scored by the task's main metric.
+
+    Args:
+        task: The task object.
+        tokenizer: The run's tokenizer.
+        rows: The items (a `datasets.Dataset` in the task schema).
+        names: The head's label names by id.
+        kind: "encoder" or "decoder".
+        max_length, batch_tokens: Encoding and batching.
+        device: Where the model is.
+        evaluation: The run record's evaluation (CLS thresholds).
+    """
+    from bioprobe.units import Unit, collate, length_batches
+
+    dataset = task.encode(rows, tokenizer, names, max_length, kind)
+    truncated = sum(task.truncation({"test": dataset}).values())
+    encoded = dataset[:]  # every column as lists, read once
+    gold = rows[:]
+    types = encoded.get("token_type_ids")
+    units = [Unit([ids], [types[i]] if types else None, [[]], [(i, 0)]) for i, ids in enumerate(encoded["input_ids"])]
+    batches = []
+    for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
+        inputs, _, _ = collate(batch, tokenizer.pad_token_id)
+        batches.append(({k: v.to(device) for k, v in inputs.items()}, [unit.items[0][0] for unit in batch]))
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+
+    def run_batch(model, inputs, index):
+        logits = model(**inputs).logits.float().cpu().numpy()
+        return [logits[row, :lengths[i]] if logits.ndim == 3 else logits[row] for row, i in enumerate(index)]
+
+    def finish(logits):
+        return task.outcomes(logits, encoded, gold, names, evaluation)
+
+    return Scorer(task.main_metric, batches, len(lengths), run_batch, finish,
+                  lambda sums: task.outcome_score(sums, names), truncated)
+
+
+def answer_scorer(task, tokenizer, rows, template: str, seed: int, labels: tuple[str, ...], max_length: int,
+                  batch_tokens: int, device) -> Scorer:
+    """Test items inside their seeded instruction prompts with the gold answer, scored by its teacher-forced
+    log-likelihood: per item the mean log-probability of the answer's tokens and EOS (nats per token), averaged over
+    items (`answer_loglik`; higher is better)."""
+    import torch
+
+    from bioprobe.attention.importance import instruction_examples
+    from bioprobe.finetune.prompts import collate
+    from bioprobe.units import Unit, length_batches
+
+    examples = instruction_examples(task.name, rows, template, tokenizer, max_length, seed, labels)
+    if not examples:
+        raise BioprobeError(f"Every item is longer than --max-length {max_length} inside its prompt; pass a larger "
+                            "--max-length.")
+    units = [Unit([e["input_ids"]], None, [[]], [(i, 0)]) for i, e in enumerate(examples)]
+    batches = []
+    for batch in length_batches(sorted(units, key=lambda u: -u.length), batch_tokens):
+        index = [unit.items[0][0] for unit in batch]
+        padded = collate([examples[i] for i in index], tokenizer.pad_token_id)
+        batches.append(({k: v.to(device) for k, v in padded.items()}, index))
+
+    def run_batch(model, inputs, index):
+        logits = model(**{k: v for k, v in inputs.items() if k != "labels"}).logits[:, :-1].float()
+        target = inputs["labels"][:, 1:]
+        keep = target != -100
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+        total = (logp * keep).sum(1)
+        return (total / keep.sum(1).clamp_min(1)).cpu().numpy()
+
+    return Scorer("answer_loglik", batches, len(examples), run_batch, lambda values: np.asarray(values)[:, None],
+                  lambda sums: sums[..., 0] / len(examples), len(rows) - len(examples))
+
+
+@dataclass
+class Resamples:
+    """One set of bootstrap resamples of the items, shared by every intervention (paired intervals).
+
+    Attributes:
+        weights: `[resamples, items]` how often each item is drawn in each resample.
+    """
+
+    weights: np.ndarray
+
+    @classmethod
+    def draw(cls, n_items: int, n_boot: int = 1000, seed: int = 42) -> Resamples:
+        rng = np.random.default_rng(seed)
+        return cls(rng.multinomial(n_items, np.full(n_items, 1 / n_items), size=n_boot).astype(float))
+
+    def scores(self, outcomes: np.ndarray, score) -> tuple[float, np.ndarray]:
+        """The score of all items and of every resample (`[resamples]`)."""
+        flat = outcomes.reshape(len(outcomes), -1)
+        whole = score(flat.sum(0).reshape(outcomes.shape[1:]))
+        drawn = score((self.weights @ flat).reshape(len(self.weights), *outcomes.shape[1:]))
+        return float(whole), np.asarray(drawn, dtype=float)
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap values (NaN where every value is NaN)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
