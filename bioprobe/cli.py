@@ -173,6 +173,23 @@ def revert_cmd(settings):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
+@_stage_command("amnesic", required=("task",))
+def amnesic_cmd(settings):
+    """Erase the probed concept (LEACE) from the tuned model's hidden states at each layer and score the test items,
+    against erasing a random subspace of the same rank: where the model relies on what the probes find."""
+    from bioprobe.causal.amnesic import run_amnesic
+
+    result = run_amnesic(settings)
+    beyond = [row for row in result.rows if row["metric"] == "drop_beyond_control"]
+    first = result.rows[0]
+    click.echo(f"{first['score_name']} on {first['n_items']} items: {result.tuned_score:.4f}")
+    if beyond:
+        top = max(beyond, key=lambda row: row["value"])
+        click.echo(f"largest drop beyond the control: layer {top['layer']}, {top['value']:.4f} "
+                   f"[{top['ci_low']:.4f}, {top['ci_high']:.4f}]")
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
+
+
 def _templates_epilog() -> str:
     from bioprobe.finetune.clinical import TEMPLATES
 
@@ -299,6 +316,7 @@ main.add_command(attention_cmd)
 main.add_command(attribute_cmd)
 main.add_command(diff_cmd)
 main.add_command(revert_cmd)
+main.add_command(amnesic_cmd)
 main.add_command(generate_cmd)
 main.add_command(demo_cmd)
 main.add_command(study_cmd)

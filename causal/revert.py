@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprobe import runstore
-from bioprobe.causal.score import Resamples, interval
+from bioprobe.causal.score import Resamples, interval, scorer_for, scored_items
 from bioprobe.errors import BioprobeError
 from bioprobe.settings import RevertSettings
 
@@ -117,8 +117,8 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     reverter = Reverter(model, run.pretrained.model if run.pretrained is not None else None)
     layers = parse_layers(s.layers, reverter.n_layers, source.name)
     heads = head_numbers(s.heads, reverter.n_heads)
-    rows_in, task_data = _items(spec, data, s, run)
-    scorer = _scorer(spec, run, rows_in, task_data, s)
+    rows_in, task_data = scored_items(spec, data, s, run.record)
+    scorer = scorer_for(spec, run.tuned, run.record, run.source.kind, rows_in, task_data.labels, s)
     loaded_s = time.perf_counter() - started
     resamples = Resamples.draw(scorer.n_items, n_boot, s.seed)
 
@@ -174,34 +174,6 @@ def _gain_lost(tuned: float, score: float, base: float | None) -> float:
 
 def _tuned(rows: list[dict]) -> float:
     return next((float(row["value"]) for row in rows if row["metric"] == "tuned_score"), float("nan"))
-
-
-def _items(spec, data, s, run):
-    """The chosen split's seeded sample in the task schema, and the task data it comes from."""
-    from bioprobe.data import load_task_data
-    from bioprobe.probing.activations import _select
-
-    record = run.record
-    labels = s.labels or (tuple(record.request["labels"]) if record.request.get("labels") else None)
-    task_data = load_task_data(spec.name, data, labels)
-    rows = task_data.splits[s.split]
-    if len(rows) == 0:
-        raise BioprobeError(f"The {s.split} split of {task_data.source} is empty; there is nothing to score.")
-    return rows.select(_select(len(rows), s.limit, s.seed)), task_data
-
-
-def _scorer(spec, run, rows, task_data, s):
-    from bioprobe.causal.score import answer_scorer, classifier_scorer
-
-    record, loaded = run.record, run.tuned
-    device = next(loaded.model.parameters()).device
-    if record.head == "causal-lm":
-        return answer_scorer(spec, loaded.tokenizer, rows, record.template or "medtuned", s.seed, task_data.labels,
-                             s.prompt_length, s.batch_tokens, device)
-    config = loaded.model.config
-    names = tuple(config.id2label[i] for i in range(len(config.id2label)))
-    return classifier_scorer(spec, loaded.tokenizer, rows, names, run.source.kind, s.length, s.batch_tokens, device,
-                             record.evaluation)
 
 
 def _size0_source(task: str, source, s):

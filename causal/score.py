@@ -12,6 +12,39 @@ import numpy as np
 from bioprobe.errors import BioprobeError
 
 
+def scored_items(spec, data, s, record=None):
+    """The split `s.split` of the task data, as a seeded sample of `s.limit` items (the same sample every analysis of
+    these settings draws), and the task data it comes from (labels: `s.labels`, else the run's).
+
+    Raises:
+        BioprobeError: for an empty split.
+    """
+    from bioprobe.data import load_task_data
+    from bioprobe.probing.activations import _select
+
+    labels = s.labels or (tuple(record.request["labels"]) if record is not None and record.request.get("labels")
+                          else None)
+    task_data = load_task_data(spec.name, data, labels)
+    rows = task_data.splits[s.split]
+    if len(rows) == 0:
+        raise BioprobeError(f"The {s.split} split of {task_data.source} is empty; there is nothing to score.")
+    return rows.select(_select(len(rows), s.limit, s.seed)), task_data
+
+
+def scorer_for(spec, loaded, record, kind: str, rows, labels: tuple[str, ...], s) -> Scorer:
+    """How a loaded model is scored on `rows`: by the answer log-likelihood inside its prompts when it has a language-
+    model head (an instruction run, or the released model when `record` is None), else by the task's main metric."""
+    device = next(loaded.model.parameters()).device
+    if record is None or record.head == "causal-lm":
+        template = (record.template if record is not None else None) or "medtuned"
+        return answer_scorer(spec, loaded.tokenizer, rows, template, s.seed, labels, s.prompt_length, s.batch_tokens,
+                             device)
+    config = loaded.model.config
+    names = tuple(config.id2label[i] for i in range(len(config.id2label)))
+    return classifier_scorer(spec, loaded.tokenizer, rows, names, kind, s.length, s.batch_tokens, device,
+                             record.evaluation)
+
+
 @dataclass
 class Scorer:
     """Fixed batches of test items and how a model's outputs on them become a score.
@@ -44,10 +77,6 @@ class Scorer:
                 for i, value in zip(index, self.run_batch(model, inputs, index)):
                     collected[i] = value
         return self.finish(collected)
-
-
-def _device(model):
-    return next(model.parameters()).device
 
 
 def classifier_scorer(task, tokenizer, rows, names: tuple[str, ...], kind: str, max_length: int, batch_tokens: int,
