@@ -110,7 +110,7 @@ INTRO = {
         "depth: probing layer / layers (0 = embeddings), attention layer i at (i + 1) / layers.\n"),
     "attribution": "",
     "causal": (
-        "Which changes matter. The correlational view says where tuning moved the model: the relative weight change "
+        "The correlational view says where tuning moved the model: the relative weight change "
         "`||W_tuned - W_pre||_F / ||W_pre||_F` per block and per module group, the attention change of each head and "
         "what the probes read at each layer. The causal view says which of those moves the tuned model needs: "
         "reverting one block (alone, with all below it, or with all above it) or one head to its pretrained weights "

@@ -340,7 +340,9 @@ def causal_tables(table) -> list[Table]:
             drop = _largest(drops.groupby("layer")["value"].mean())
             if drop is not None:
                 low, high = (drops.loc[drops["layer"] == drop[0], c].mean() for c in ("ci_low", "ci_high"))
-            body.append([f"{model}" + ("" if objective == "classifier" else f" ({objective})"), f"{int(size)} %",
+            untuned = "" if int(size) else " (pretrained)" if objective == "classifier" else " (released)"
+            body.append([f"{model}" + ("" if objective == "classifier" else f" ({objective})"),
+                         f"{int(size)} %{untuned}",
                          change, score,
                          "" if block is None else f"{int(block[0])} ({block[1]:.2f})",
                          "" if head is None else f"layer {int(head[0][0])} head {int(head[0][1])} ({head[1]:.2f})",
