@@ -147,9 +147,9 @@ def diff_cmd(settings):
 
     result = run_diff(settings)
     if result.unchanged:
-        click.echo(f"The tuned weights of {settings.model_name} {settings.task} at {settings.training_size} % equal the "
-                   "pretrained ones: nothing was trained into them (an adapter never applied, or a checkpoint saved "
-                   "before training); its other analyses describe the pretrained model.")
+        click.echo(f"The tuned weights of {settings.model_name} {settings.task} at {settings.training_size} % equal "
+                   "the pretrained ones: nothing was trained into them (an adapter never applied, or a checkpoint "
+                   "saved before training); its other analyses describe the pretrained model.")
     else:
         click.echo(f"relative weight change of the body: {result.relative_change:.4g}")
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")

@@ -572,8 +572,8 @@ class RevertSettings(AnalysisSettings):
     split: str = setting("test", "Split whose items are scored.", choices=("train", "validation", "test"),
                          role="eval")
     limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
-    layers: str | None = setting(None, "Blocks to revert, " + LAYERS_HELP[0].lower() + LAYERS_HELP[1:] +
-                                 " Cumulative reversion (from the bottom, from the top) always spans every block.",
+    layers: str | None = setting(None, "Layers l at which to revert block l alone, blocks 0..l and blocks l..last, "
+                                       "e.g. 0,3,5-6 [default: all; 0 = embeddings, l = transformer block l].",
                                  role="eval")
     heads: str | None = setting("all", "Heads reverted one by one in the chosen layers: all, none, or e.g. 0-3.",
                                 role="eval")

@@ -37,7 +37,8 @@ def fit_leace(features: np.ndarray, labels):
 
     z, names = concept_matrix(labels)
     if len(names) < 2:
-        raise BioprobeError(f"The items hold one class ({names[0] if names else 'none'}); there is no concept to erase.")
+        raise BioprobeError(f"The items hold one class ({names[0] if names else 'none'}); there is no concept to "
+                            "erase.")
     return LeaceEraser.fit(torch.as_tensor(np.asarray(features, dtype=np.float64)), torch.as_tensor(z))
 
 

@@ -55,14 +55,14 @@ class RevertResult:
 
 
 def interventions(reverter, layers: list[int], heads: list[int]):
-    """Every intervention in order, as `(mode, layer, head, patches)`: each chosen block alone, every cumulative
-    span from the bottom and from the top, and each chosen head of each chosen block."""
+    """Every intervention in order, as `(mode, layer, head, patches)`: at each chosen layer l, block l alone, blocks
+    0..l (from the bottom) and blocks l..last (from the top); then each chosen head of each chosen block."""
     last = reverter.n_layers
     for layer in layers:
         yield "single", layer, None, reverter.blocks([layer])
-    for layer in range(last + 1):
+    for layer in layers:
         yield "bottom_up", layer, None, reverter.blocks(range(layer + 1))
-    for layer in range(last, -1, -1):
+    for layer in reversed(layers):
         yield "top_down", layer, None, reverter.blocks(range(layer, last + 1))
     for layer in layers:
         for head in heads if layer > 0 else ():

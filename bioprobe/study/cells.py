@@ -191,7 +191,20 @@ def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -
                 continue  # an untrained head explains nothing
             settings = _settings(plan, "attribute", task, model, objective, training_size=size, seed=seed)
             out.append(Cell(cell_id("attribute", settings, needs(size)), "attribute", settings, needs(size)))
+    for stage in CAUSAL:  # which change matters: every tuned size, and an instruction run's released model
+        if stage not in analyses(stage):
+            continue
+        for size in sizes(stage):
+            if size == 0 and not (stage == "amnesic" and objective == "instruct"):
+                continue  # size 0 has no update to diff or revert; a classifier's untrained head nothing to erase
+            settings = _settings(plan, stage, task, model, objective, training_size=size, seed=seed)
+            wanted = needs(size) + ((tuned[0],) if stage == "revert" and 0 in tuned and objective == "classifier"
+                                    else ())  # revert scores size 0's run for the gain
+            out.append(Cell(cell_id(stage, settings, wanted), stage, settings, wanted))
     return out
+
+
+CAUSAL = ("diff", "revert", "amnesic")
 
 
 def _generate_cells(plan: Plan, model: str, made: list[Cell]) -> list[Cell]:

@@ -7,7 +7,7 @@ models = ["minilm", "smollm2"]
 sizes = [0, 10, 30, 50, 100]
 seeds = [42]
 objectives = ["classifier", "instruct"]      # instruct and conversation: decoders only
-analyses = ["finetune", "probe", "attention", "attribute"]   # and "generate": the clinical prompts
+analyses = ["finetune", "probe", "attention", "attribute"]   # and "generate", "diff", "revert", "amnesic"
 baselines = ["random-init"]                  # probed at size 0
 data = { ner = "demo", nli = "demo" }        # any --data value, per task
 runs_dir = "runs/study"
@@ -15,7 +15,7 @@ runs_dir = "runs/study"
 [settings.minilm]                            # any option of any stage, for this model
 epochs = 2
 batch_size = { ner = 8, nli = 16 }           # a table keyed by task: per task
-[settings.minilm.probe]                      # ... of one stage only (finetune, probe, attention, attribute)
+[settings.minilm.probe]                      # ... of one stage only (finetune, probe, revert, ...)
 limit = 250
 [settings.smollm2.instruct.finetune]         # ... of one objective (and stage)
 train_limit = { ner = 96, nli = 160 }
@@ -238,8 +238,8 @@ def _check_table(table, where: str, known: set[str], allow_objective: bool, allo
         elif allow_stage and key in STAGES and isinstance(value, dict):
             _check_table(value, f"{where}.{key}", stage_fields(key) | set(NARROWING), False, False)
         elif key not in known:
-            raise BioprobeError(f"Unknown key '{key}' in [{where}]; settings are the options of bioprobe finetune, "
-                                f"probe, attention and attribute ({', '.join(sorted(known))}), or a table per "
+            raise BioprobeError(f"Unknown key '{key}' in [{where}]; settings are the options of the stages "
+                                f"{', '.join(STAGES)} ({', '.join(sorted(known))}), or a table per "
                                 f"objective ({', '.join(OBJECTIVES)}) or stage ({', '.join(STAGES)}).")
 
 
