@@ -47,6 +47,7 @@ def run_amnesic(settings: AmnesicSettings | None = None, *, n_boot: int = 1000, 
     Returns:
         The table written (or reused) and its rows.
     """
+    from bioprobe.causal import params
     from bioprobe.causal.erase import erasing, fit_leace, last_layer_module, random_eraser, rank_of
     from bioprobe.causal.runs import find_run, load_run
     from bioprobe.probing.activations import find_source, get_activations, run_data, sharing_models
@@ -105,11 +106,13 @@ def run_amnesic(settings: AmnesicSettings | None = None, *, n_boot: int = 1000, 
     tuned, tuned_drawn = resamples.scores(scorer.outcomes(model), scorer.score)
     found = [{"layer": None, "metric": "tuned_score", "value": tuned, **_ci(tuned_drawn)}]
     gold_train, gold_test = spec.probe_labels(train.label, False), spec.probe_labels(test.label, False)
+    hidden = params.unwrap(model).config.hidden_size
+    blocks = train.features.shape[-1] // hidden  # RE's entity pair, NLI's separate-mean: vectors of several positions
     for layer in layers:
-        features = np.asarray(train.features[layer], dtype=np.float64)
-        eraser = fit_leace(features, gold_train)
+        features = _positions(train.features[layer], hidden)
+        eraser = fit_leace(features, np.repeat(np.asarray(gold_train), blocks))
         rank = rank_of(eraser)
-        control = random_eraser(features.shape[1], rank, eraser.bias, s.seed + layer)
+        control = random_eraser(hidden, rank, eraser.bias, s.seed + layer)
         scored = {}
         for name, chosen in (("erased", eraser), ("control", control)):
             with erasing(model, layer, chosen, last):
@@ -121,8 +124,9 @@ def run_amnesic(settings: AmnesicSettings | None = None, *, n_boot: int = 1000, 
                   {**where, "metric": "score_drop", "value": tuned - score, **_ci(tuned_drawn - drawn)},
                   {**where, "metric": "control_drop", "value": tuned - kept, **_ci(tuned_drawn - kept_drawn)},
                   {**where, "metric": "drop_beyond_control", "value": kept - score, **_ci(kept_drawn - drawn)}]
-        found += _probe_rows(where, eraser, features, np.asarray(test.features[layer], dtype=np.float64),
-                             gold_train, gold_test, spec.multilabel(), s.seed)
+        found += _probe_rows(where, eraser, features, _positions(test.features[layer], hidden),
+                             np.repeat(np.asarray(gold_train), blocks), np.repeat(np.asarray(gold_test), blocks),
+                             spec.multilabel(), s.seed)
     common = {"analysis": "amnesic", "task": spec.name, "model": source.name, "training_size": s.training_size,
               "seed": s.seed, "head": None, "objective": s.objective, "split": s.split, "kind": source.kind,
               "score_name": scorer.name, "n_items": scorer.n_items, "n_layers": train.n_layers,
@@ -146,6 +150,13 @@ def _extract_settings(s, pooling: str, in_prompt: bool, data):
                            batch_tokens=s.batch_tokens)
 
 
+def _positions(features, hidden: int) -> np.ndarray:
+    """Cached item vectors (`[items, blocks * hidden]`) as the hidden states they pool (`[items * blocks, hidden]`):
+    an item whose vector joins several positions (RE's two entities) gives one row per position."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.reshape(-1, hidden)
+
+
 def _ci(drawn) -> dict:
     low, high = interval(np.asarray(drawn, dtype=float))
     return {"ci_low": low, "ci_high": high}
@@ -153,8 +164,10 @@ def _ci(drawn) -> dict:
 
 def _probe_rows(where: dict, eraser, train: np.ndarray, test: np.ndarray, gold_train, gold_test, multilabel: bool,
                 seed: int) -> list[dict]:
-    """A logistic probe trained and tested on erased vectors, and the majority class's share of the test items
-    (single-label concepts; a multi-label concept's erasure is checked by its score alone)."""
+    """A logistic probe trained and tested on erased vectors, one per position as the eraser sees them (RE: each
+    entity's vector with its item's relation), and the majority class's share of those (single-label concepts; a
+    multi-label concept's erasure is checked by its score alone). LEACE guarantees the first equals the second for
+    each position's vector; two erased positions joined may still tell the label apart together."""
     if multilabel:
         return []
     import torch

@@ -323,3 +323,39 @@ def test_a_layer_or_head_out_of_range_is_one_sentence(tiny_model_dirs, cued, tmp
         assert_one_sentence(cli("revert", "--task", "ner", "--model_name", model, "--training_size", "30",
                                 "--runs-dir", str(runs), flag, value), fragment)
     assert not list((runs / "results").rglob("revert/**/*.csv"))
+
+
+def test_a_pretrained_model_of_another_architecture_is_one_sentence(tiny_model_dirs):
+    from bioprobe.errors import BioprobeError
+
+    tuned = load_model(str(tiny_model_dirs["llama"]), head="base", device="cpu").model
+    other = load_model(str(tiny_model_dirs["mistral"]), head="base", device="cpu").model  # another vocabulary
+    with pytest.raises(BioprobeError, match="cannot be taken back there"):
+        params.Reverter(tuned, other)
+
+
+def test_answer_log_likelihood_is_the_same_with_answer_positions_only(tiny_model_dirs, cued):
+    from bioprobe.causal.score import answer_scorer
+    from bioprobe.data import load_task_data
+
+    loaded = load_model(str(tiny_model_dirs["llama"]), head="causal-lm", device="cpu")
+    data = load_task_data("nli", str(cued["nli"]))
+    rows = data.splits["test"].select(range(6))
+    scored = [answer_scorer(get_task("nli"), loaded.tokenizer, rows, "medtuned", 42, data.labels, 512, 4096, "cpu",
+                            answer_logits).outcomes(loaded.model) for answer_logits in (False, True)]
+    np.testing.assert_allclose(scored[0], scored[1], rtol=1e-5, atol=1e-6)
+    assert (scored[0] < 0).all()
+
+
+def test_amnesic_erases_the_relation_from_both_entity_positions(tiny_model_dirs, tmp_path):
+    from tiny_data import write_blurb_gad
+
+    runs, model, data = tmp_path / "runs", str(tiny_model_dirs["bert"]), write_blurb_gad(tmp_path / "gad")
+    ok("finetune", "--task", "re", "--model_name", model, "--data", str(data), "--training_size", "100",
+       "--epochs", "1", "--runs-dir", str(runs))
+    ok("amnesic", "--task", "re", "--model_name", model, "--training_size", "100", "--runs-dir", str(runs),
+       "--limit", "40", "--layers", "2")  # the entity-pair vector joins two positions, each erased
+    table = pd.read_csv(runstore.results_path(runs, "amnesic", "re", resolve_model(model).name, 100, 42, "test"))
+    assert table.loc[table["metric"] == "score", "rank"].item() == 1  # two labels: one direction
+    probe = table.loc[table["metric"] == "probe_accuracy_erased", "value"].item()
+    assert probe <= table.loc[table["metric"] == "probe_chance", "value"].item() + 0.05
