@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from bioprobe.cli import main
+from bioprobe.stages import STAGES
 from bioprobe.study import expand, load_plan, shard
 from bioprobe.study.store import Store
 from test_cli import assert_one_sentence
@@ -108,7 +109,13 @@ def test_the_demo_is_a_built_in_plan():
     demo, quick = load_plan("demo"), load_plan("demo-quick")
     for plan, sizes in ((demo, {0, 100}), (quick, {0, 100})):  # smollm2 answers and converses at 0 and 100 %
         cells = expand(plan)
-        assert {c.stage for c in cells} == {"finetune", "probe", "attention", "attribute", "generate"}
+        assert {c.stage for c in cells} == set(STAGES)  # every stage kept
+        for stage in ("diff", "revert", "amnesic"):  # which change matters, on the encoder and the decoder
+            assert {c.model for c in cells if c.stage == stage} == {"minilm", "smollm2"}, stage
+        released = [c for c in cells if c.stage == "amnesic" and c.settings.training_size == 0]
+        assert released and {c.settings.objective for c in released} == {"instruct"}  # the released model
+        tuned_ids = {c.id for c in cells if c.stage == "finetune" and c.settings.training_size == 0}
+        assert all(set(c.needs) & tuned_ids for c in cells if c.stage == "revert" and c.model == "minilm")
         for objective in ("instruct", "conversation"):
             tuned = [c for c in cells if c.settings.objective == objective]
             assert tuned and {c.model for c in tuned} == {"smollm2"}  # an encoder is not tuned to answer

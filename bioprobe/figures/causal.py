@@ -437,14 +437,15 @@ def amnesic(table, out_dir: Path) -> list[style.Drawing]:
             for i, (ax, (model, objective)) in enumerate(zip(axes, panels)):
                 _lines(ax, part[(part["model"] == model) & (part["objective"] == objective)], "depth", sizes, colors)
                 ax.axhline(0.0, color="0.45", linewidth=0.6, zorder=0)
-                ax.set_title(_panel_title(rows, model, objective))
+                own = rows[(rows["task"] == task) & (rows["model"] == model) & (rows["objective"] == objective)]
+                ax.set_title(f"{_panel_title(rows, model, objective)}\n{_score_name(own)}")
                 ax.set_xlim(-0.03, 1.03)
                 ax.set_xticks([0, 0.5, 1])
                 ax.set_xlabel("depth (layer / layers)")
                 if i % ncols == 0:
-                    ax.set_ylabel(f"{score} drop beyond control")
+                    ax.set_ylabel("drop beyond control")
             _size_legend(figure, sizes, colors, part["objective"])
-            figure.suptitle(f"{task_title(task)}: erasing the probed concept, {score} drop beyond control")
+            figure.suptitle(f"{task_title(task)}: erasing the probed concept, score drop beyond control")
             name = f"amnesic_{task}"
             files = style.save(figure, out_dir / name)
         caption = (f"{task_title(task)} amnesic probing: drop in the {score} beyond control when the probed concept is "
