@@ -69,28 +69,12 @@ def erase(eraser, hidden):
     return hidden - (delta @ right.T) @ left.T
 
 
-def blocks_of(model) -> list:
-    """The transformer blocks of a model, in order.
-
-    Raises:
-        BioprobeError: when no list of blocks of the configured depth is found.
-    """
-    import torch
-
-    from bioprobe.causal.params import n_layers_of
-
-    n = n_layers_of(model)
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) == n and \
-                name.rsplit(".", 1)[-1] in ("layer", "layers", "h", "blocks"):
-            return list(module)
-    raise BioprobeError(f"Cannot find the {n} transformer blocks of {type(model).__name__}; erasure needs them.")
-
-
 def last_layer_module(model, inputs: dict):
     """The module whose output is the last hidden state the model reports (`hidden_states[-1]`): the last block, or
     the final norm after it (decoders), found by comparing on one batch."""
     import torch
+
+    from bioprobe.causal.params import blocks_of
 
     blocks = blocks_of(model)
     candidates = [blocks[-1]] + [module for name, module in model.named_modules()
@@ -119,6 +103,8 @@ def _hidden(output):
 def erasing(model, layer: int, eraser, last_module=None):
     """Apply `eraser` to hidden-state layer `layer` (0 = embeddings, l = after block l) at every position while the
     context is open: on the input of block `layer`, or on the output of `last_module` for the last layer."""
+    from bioprobe.causal.params import blocks_of
+
     blocks = blocks_of(model)
     if layer < len(blocks):
         def before(module, args, kwargs):

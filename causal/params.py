@@ -88,6 +88,22 @@ def n_layers_of(model) -> int:
     return int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
 
 
+def blocks_of(model) -> list:
+    """The transformer blocks of a model, in order.
+
+    Raises:
+        BioprobeError: when no list of blocks of the configured depth is found.
+    """
+    import torch
+
+    n = n_layers_of(model)
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n and \
+                name.rsplit(".", 1)[-1] in ("layer", "layers", "h", "blocks"):
+            return list(module)
+    raise BioprobeError(f"Cannot find the {n} transformer blocks of {type(model).__name__}; erasure needs them.")
+
+
 def heads_of(model) -> tuple[int, int, int]:
     """`(attention heads, key/value heads, head dimension)` of a model's config."""
     config = unwrap(model).config

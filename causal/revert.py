@@ -4,6 +4,7 @@ share of the fine-tuning gain (tuned minus size 0) lost."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bioprobe import runstore
-from bioprobe.causal.score import Resamples, interval, scorer_for, scored_items
+from bioprobe.causal.score import BlockCache, Resamples, interval, scored_items, scorer_for
 from bioprobe.errors import BioprobeError
 from bioprobe.settings import RevertSettings
 
@@ -74,8 +75,9 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
 
     The test items are tokenised and batched once; each intervention swaps tensors in place (a fully tuned run's
     parts set to the pretrained weights, a LoRA run's adapter factors zeroed there; `bioprobe.causal.params`) and costs
-    one forward pass over them. Scores: the task's main metric (classifier runs) or the answer log-likelihood
-    (instruction runs), with 95 % bootstrap intervals over items drawn once for all interventions. The gain is the
+    one forward pass over them, from its lowest changed block up: the blocks below return their stored outputs of the
+    tuned (or, from the bottom, the pretrained) body (`BlockCache`, when they fit in memory). Scores: the task's main
+    metric (classifier runs) or the answer log-likelihood (instruction runs), with 95 % bootstrap intervals over items drawn once for all interventions. The gain is the
     tuned score minus size 0's: the size-0 run's (its untrained head) on the same items for a classifier when that run
     exists, the released model for an instruction run. Where the attention table of the same run exists, the rank
     correlation of each head's gain lost with its attention change (1 - cosine) and its importance.
@@ -123,7 +125,14 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     resamples = Resamples.draw(scorer.n_items, n_boot, s.seed)
 
     started = time.perf_counter()
-    tuned, tuned_drawn = resamples.scores(scorer.outcomes(model), scorer.score)
+    cache = BlockCache(model) if BlockCache.fits(scorer, model) else None
+    if cache is not None:  # the tuned and the pretrained body's block outputs: lower blocks an intervention keeps
+        tuned_outcomes = cache.record("tuned", scorer, model)
+        with swapped(reverter.everything()):
+            cache.record("pretrained", scorer, model)
+    else:
+        tuned_outcomes = scorer.outcomes(model)
+    tuned, tuned_drawn = resamples.scores(tuned_outcomes, scorer.score)
     base, base_drawn = _size0_score(spec, run, size0, reverter, scorer, resamples, s)
     found = [{"layer": None, "head": None, "mode": "none", "metric": "tuned_score", "value": tuned,
               **_ci(tuned_drawn)}]
@@ -132,8 +141,9 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
                       **_ci(base_drawn)})
     n_interventions = 0
     for mode, layer, head, patches in interventions(reverter, layers, heads):
-        with swapped(patches):
-            score, drawn = resamples.scores(scorer.outcomes(model), scorer.score)
+        state, unchanged = ("pretrained", layer) if mode == "bottom_up" else ("tuned", max(layer - 1, 0))
+        with swapped(patches), cache.reusing(state, unchanged) if cache is not None else contextlib.nullcontext():
+            score, drawn = resamples.scores(scorer.outcomes(model, cache), scorer.score)
         n_interventions += 1
         where = {"layer": layer, "head": head, "mode": mode}
         found.append({**where, "metric": "score", "value": score, **_ci(drawn)})
@@ -155,8 +165,8 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     runstore.write_table(path, rows)
     runstore.write_sidecar(path, recorded, analysis="revert", table=path.name, task=spec.name, model=source.name,
                            training_size=s.training_size, seed=s.seed, layers=layers, heads=heads,
-                           kv_shared=reverter.n_kv != reverter.n_heads, size0_from=_size0_what(run, size0),
-                           n_items=scorer.n_items, seconds=seconds, environment=runstore.environment())
+                           kv_shared=reverter.n_kv != reverter.n_heads, block_cache=cache is not None,
+                           size0_from=_size0_what(run, size0), n_items=scorer.n_items, seconds=seconds, environment=runstore.environment())
     return RevertResult(path, rows, tuned, seconds=seconds)
 
 

@@ -5,6 +5,7 @@ teacher-forced log-likelihood of the gold answer inside its prompt."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,13 +70,16 @@ class Scorer:
     score: object
     truncated: int = 0
 
-    def outcomes(self, model) -> np.ndarray:
-        """One forward pass per batch of `model` (as it is now, patches and hooks included): `[items, ...]`."""
+    def outcomes(self, model, cache: BlockCache | None = None) -> np.ndarray:
+        """One forward pass per batch of `model` (as it is now, patches and hooks included): `[items, ...]`. With
+        `cache` (inside one of its contexts) the cache follows the batches."""
         import torch
 
         collected: list = [None] * self.n_items
         with torch.inference_mode():
-            for inputs, index in self.batches:
+            for number, (inputs, index) in enumerate(self.batches):
+                if cache is not None:
+                    cache.batch = number
                 for i, value in zip(index, self.run_batch(model, inputs, index)):
                     collected[i] = value
         return self.finish(collected)
@@ -158,6 +162,70 @@ def answer_scorer(task, tokenizer, rows, template: str, seed: int, labels: tuple
 
     return Scorer("answer_loglik", batches, len(examples), run_batch, lambda values: np.asarray(values)[:, None],
                   lambda sums: sums[..., 0] / len(examples), len(rows) - len(examples))
+
+
+class BlockCache:
+    """The outputs of every transformer block on every batch of a scorer, for some states of the weights, so that an
+    intervention whose lowest changed part is block l computes blocks l..last only: blocks below it return what they
+    returned before (the tuned state, or the pretrained one for reversion from the bottom). Exact: the same batches
+    through the same kernels give the same tensors (test); the stored outputs are never changed in place.
+
+    Attributes:
+        blocks: The model's transformer blocks.
+        stored: state name -> per batch, per block, the block's output.
+        batch: The batch being scored (set by `Scorer.outcomes`).
+    """
+
+    def __init__(self, model):
+        from bioprobe.causal.params import blocks_of
+
+        self.blocks = blocks_of(model)
+        self.stored: dict[str, list[list]] = {}
+        self.batch = 0
+
+    @staticmethod
+    def fits(scorer: Scorer, model, budget: float | None = None) -> bool:
+        """Whether two states' block outputs fit `budget` bytes (default: a quarter of the machine's memory, at most
+        8 GiB): every batch's padded positions x hidden size x blocks, in the model's dtype."""
+        import os
+
+        from bioprobe.causal.params import n_layers_of, unwrap
+
+        if budget is None:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            budget = min(total / 4, 8 * 2 ** 30)
+        positions = sum(inputs["input_ids"].numel() for inputs, _ in scorer.batches)
+        element = next(model.parameters()).element_size()
+        return 2 * positions * unwrap(model).config.hidden_size * n_layers_of(model) * element <= budget
+
+    def record(self, name: str, scorer: Scorer, model) -> np.ndarray:
+        """Score `model` as it is now and keep every block's output under `name`; returns the outcomes."""
+        kept: list[list] = [[None] * len(self.blocks) for _ in scorer.batches]
+
+        def keep(j):
+            def hook(module, args, output):
+                kept[self.batch][j] = output
+            return hook
+
+        handles = [block.register_forward_hook(keep(j)) for j, block in enumerate(self.blocks)]
+        try:
+            found = scorer.outcomes(model, self)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self.stored[name] = kept
+        return found
+
+    @contextlib.contextmanager
+    def reusing(self, name: str, n_blocks: int):
+        """While open, the first `n_blocks` blocks return their stored `name` outputs instead of computing."""
+        for j, block in enumerate(self.blocks[:n_blocks]):
+            block.forward = lambda *args, j=j, **kwargs: self.stored[name][self.batch][j]
+        try:
+            yield
+        finally:
+            for block in self.blocks[:n_blocks]:
+                del block.forward
 
 
 @dataclass

@@ -359,3 +359,26 @@ def test_amnesic_erases_the_relation_from_both_entity_positions(tiny_model_dirs,
     assert table.loc[table["metric"] == "score", "rank"].item() == 1  # two labels: one direction
     probe = table.loc[table["metric"] == "probe_accuracy_erased", "value"].item()
     assert probe <= table.loc[table["metric"] == "probe_chance", "value"].item() + 0.05
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_reusing_stored_lower_blocks_gives_exactly_the_recomputed_scores(family, tiny_model_dirs, cued, tmp_path,
+                                                                          monkeypatch):
+    from bioprobe.causal.revert import run_revert
+    from bioprobe.causal.score import BlockCache
+
+    runs, model = tmp_path / "runs", str(tiny_model_dirs[family])
+    task = "ner" if family in ("bert", "gpt2", "llama") else "nli"
+    ok("finetune", "--task", task, "--model_name", model, "--data", str(cued[task]), "--training_size", "50",
+       "--epochs", "1", "--runs-dir", str(runs))
+    tables = {}
+    for reuse in (True, False):
+        monkeypatch.setattr(BlockCache, "fits", staticmethod(lambda *args, reuse=reuse, **kwargs: reuse))
+        result = run_revert(task=task, model_name=model, training_size=50, runs_dir=str(runs), limit=12,
+                            overwrite=True, n_boot=50)
+        tables[reuse] = pd.DataFrame(result.rows)
+        assert runstore.read_json(runstore.sidecar(result.table))["block_cache"] is reuse
+    columns = ["mode", "layer", "head", "value", "ci_low", "ci_high"]
+    scores = [t[t["metric"] == "score"][columns] for t in tables.values()]
+    assert len(scores[0]) == 3 * 3 + 2 * 2  # three layers in three modes, two heads in two blocks
+    pd.testing.assert_frame_equal(scores[0].reset_index(drop=True), scores[1].reset_index(drop=True))
