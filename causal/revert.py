@@ -77,9 +77,9 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     parts set to the pretrained weights, a LoRA run's adapter factors zeroed there; `bioprobe.causal.params`) and costs
     one forward pass over them, from its lowest changed block up: the blocks below return their stored outputs of the
     tuned (or, from the bottom, the pretrained) body (`BlockCache`, when they fit in memory). Scores: the task's main
-    metric (classifier runs) or the answer log-likelihood (instruction runs), with 95 % bootstrap intervals over items drawn once for all interventions. The gain is the
-    tuned score minus size 0's: the size-0 run's (its untrained head) on the same items for a classifier when that run
-    exists, the released model for an instruction run. Where the attention table of the same run exists, the rank
+    metric (classifier runs) or the answer log-likelihood (instruction runs), with 95 % bootstrap intervals over items
+    drawn once for all interventions. The gain is the tuned score minus size 0's: the size-0 run's (its untrained
+    head) on the same items for a classifier when that run exists, the released model for an instruction run. Where the attention table of the same run exists, the rank
     correlation of each head's gain lost with its attention change (1 - cosine) and its importance.
 
     Args:
@@ -166,7 +166,8 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     runstore.write_sidecar(path, recorded, analysis="revert", table=path.name, task=spec.name, model=source.name,
                            training_size=s.training_size, seed=s.seed, layers=layers, heads=heads,
                            kv_shared=reverter.n_kv != reverter.n_heads, block_cache=cache is not None,
-                           size0_from=_size0_what(run, size0), n_items=scorer.n_items, seconds=seconds, environment=runstore.environment())
+                           size0_from=_size0_what(run, size0), n_items=scorer.n_items, seconds=seconds,
+                           environment=runstore.environment())
     return RevertResult(path, rows, tuned, seconds=seconds)
 
 
