@@ -79,8 +79,9 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     tuned (or, from the bottom, the pretrained) body (`BlockCache`, when they fit in memory). Scores: the task's main
     metric (classifier runs) or the answer log-likelihood (instruction runs), with 95 % bootstrap intervals over items
     drawn once for all interventions. The gain is the tuned score minus size 0's: the size-0 run's (its untrained
-    head) on the same items for a classifier when that run exists, the released model for an instruction run. Where the attention table of the same run exists, the rank
-    correlation of each head's gain lost with its attention change (1 - cosine) and its importance.
+    head) on the same items for a classifier when that run exists, the released model for an instruction run. Where
+    the attention table of the same run exists, the rank correlation of each head's gain lost with its attention
+    change (1 - cosine) and its importance.
 
     Args:
         settings: Which run and what to revert (`bioprobe.settings.RevertSettings`; or its fields as keywords).
