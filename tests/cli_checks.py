@@ -20,3 +20,10 @@ def assert_one_sentence(result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
     return errors[0]
+
+
+def ok(*args: str):
+    """`bioprobe ARGS` in this process, which must succeed (exceptions raised as they are); the click result."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result

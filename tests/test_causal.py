@@ -10,28 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from click.testing import CliRunner
 
 from bioprobe import runstore
 from bioprobe.causal import params
 from bioprobe.causal.erase import erasing, fit_leace, random_eraser, rank_of
 from bioprobe.causal.score import Resamples
 from bioprobe.causal.weights import diff_rows, spectrum
-from bioprobe.cli import main
 from bioprobe.models import load_model
 from bioprobe.registry import resolve_model
 from bioprobe.tasks import get_task
-from cli_checks import assert_one_sentence, cli
+from cli_checks import assert_one_sentence, cli, ok
 from tiny_data import write_cued_ner, write_cued_nli
 from tiny_models import FAMILIES
 
 LABELS = ("O", "B-Disease", "I-Disease")
-
-
-def ok(*args: str):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
