@@ -391,7 +391,8 @@ class AnalysisSettings:
     training_size: int = setting(100, "Which run: percent of the training split it was tuned on (0 = the pretrained "
                                       "model as released).", minimum=0, maximum=100, role="eval")
     objective: str = setting("classifier", "Which run of that size: the classifier-tuned or the instruction-tuned "
-                                           "one (LoRA merged for analysis).", choices=ANALYSIS_OBJECTIVES,
+                                           "one (a LoRA adapter merged, except by diff, revert and amnesic).",
+                             choices=ANALYSIS_OBJECTIVES,
                              role="eval")
     data: str | None = setting(None, "The task's data as for bioprobe finetune (default: the data the run was tuned "
                                      "on, when it was task data, not instructions).", role="eval",
