@@ -203,6 +203,9 @@ class Reverter:
                                         "cannot be taken back there (another architecture, or tokens added to the "
                                         "vocabulary).")
         self.adapters = self._adapters() if self.lora else {}
+        prefix = body_prefix(model)  # GPT-2's Conv1D modules store their weight as [in, out]
+        self.conv1d = {canonical(name + ".weight", prefix)[:-len(".weight")] for name, sub in inner.named_modules()
+                       if type(sub).__name__ == "Conv1D"}
 
     def _adapters(self) -> dict:
         """Canonical module name -> (LoRA A weight, LoRA B weight) of the active adapter of every LoRA layer."""
@@ -282,7 +285,7 @@ class Reverter:
             a, b = self.adapters[module]
             return [Patch(b, (part, slice(None)))] if axis == "out" else [Patch(a, (slice(None), part))]
         weight = self.tuned[module + ".weight"]
-        conv1d = self._is_conv1d(module)
+        conv1d = module in self.conv1d
         dim = (1 if conv1d else 0) if axis == "out" else (0 if conv1d else 1)
         index = (slice(None), part) if dim == 1 else (part, slice(None))
         patches = [Patch(weight, index, self.pretrained[module + ".weight"])]
@@ -290,10 +293,3 @@ class Reverter:
         if axis == "out" and bias is not None:
             patches.append(Patch(bias, (part,), self.pretrained[module + ".bias"]))
         return patches
-
-    def _is_conv1d(self, module: str) -> bool:
-        inner, prefix = unwrap(self.model), body_prefix(self.model)
-        for name, sub in inner.named_modules():
-            if canonical(name + ".weight", prefix) == module + ".weight":
-                return type(sub).__name__ == "Conv1D"
-        return False
