@@ -183,14 +183,15 @@ def run_conversation(prepared: Prepared, callbacks: tuple = ()) -> FinetuneResul
                   "train_limit": settings.train_limit, "n_train": len(encoded), "subset_indices": indices,
                   "max_length": max_length, "too_long": left_out, "shortened": shortened, "n_test": len(held_out)},
             training=training, metrics=metrics, environment=runstore.environment())
-        from bioprobe.finetune.train import _tidy_rows
+        from bioprobe.finetune.train import _tidy_rows, regime_columns
 
         runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", "conversation",
                                                    prepared.resolved.name, size, settings.seed,
                                                    objective="conversation"),
                              _tidy_rows("conversation", prepared.resolved.name, size, settings.seed, metrics,
                                         len(encoded), len(held_out), objective="conversation",
-                                        four_bit=setup.four_bit))
+                                        four_bit=setup.four_bit,
+                                        **regime_columns(setup.lora and size > 0, setup.four_bit, training)))
         runstore.write_run(folder, record)
         shutil.rmtree(folder / "trainer", ignore_errors=True)
         (folder / "request.json").unlink(missing_ok=True)

@@ -300,7 +300,7 @@ def _score_and_store(prepared: Prepared, record: runstore.RunRecord, items: list
     """Parse and score stored generations; write the tidy table and its record. The metrics."""
 
     from bioprobe.tasks.base import loglik_scores
-    from bioprobe.finetune.train import _tidy_rows
+    from bioprobe.finetune.train import _tidy_rows, regime_columns
 
     settings, task = prepared.settings, prepared.spec
     labels = tuple(record.labels)
@@ -317,7 +317,8 @@ def _score_and_store(prepared: Prepared, record: runstore.RunRecord, items: list
     _write_jsonl(generations, items)
     rows = _tidy_rows(task.name, record.model, settings.training_size, settings.seed, metrics,
                       record.data["n_train"], len(items), objective="instruct", shots=settings.shots,
-                      template=record.template, weights=record.weights, four_bit=record.four_bit)
+                      template=record.template, weights=record.weights, four_bit=record.four_bit,
+                      **regime_columns(record.lora, record.four_bit, record.training))
     runstore.write_table(table, rows)
     runstore.write_sidecar(table, wanted, metrics=metrics, generations=str(generations), n_items=len(items),
                            **timing, environment=runstore.environment())

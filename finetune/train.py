@@ -439,7 +439,8 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
                   "n_test": len(test_split), "n_train": len(indices), "subset_indices": indices},
             truncated=truncated, training=train_stats, metrics=metrics, evaluation=evaluation or None,
             environment=runstore.environment())
-        rows = _tidy_rows(task.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split))
+        rows = _tidy_rows(task.name, resolved.name, training_size, seed, metrics, len(indices), len(test_split),
+                          **regime_columns(lora and training_size > 0, four_bit, train_stats))
         runstore.write_table(runstore.results_path(settings.runs_dir, "finetune", task.name, resolved.name,
                                                    training_size, seed), rows)
         runstore.write_json(folder / "metrics.json", metrics)
@@ -450,6 +451,15 @@ def _train_and_store(prepared: Prepared, callbacks: tuple) -> FinetuneResult:
         metrics, record = {}, None
     state.wait_for_everyone()
     return FinetuneResult(folder, metrics, reused=False, record=record)
+
+
+def regime_columns(lora: bool, four_bit: bool, training: dict | None) -> dict:
+    """How a run was tuned, for its result rows: `regime` (full, LoRA, QLoRA: LoRA on a 4-bit base, or none: a size-0
+    run that trained nothing) and `steps` (the optimiser steps it took), so a table or figure can say "2 LoRA steps"
+    next to a number."""
+    steps = int((training or {}).get("global_step") or 0)
+    regime = ("QLoRA" if four_bit else "LoRA") if lora else "full"
+    return {"regime": regime if steps else "none", "steps": steps}
 
 
 def _tidy_rows(task: str, model: str, training_size: int, seed: int, metrics: dict, n_train: int,

@@ -52,6 +52,8 @@ def test_every_family_finetunes_and_stores_a_complete_run(family, task, tiny_mod
     expected = {"ner": {"f1", "precision", "recall"}, "nli": {"accuracy", "macro_f1"}}[task]
     assert set(table.loc[table["label"] == "all", "metric"]) == expected
     assert table["layer"].isna().all() and table["head"].isna().all()
+    steps = record["training"]["global_step"]  # the rows say how the run was tuned
+    assert set(table["steps"]) == {steps} and set(table["regime"]) == {"LoRA" if record["lora"] else "full"}
     for _, row in table[table["label"] == "all"].iterrows():
         assert row["value"] == pytest.approx(record["metrics"][row["metric"]])
 
@@ -79,6 +81,8 @@ def test_training_learns_the_cue_and_size_zero_is_the_untrained_baseline(tiny_mo
     ner0 = finetune("--task", "ner", "--data", str(cued["ner"]), "--training_size", "0", *common)
     ner = finetune("--task", "ner", "--data", str(cued["ner"]), "--training_size", "100", "--epochs", "8", *common)
     assert "global_step" not in nli0["training"]  # size 0 trains nothing
+    rows0 = pd.read_csv(runstore.results_path(runs, "finetune", "nli", nli0["model"], 0, 42))
+    assert set(rows0["regime"]) == {"none"} and set(rows0["steps"]) == {0}
     assert nli0["data"]["n_train"] == 0 and nli0["data"]["subset_indices"] == []
     assert nli0["metrics"]["accuracy"] < 0.6  # three balanced classes, untrained head: about chance
     assert nli["metrics"]["accuracy"] >= 0.95, nli["metrics"]
@@ -126,6 +130,8 @@ def test_qlora_step_on_a_tiny_llama_in_4bit(tiny_model_dirs, cued, tmp_path):
                       "--training_size", "10", "--epochs", "1", "--batch-size", "8", "--4bit", "--runs-dir",
                       str(runs))
     assert record["four_bit"] and record["lora"]
+    table = pd.read_csv(runstore.results_path(runs, "finetune", "nli", record["model"], 10, 42))
+    assert set(table["regime"]) == {"QLoRA"} and set(table["steps"]) == {math.ceil(24 / 8)}  # 10 % of 240, batch 8
     assert 0 < record["parameters"]["trainable"] < record["parameters"]["total"]
     assert math.isfinite(record["training"]["train_loss"])
     folder = runstore.checkpoint_dir(runs, "nli", record["model"], 10, 42)
