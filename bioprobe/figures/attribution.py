@@ -1,9 +1,21 @@
 """Attribution figures: the share of Integrated-Gradients attribution on a task's segment (NLI's hypothesis, RE's
 entities) against training size, and example sentences with each token shaded by its attribution (from
-`Attribution` records or the tidy rows)."""
+`Attribution` records or the tidy rows).
+
+In the examples the pieces of one word touch and words are apart: word boundaries are read from the tokens as the
+tokenizer writes them (and the rows store them), "##" continuing a WordPiece word, "Ġ" / "▁" starting a byte-level
+BPE or SentencePiece word, "</w>" ending a BioGPT word (`word_groups`). The explained token is outlined and named,
+and a colour bar keys the signed attribution, scaled per example to its largest |attribution|.
+
+Integrated Gradients is exact only in the limit of infinitely many steps; its convergence delta (the sum of the
+attributions minus the change of the explained logit from the baseline to the input) says how far off the
+integral is. An example is flagged in red ("IG delta ... vs total ...: attributions unreliable") when
+|delta| > 0.1 x |total| (`DELTA_SHARE`; total = the sum of its attributions) and |delta| > 0.01 (`DELTA_FLOOR`, in
+logit units, so that rounding on a near-zero total is not flagged)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +102,245 @@ class TokenScores:
     delta: float
 
 
+DELTA_SHARE = 0.1
+"""An example's Integrated-Gradients convergence delta is called large when it exceeds this share of the example's
+total attribution (the sum of its tokens' attributions) ..."""
+DELTA_FLOOR = 0.01
+"""... and this absolute floor (in the units of the explained logit): a delta of 1e-5 on a total of 1e-4 is
+rounding, not a failed integral."""
+
+
+def _signed(value: float) -> str:
+    """A number with its sign, 3 significant digits and a typographic minus."""
+    return f"{value:+.3g}".replace("-", "\u2212")
+
+
+def delta_warning(delta: float, total: float) -> str | None:
+    """The warning drawn on an example whose convergence delta is large: |delta| > `DELTA_SHARE` x |total| and
+    |delta| > `DELTA_FLOOR` (the attributions then do not add up to the change of the explained logit between the
+    baseline and the input, so more integration steps are needed before they are read); None otherwise."""
+    if delta != delta or total != total:
+        return None
+    if abs(delta) > max(DELTA_SHARE * abs(total), DELTA_FLOOR):
+        return (f"IG delta {_signed(delta)} vs total {_signed(total)} (over {DELTA_SHARE:.0%} of it): attributions "
+                "unreliable")
+    return None
+
+
+SPECIAL = re.compile(r"^(\[[A-Za-z_]+\]|<(?!0x[0-9A-Fa-f]{2}>)[^<>\s]*>)$")
+"""A special token: `[CLS]`, `[SEP]`, `<s>`, `</s>`, `<|endoftext|>`, `<pad>` (not a byte token such as `<0x0A>`)."""
+BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def _byte_decoder() -> dict:
+    """GPT-2's byte-level alphabet back to bytes (the inverse of `bytes_to_unicode`: printable bytes stand for
+    themselves, the others are shifted to 256 and up; "Ġ" is the space, "Ċ" the newline)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    codes, shifted = list(printable), 0
+    for byte in range(256):
+        if byte not in printable:
+            codes.append(256 + shifted)
+            printable.append(byte)
+            shifted += 1
+    return {chr(code): byte for code, byte in zip(codes, printable)}
+
+
+BYTE_DECODER = _byte_decoder()
+
+
+def token_scheme(tokens) -> str:
+    """How the tokenizer marks words, read from its tokens: "wordpiece" (BERT: "##" on a piece that continues a
+    word), "byte-level" (GPT-2, SmolLM2: "Ġ" on a piece that starts a word after a space), "sentencepiece" (Llama,
+    Mistral: "▁" likewise), "end-of-word" (BioGPT: "</w>" on a word's last piece), or "words" (none: each token is
+    a word)."""
+    tokens = [str(t) for t in tokens if not SPECIAL.match(str(t))]
+    if any(t.startswith("##") and len(t) > 2 for t in tokens):
+        return "wordpiece"
+    if any(t.endswith("</w>") for t in tokens):
+        return "end-of-word"
+    if any("Ġ" in t or "Ċ" in t for t in tokens):
+        return "byte-level"
+    if any(t.startswith("▁") for t in tokens):
+        return "sentencepiece"
+    return "words"
+
+
+def _newline(token: str) -> bool:
+    return token in ("Ċ", "<0x0A>", "\n") or (token.strip("Ċ") == "" and token != "")
+
+
+def word_starts(tokens) -> list[bool]:
+    """Whether each token starts a word (`token_scheme`); a special token, and a newline, is a word of its own."""
+    tokens = [str(t) for t in tokens]
+    scheme = token_scheme(tokens)
+    starts, previous = [], None
+    for token in tokens:
+        alone = bool(SPECIAL.match(token)) or _newline(token)
+        if previous is None or alone or SPECIAL.match(previous) or _newline(previous):
+            start = True
+        elif scheme == "wordpiece":
+            start = not token.startswith("##")
+        elif scheme == "end-of-word":
+            start = previous.endswith("</w>")
+        elif scheme == "byte-level":
+            start = token.startswith("Ġ")
+        elif scheme == "sentencepiece":
+            start = token.startswith("▁")
+        else:
+            start = True
+        starts.append(start)
+        previous = token
+    return starts
+
+
+def word_groups(tokens) -> list[list[int]]:
+    """The positions of the tokens grouped into words (`word_starts`): `["ĠAmy", "l", "oid", "Ġbeta"]` ->
+    `[[0, 1, 2], [3]]`."""
+    groups: list[list[int]] = []
+    for position, start in enumerate(word_starts(tokens)):
+        if start or not groups:
+            groups.append([])
+        groups[-1].append(position)
+    return groups
+
+
+def piece_text(token, scheme: str) -> str:
+    """A token as shown: its word marker dropped ("##", "Ġ", "▁", "</w>"), GPT-2's byte alphabet decoded, a byte
+    token (`<0x3A>`) as its character, a newline as "↵", a bare space marker as "␣"."""
+    token = str(token)
+    if _newline(token):
+        return "↵"
+    byte = BYTE_TOKEN.match(token)
+    if byte:
+        char = chr(int(byte.group(1), 16))
+        return char if char.isprintable() else "·"
+    if SPECIAL.match(token):
+        return token
+    if scheme == "wordpiece" and token.startswith("##") and len(token) > 2:
+        token = token[2:]
+    elif scheme == "end-of-word" and token.endswith("</w>"):
+        token = token[:-4]
+    elif scheme == "byte-level":
+        if all(char in BYTE_DECODER for char in token):
+            token = bytes(BYTE_DECODER[char] for char in token).decode("utf-8", errors="replace")
+        token = token.replace("\n", "↵").lstrip(" ")
+    elif scheme == "sentencepiece":
+        token = token.lstrip("▁")
+    return token or "␣"
+
+
+PER_LINE = 122
+"""Characters of 6.5-point monospace (0.6 em wide) across the two-column width, less the margins."""
+WORD_GAP = 1.0
+"""Blank characters between two words (the pieces of one word touch)."""
+PIECE_PAD = 0.15
+"""Characters of shading on either side of a piece's text."""
+
+
+def _layout(item, scheme: str):
+    """The lines of one example: each a list of pieces (x in characters, text, position, weight), the pieces of a word
+    side by side, a gap between words, a word never split across lines."""
+    scores = np.asarray(item.scores, dtype=float)
+    scale = float(np.nanmax(np.abs(scores))) if len(scores) else 1.0
+    lines, row, used = [], [], 0.0
+    for group in word_groups(item.tokens):
+        texts = [piece_text(item.tokens[p], scheme)[:14] for p in group]
+        width = sum(len(t) + 2 * PIECE_PAD for t in texts)
+        if used + width > PER_LINE and row:
+            lines.append(row)
+            row, used = [], 0.0
+        for position, text in zip(group, texts):
+            weight = scores[position] / (scale or 1.0) if scores[position] == scores[position] else 0.0
+            row.append((used, text, position, weight))
+            used += len(text) + 2 * PIECE_PAD
+        used += WORD_GAP
+    if row:
+        lines.append(row)
+    return lines
+
+
+def _label(item, scheme: str) -> str:
+    """An example's heading: what is explained (the token marked in the drawing, or the whole input), the prediction,
+    the range and total of the attributions and the convergence delta."""
+    scores = np.asarray(item.scores, dtype=float)
+    position = item.position
+    if position is None or position != position or not 0 <= int(position) < len(item.tokens):
+        explained = "explained: the whole input"
+    else:
+        explained = f"explained: \u201c{piece_text(item.tokens[int(position)], scheme)}\u201d (token {int(position)})"
+    finite = scores[np.isfinite(scores)]
+    spread = f"attribution {_signed(finite.min())} to {_signed(finite.max())}, total {_signed(finite.sum())}" \
+        if len(finite) else "no attribution"
+    return f"{explained} \u2192 {item.target};  {spread};  convergence delta {_signed(item.delta)}"
+
+
+def examples_figure(attributions, title: str = ""):
+    """The figure of `attribution_examples` (drawn, not saved; call inside `style.theme()`).
+
+    Pieces of one word touch (a thin white line between them) and words are apart; the explained token is outlined
+    in black (gid "explained") and named in the example's heading; an example whose convergence delta is large
+    (`delta_warning`) carries the warning in red under its heading (gid "delta-warning"); the colour bar (gid
+    "colour-key") is the signed attribution scaled per example, -1 to +1 of that example's largest |attribution|.
+    """
+    import matplotlib
+    from matplotlib.patches import Rectangle
+
+    plt = style.pyplot()
+    cmap = matplotlib.colormaps["RdBu_r"]
+    lines = []
+    for item in attributions:
+        scheme = token_scheme(item.tokens)
+        lines.append(("label", _label(item, scheme)))
+        scores = np.asarray(item.scores, dtype=float)
+        warning = delta_warning(float(item.delta), float(np.nansum(scores)) if len(scores) else 0.0)
+        if warning:
+            lines.append(("warning", "\u26a0 " + warning))
+        explained = None if item.position is None or item.position != item.position else int(item.position)
+        lines += [("tokens", (row, explained)) for row in _layout(item, scheme)]
+    top = 0.52  # inches for the title and, under it, the colour key
+    height = 0.17 * len(lines) + top + 0.05
+    figure, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))
+    figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
+    ax.set_xlim(0, PER_LINE)
+    ax.set_ylim(len(lines) - 0.5, -0.5)
+    ax.axis("off")
+    for number, (kind, content) in enumerate(lines):
+        if kind == "label":
+            ax.text(0, number, content, fontsize=6.5, fontweight="bold", va="center")
+            continue
+        if kind == "warning":
+            ax.text(0, number, content, fontsize=6.5, fontweight="bold", va="center", color="#B00000",
+                    gid="delta-warning")
+            continue
+        row, explained = content
+        for x, text, position, weight in row:
+            width = len(text) + 2 * PIECE_PAD
+            ax.add_patch(Rectangle((x, number - 0.36), width, 0.72, facecolor=cmap(0.5 + 0.5 * weight),
+                                   edgecolor="white", linewidth=0.4, gid="piece"))
+            ax.text(x + PIECE_PAD, number, text, fontsize=6.5, va="center", family="DejaVu Sans Mono", gid="piece",
+                    color="white" if abs(weight) > 0.7 else "black")
+            if position == explained:
+                ax.add_patch(Rectangle((x, number - 0.42), width, 0.84, facecolor="none", edgecolor="black",
+                                       linewidth=1.2, zorder=3, gid="explained", clip_on=False))
+    if title:
+        figure.text(0.01, 1 - 0.04 / height, title, fontsize=7.5, va="top", ha="left")
+    key = figure.add_axes((0.74, 1 - 0.28 / height, 0.2, 0.06 / height))
+    bar = figure.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), cmap), cax=key,
+                          orientation="horizontal", ticks=[-1, 0, 1])
+    bar.ax.set_xticklabels(["\u2212max", "0", "+max"], fontsize=5.5)
+    bar.ax.tick_params(length=1.5, pad=1)
+    bar.outline.set_linewidth(0.4)
+    key.set_gid("colour-key")
+    figure.text(0.73, 1 - 0.25 / height, "attribution (signed) \u00f7 the example's largest |attribution|: "
+                "red for, blue against the explained prediction", fontsize=5.5, ha="right", va="center")
+    return figure
+
+
 def attribution_examples(attributions, path: Path, title: str = "") -> list[Path]:
-    """Each example's tokens shaded by their attribution (red for, blue against the explained prediction), wrapped
-    to the two-column width.
+    """Each example's tokens shaded by their attribution (red for, blue against the explained prediction, scaled per
+    example), wrapped to the two-column width, with word boundaries (pieces of a word touch), the explained token
+    outlined, a colour key and a warning on an example whose convergence delta is large (`delta_warning`).
 
     Args:
         attributions: `attention.attribute.Attribution` records (tokens, scores, target, position, delta).
@@ -104,43 +352,8 @@ def attribution_examples(attributions, path: Path, title: str = "") -> list[Path
     """
     if not attributions:
         return []
-    with style.theme() as plt:
-        cmap = plt.get_cmap("RdBu_r")
-        per_line = 122  # characters of 6.5-point monospace (0.6 em wide) across 6.9 in, less the margins
-        lines = []
-        for item in attributions:
-            scores = np.asarray(item.scores, dtype=float)
-            scale = float(np.nanmax(np.abs(scores))) if len(scores) else 1.0
-            cells = [(str(token).replace("Ġ", "").replace("▁", "").replace("</w>", "")[:14], score / (scale or 1.0))
-                     for token, score in zip(item.tokens, scores)]
-            shown = "" if item.position is None or item.position != item.position else \
-                f" (token {int(item.position)}: {cells[int(item.position)][0]})"
-            lines.append(("label", f"\u2192 {item.target}{shown}, convergence delta {item.delta:+.3f}"))
-            row, used = [], 0
-            for token, weight in cells:
-                if used + len(token) + 1 > per_line and row:
-                    lines.append(("tokens", row))
-                    row, used = [], 0
-                row.append((used, token, weight))
-                used += len(token) + 1.5
-            if row:
-                lines.append(("tokens", row))
-        height = 0.17 * len(lines) + 0.3
-        figure, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))
-        ax.set_xlim(0, per_line)
-        ax.set_ylim(len(lines) - 0.5, -0.5)
-        ax.axis("off")
-        for number, (kind, content) in enumerate(lines):
-            if kind == "label":
-                ax.text(0, number, content, fontsize=6.5, fontweight="bold", va="center")
-                continue
-            for column, token, weight in content:
-                ax.text(column, number, token, fontsize=6.5, va="center", family="DejaVu Sans Mono",
-                        bbox={"facecolor": cmap(0.5 + 0.45 * weight), "edgecolor": "none", "pad": 1.2})
-        if title:
-            ax.set_title(title, fontsize=7.5, loc="left")
-        figure.subplots_adjust(left=0.01, right=0.99, top=1 - 0.22 / height, bottom=0.02)
-        return style.save(figure, path)
+    with style.theme():
+        return style.save(examples_figure(attributions, title), path)
 
 
 def examples_from_rows(table, out_dir: Path) -> list[style.Drawing]:
@@ -170,7 +383,10 @@ def examples_from_rows(table, out_dir: Path) -> list[style.Drawing]:
         files = attribution_examples(records, out_dir / name, title=title)
         columns = [c for c in ("example", "position", "token", "value", "target", "segment") if c in part]
         caption = (f"{title}: Integrated-Gradients attribution of each token to the explained prediction (red for, "
-                   "blue against; scaled per example); the delta is the completeness error of the integral.")
+                   "blue against; scaled per example to its largest |attribution|, colour bar); pieces of one word "
+                   "touch, words are apart; the explained token is outlined. The delta is the completeness error of "
+                   f"the integral; an example whose |delta| exceeds {DELTA_SHARE:g} x |total attribution| (and "
+                   f"{DELTA_FLOOR:g}) is flagged in red as unreliable.")
         drawn.append(style.Drawing(name, files, part[columns].rename(columns={"value": "attribution"}).round(4),
                                    caption, "attribution"))
     return drawn
