@@ -5,6 +5,7 @@ summary, the attribution share and which changes matter (weight difference, reve
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -383,27 +384,215 @@ def markdown(table: Table, caption: bool = True) -> str:
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "ρ": r"$\rho$",
-          "→": r"$\rightarrow$"}
+          "→": r"$\rightarrow$", "−": r"$-$"}
+
+# A number with its sign and exponent ("-0.067", "1.5e-05") standing on its own (not the "1" of "ROUGE-1"), or "->".
+_NUMBER_OR_ARROW = re.compile(r"(?<![\w.])(?P<sign>[-+−]?)(?P<digits>\d+(?:\.\d+)?|\.\d+)"
+                              r"(?:[eE](?P<exponent>[-+]?\d+))?(?![\w.])|(?P<arrow>->)")
+
+
+def _escape_plain(text: str) -> str:
+    return "".join(_LATEX.get(character, character) for character in text)
+
+
+def _latex_number(match: re.Match) -> str:
+    if match["arrow"]:
+        return r"$\rightarrow$"
+    sign = {"-": "$-$", "−": "$-$"}.get(match["sign"], match["sign"])
+    if match["exponent"] is None:
+        return sign + match["digits"]
+    return f"{sign}{match['digits']}$\\times10^{{{int(match['exponent'])}}}$"
 
 
 def latex_escape(text: str) -> str:
-    """Text with LaTeX's special characters escaped (and ±, ρ, → as math)."""
-    return "".join(_LATEX.get(character, character) for character in str(text))
+    """Text with LaTeX's special characters escaped (and ±, ρ, → as math), the minus of a negative number as a
+    math minus ("-0.067" -> "$-$0.067", not a hyphen), an exponent as a power of ten ("1.5e-05" ->
+    "1.5$\\times10^{-5}$") and "->" as an arrow."""
+    text, out, done = str(text), [], 0
+    for match in _NUMBER_OR_ARROW.finditer(text):
+        out += [_escape_plain(text[done:match.start()]), _latex_number(match)]
+        done = match.end()
+    return "".join(out) + _escape_plain(text[done:])
+
+
+# Sizes (TeX points) the LaTeX tables are laid out for: set in \small (9 pt Computer Modern) in a two-column paper.
+POINTS_PER_INCH = 72.27
+COLUMN_WIDTH = 3.3 * POINTS_PER_INCH
+"""One paper column (3.3 in), as the figures (`bioprobe.figures.style.ONE_COLUMN`)."""
+TEXT_WIDTH = 6.9 * POINTS_PER_INCH
+"""The full text width (6.9 in) that a `table*` spans."""
+WIDE_COLUMNS = 6
+"""A table with this many columns or more spans the text width (`table*`) whatever its estimated width."""
+HEADER_WIDTH = 40.0
+"""Headers wrap to lines of at least this width (pt) even over narrower columns (about 9 characters)."""
+TABCOLSEP = 6.0
+"""LaTeX's default space (pt) either side of a column; wide tables that need room use `NARROW_TABCOLSEP`."""
+NARROW_TABCOLSEP = 4.0
+
+# Advance widths (pt) at \small: cmr10's at 9 pt widened by 4 % (cmr9, the design size \small uses, is wider)
+# and rounded up; math symbols as typeset (the minus of a negative number, ±, →).
+_LETTERS = dict(zip("abcdefghijklmnopqrstuvwxyz", (4.7, 5.2, 4.2, 5.2, 4.2, 2.9, 4.7, 5.2, 2.6, 2.9, 5.0, 2.6, 7.8, 5.2,
+                                                   4.7, 5.2, 5.0, 3.7, 3.7, 3.7, 5.2, 5.0, 6.8, 5.0, 5.0, 4.2)))
+_CAPITALS = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", (7.1, 6.7, 6.8, 7.2, 6.4, 6.2, 7.4, 7.1, 3.4, 4.9, 7.3, 5.9, 8.6,
+                                                    7.1, 7.3, 6.4, 7.3, 6.9, 5.2, 6.8, 7.1, 7.1, 9.7, 7.1, 7.1, 5.8)))
+_WIDTH = {**_LETTERS, **_CAPITALS, **dict.fromkeys("0123456789/_", 4.7), " ": 3.2, "-": 3.2,
+          **dict.fromkeys(".,:;[]!'`", 2.6), **dict.fromkeys("()", 3.7), **dict.fromkeys("%@", 7.8),
+          **dict.fromkeys("+=<>±−×", 7.3), "→": 9.4, "|": 9.4}
+
+
+def _as_typeset(match: re.Match) -> str:
+    """A number or arrow as the characters it is typeset with (for `text_width`)."""
+    if match["arrow"]:
+        return "→"
+    exponent = f"×10{match['exponent']}" if match["exponent"] else ""
+    return ("−" if match["sign"] in "-−" and match["sign"] else match["sign"]) + match["digits"] + exponent
+
+
+def text_width(text: str) -> float:
+    """Estimated width in TeX points of a display string typeset in \\small (9 pt Computer Modern), a slight
+    overestimate; a negative number's minus and "->" are counted as the math symbols `latex_escape` makes them."""
+    typeset = _NUMBER_OR_ARROW.sub(_as_typeset, str(text))
+    return sum(_WIDTH.get(c, 7.8) for c in typeset)
+
+
+def _greedy(words: list[str], width: float) -> list[str]:
+    lines: list[str] = []
+    for word in words:
+        if lines and text_width(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def wrap_header(text: str, width: float, most: int = 3) -> list[str]:
+    """A header broken at spaces into lines no wider than `width` (a longer word stays whole), or wider ones where
+    that takes more than `most` lines; balanced, so that no line is left with one short word ("head losing most /
+    gain" becomes "head losing / most gain")."""
+    words = str(text).split()
+    lines = _greedy(words, width)
+    while len(lines) > most:
+        width += 2.0
+        lines = _greedy(words, width)
+    low, high = 0.0, width  # the narrowest width that still takes as few lines
+    for _ in range(20):
+        middle = (low + high) / 2
+        low, high = (low, middle) if len(_greedy(words, middle)) <= len(lines) else (middle, high)
+    return _greedy(words, high)
+
+
+@dataclass
+class LatexLayout:
+    """How a table is set.
+
+    Attributes:
+        float: "table" (one column) or "table*" (the full text width).
+        spec: The `tabular` column spec.
+        headers: Each column's header, as its lines.
+        numeric: Whether each column holds numbers (set flush right).
+        tabcolsep: Space (pt) either side of a column.
+        width: Estimated width of the tabular (pt).
+        packages: The packages it needs (booktabs; makecell for wrapped headers; array for `p{}` columns).
+    """
+
+    float: str
+    spec: str
+    headers: list[list[str]]
+    numeric: list[bool]
+    tabcolsep: float
+    width: float
+    packages: list[str]
+
+
+def _longest_word(cells) -> float:
+    return max((text_width(word) for cell in cells for word in str(cell).split()), default=0.0)
+
+
+def latex_layout(table: Table) -> LatexLayout:
+    """Lay a table out for \\small so that it fits: in one column (3.3 in) as a `table` when it can, otherwise over
+    the full text width (6.9 in) as a `table*` (always from `WIDE_COLUMNS` columns on). Headers wrap onto lines no
+    wider than their column (at least `HEADER_WIDTH`); when the table is still too wide, the columns whose cells
+    have spaces become `p{}` columns under one common width, lowered until the table fits, each column no
+    narrower than its longest word."""
+    count = len(table.columns)
+    columns = list(zip(*table.rows)) if table.rows else [()] * count
+    numeric = [bool(column) and all(not cell or cell[0] in "+-0123456789" for cell in column) for column in columns]
+    body = [max((text_width(cell) for cell in column), default=0.0) for column in columns]
+    header_word = [_longest_word([header]) for header in table.columns]
+    floor = [max(_longest_word(column), word) for column, word in zip(columns, header_word)]
+
+    def widths(caps):
+        """Header lines and column widths when no column is wider than its cap (except for a longest word)."""
+        shown = [min(b, cap) for b, cap in zip(body, caps)]
+        headers = [wrap_header(header, max(width, HEADER_WIDTH, word))
+                   for header, width, word in zip(table.columns, shown, header_word)]
+        return headers, [max(width, *(text_width(line) for line in lines)) for width, lines in zip(shown, headers)]
+
+    unlimited = [float("inf")] * count
+    caps, (headers, width) = unlimited, widths(unlimited)
+    wide = count >= WIDE_COLUMNS or sum(width) + 2 * TABCOLSEP * count > COLUMN_WIDTH
+    space = TEXT_WIDTH if wide else COLUMN_WIDTH
+    tabcolsep = TABCOLSEP if sum(width) + 2 * TABCOLSEP * count <= space else NARROW_TABCOLSEP
+    room = space - 2 * tabcolsep * count
+    if sum(width) > room:  # lower one common cap on the breakable columns until the table fits (or none breaks)
+        breakable = [b > f + 0.01 for b, f in zip(body, floor)]
+
+        def capped(level):
+            return [max(level, f) if can and b > max(level, f) else float("inf")
+                    for can, b, f in zip(breakable, body, floor)]
+
+        low, high = 0.0, max(body)
+        for _ in range(30):
+            level = (low + high) / 2
+            low, high = (level, high) if sum(widths(capped(level))[1]) <= room else (low, level)
+        caps = capped(low)
+        headers, width = widths(caps)
+    spec = ""
+    for is_number, cap, column_width in zip(numeric, caps, width):
+        if cap == float("inf"):
+            spec += "r" if is_number else "l"
+        else:
+            align = r"\raggedleft" if is_number else r"\raggedright"
+            spec += f">{{{align}\\arraybackslash}}p{{{column_width:.1f}pt}}"
+    packages = ["booktabs"] + (["makecell"] if any(len(lines) > 1 for lines in headers) else []) + \
+        (["array"] if "p{" in spec else [])
+    return LatexLayout("table*" if wide else "table", spec, headers, numeric, tabcolsep,
+                       sum(width) + 2 * tabcolsep * count, packages)
+
+
+def _latex_header(lines: list[str], is_number: bool) -> str:
+    if len(lines) == 1:
+        return latex_escape(lines[0])
+    return f"\\makecell[{'r' if is_number else 'l'}b]{{" + r" \\ ".join(latex_escape(line) for line in lines) + "}"
 
 
 def latex(table: Table) -> str:
-    """The table as a LaTeX `table` float with a booktabs `tabular` (needs only `\\usepackage{booktabs}`)."""
-    numeric = [all(not cell or cell[0] in "+-0123456789" for cell in column)
-               for column in zip(*table.rows)] if table.rows else [False] * len(table.columns)
-    spec = "".join("r" if is_number else "l" for is_number in numeric)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", f"\\caption{{{latex_escape(table.caption)}}}",
-             f"\\label{{tab:{table.name.replace('_', '-')}}}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
+    """The table as a LaTeX float with a booktabs `tabular`, laid out by `latex_layout`: a `table` when it fits one
+    paper column, else a `table*`, headers wrapped with `\\makecell`, `p{}` columns where needed (the packages it
+    needs are in `latex_layout(table).packages`, and in the comment `latex_file` starts the file with)."""
+    layout = latex_layout(table)
+    lines = [f"\\begin{{{layout.float}}}[t]", r"\centering", r"\small"]
+    if layout.tabcolsep != TABCOLSEP:
+        lines.append(f"\\setlength{{\\tabcolsep}}{{{layout.tabcolsep:g}pt}}")
+    lines += [f"\\caption{{{latex_escape(table.caption)}}}", f"\\label{{tab:{table.name.replace('_', '-')}}}",
+              f"\\begin{{tabular}}{{{layout.spec}}}", r"\toprule",
+              " & ".join(_latex_header(h, n) for h, n in zip(layout.headers, layout.numeric)) + r" \\", r"\midrule"]
     lines += [" & ".join(latex_escape(cell) for cell in row) + r" \\" for row in table.rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [f"\\par\\smallskip\\footnotesize {latex_escape(note)}" for note in table.notes]
-    lines.append(r"\end{table}")
+    lines.append(f"\\end{{{layout.float}}}")
     return "\n".join(lines) + "\n"
+
+
+def latex_file(table: Table) -> str:
+    """`tables/{name}.tex`: a comment naming the packages the table needs and the width it was laid out for, then
+    the float (`latex`)."""
+    layout = latex_layout(table)
+    packages = ", ".join(f"\\usepackage{{{name}}}" for name in layout.packages)
+    span = "the full text width, 6.9 in" if layout.float == "table*" else "one column, 3.3 in"
+    return (f"% Needs {packages} in the preamble.\n"
+            f"% Laid out for \\small in {span} (estimated {layout.width / POINTS_PER_INCH:.2f} in wide).\n"
+            + latex(table))
 
 
 def html_table(columns, rows, caption: str = "") -> str:
@@ -441,6 +630,6 @@ def write_latex(tables: list[Table], folder: Path) -> list[Path]:
     written = []
     for table in tables:
         path = folder / f"{table.name}.tex"
-        path.write_text(latex(table))
+        path.write_text(latex_file(table))
         written.append(path)
     return written
