@@ -242,22 +242,33 @@ def _markdown(title: str, notes: str, blocks) -> str:
 
 
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1280px;
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .85em; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .3em; }
-th, td { padding: .2em .6em; text-align: left; }
+h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
+.table { margin: .6em 0 1.4em; }
+.table .caption { font-weight: 600; margin: 0 0 .3em; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .85em; }
+th, td { padding: .2em .6em; text-align: left; vertical-align: bottom; }
 thead th { border-top: 2px solid #333; border-bottom: 1px solid #333; }
 tbody tr:last-child td { border-bottom: 2px solid #333; }
 tbody tr:nth-child(even) { background: #f6f6f6; }
-figure { margin: 1.2em 0 2em; } figure img { max-width: 100%; height: auto; }
-figcaption { font-size: .9em; color: #444; margin: .3em 0; }
+figure { margin: 1.2em 0 2em; min-width: 0; } figure img, figure svg { display: block; width: 100%; height: auto; }
+figcaption { font-size: .9em; color: #444; margin: .3em 0; overflow-wrap: anywhere; }
+.family { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 360px), 1fr)); gap: .4em 1.2em;
+          align-items: start; }
+.family figure { margin: .4em 0 1em; }
 details { font-size: .85em; } details table { font-size: .95em; }
 details > div { max-height: 24em; overflow: auto; border: 1px solid #eee; }
 code { background: #f3f3f3; padding: 0 .2em; }
 nav a { margin-right: 1em; }
+nav.sub { font-size: .85em; background: #f7f7f7; border-left: 3px solid #ccc; padding: .3em .7em; margin: .4em 0 1em; }
+nav.sub p { margin: .15em 0; } nav.sub a { margin-right: .6em; }
+.top { font-size: .85em; text-align: right; margin: .5em 0 0; }
 """
+"""The page's CSS (no web fonts, nothing fetched). Figures of one family sit in a grid, several per row on a wide
+screen and one on a narrow one; table captions span the page, wide tables scroll sideways."""
 
 
 def _inline(text: str) -> str:
@@ -282,40 +293,187 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-def _embedded(path: Path) -> str:
+def figure_family(name: str) -> str:
+    """The family of a figure: its name up to the first part that names a task ("attention_cosine_ner_minilm" ->
+    "attention_cosine"), or the whole name when none does ("finetune_curves")."""
+    parts = name.split("_")
+    for index, part in enumerate(parts[1:], start=1):
+        if part in TASKS:
+            return "_".join(parts[:index])
+    return name
+
+
+def _png_width(path: Path) -> int | None:
+    """A PNG's width in pixels, from its header (None when the file is not a PNG)."""
+    head = path.read_bytes()[:24]
+    return int.from_bytes(head[16:20], "big") if head[:8] == b"\x89PNG\r\n\x1a\n" else None
+
+
+def _embedded_png(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
+def inline_svg(path: Path, prefix: str, max_width: int | None = None) -> str:
+    """An SVG file as markup to put inline in the page: without its XML declaration, DOCTYPE, comments and
+    scripts; its ids (and the `url(#...)` and `href="#..."` that point at them) prefixed with `prefix`, so that
+    several figures' ids do not clash; its root scaled to the width available (width 100 %, height from the
+    viewBox) and no wider than `max_width` pixels (the PNG's width) when given."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"<\?xml.*?\?>|<!--.*?-->|<script\b.*?</script\s*>", "", text, flags=re.S | re.I)
+    text = re.sub(r"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", "", text, flags=re.S | re.I)
+    text = text[text.find("<svg"):].strip()
+    text = re.sub(r"""(\sid=)(["'])""", rf"\1\2{prefix}", text)
+    text = re.sub(r"url\(\s*#", f"url(#{prefix}", text)
+    text = re.sub(r"""(href=)(["'])#""", rf"\1\2#{prefix}", text)
+    root = re.match(r"<svg\b[^>]*>", text)
+    if root is None:
+        raise BioprobeError(f"{path} holds no <svg> element.")
+    tag = root.group(0)
+    size = {name: re.search(rf"""\s{name}=["']([\d.]+)[a-z]*["']""", tag) for name in ("width", "height")}
+    if "viewBox" not in tag and size["width"] and size["height"]:
+        tag = tag[:-1] + f' viewBox="0 0 {size["width"].group(1)} {size["height"].group(1)}">'
+    tag = re.sub(r"""\s(width|height|style)=(["']).*?\2""", "", tag)
+    style = "width:100%;height:auto" + (f";max-width:{max_width}px" if max_width else ";max-width:100%")
+    tag = tag[:-1].rstrip("/") + f' width="100%" style="{style}" role="img" aria-label="{html.escape(path.stem)}">'
+    return tag + text[root.end():]
+
+
+def _figure_media(png: Path, anchor: str) -> str:
+    """A figure as the page shows it: the SVG beside its PNG inline (its cells' <title> show values on hover),
+    otherwise the PNG as a data URI."""
+    svg = png.with_suffix(".svg")
+    if svg.is_file():
+        return inline_svg(svg, f"{anchor}-", _png_width(png) if png.is_file() else None)
+    return _embedded_png(png)
+
+
+class _Anchors:
+    """Unique element ids for the page's headings, tables and figures."""
+
+    def __init__(self):
+        self.used = {"top"}
+
+    def __call__(self, text: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "part"
+        anchor, number = base, 1
+        while anchor in self.used:
+            number += 1
+            anchor = f"{base}-{number}"
+        self.used.add(anchor)
+        return anchor
+
+
+def _html_table(table: tables.Table, anchor: str) -> str:
+    """A table with its caption above it as a paragraph (a <caption> would be squeezed to the table's width), the
+    table in a box that scrolls sideways when it is wider than the page, and its notes."""
+    return (f'<div id="{anchor}" class="table"><p class="caption">{html.escape(table.caption)}</p>'
+            f'<div class="scroll">{tables.html_table(table.columns, table.rows)}</div>'
+            + "".join(f"<p><small>{_inline(note)}</small></p>" for note in table.notes) + "</div>")
+
+
+def _html_figure(drawing, anchor: str) -> str:
+    """A drawn figure (inline SVG or PNG), its caption and the data behind it."""
+    columns, rows = tables.frame_rows(drawing.data)
+    files = [drawing.png.name, drawing.png.with_suffix(".pdf").name]
+    files += [drawing.png.with_suffix(".svg").name] if drawing.png.with_suffix(".svg").is_file() else []
+    return (f'<figure id="{anchor}">{_figure_media(drawing.png, anchor)}'
+            f"<figcaption><strong>{html.escape(drawing.name)}</strong> ({', '.join(files)}): "
+            f"{_inline(drawing.caption)}</figcaption>"
+            f"<details><summary>Data behind this figure ({len(rows)} rows)</summary><div>"
+            f"{tables.html_table(columns, rows)}</div></details></figure>")
+
+
+def _html_stale(path: Path, anchor: str) -> str:
+    """A figure in `figures/` that the current tables did not draw (no data to show)."""
+    return (f'<figure id="{anchor}">{_figure_media(path, anchor)}<figcaption>'
+            f"<strong>{html.escape(path.stem)}</strong> ({path.name}): not drawn from the current tables, so no data "
+            "is shown.</figcaption></figure>")
+
+
+def _item_name(kind: str, content) -> str:
+    """The name of a table or figure (a stale figure's file stem)."""
+    return content.stem if kind == "stale" else content.name
+
+
+def _html_section(heading: str, items: list[tuple], anchors: _Anchors) -> tuple[str, str]:
+    """One section of the page: its heading, a sub-navigation with a link to each table and figure (figures by
+    family), its texts and tables in order, the figures of each family in a grid, and a link back to the top.
+
+    Returns:
+        The section's anchor and its HTML.
+    """
+    anchor = anchors(heading.lower())
+    named = [(kind, content, None if kind == "text" else
+              anchors(f"{'table' if kind == 'table' else 'figure'}-{_item_name(kind, content)}"))
+             for kind, content in items]
+    families: dict[str, list] = {}
+    for kind, content, item_anchor in named:
+        if kind in ("figure", "stale"):
+            families.setdefault(figure_family(_item_name(kind, content)), []).append((kind, content, item_anchor))
+    grid = {family: anchors(f"family-{family}") for family, members in families.items() if len(members) > 1}
+    links = []
+    table_links = [f'<a href="#{a}">{html.escape(c.name)}</a>' for k, c, a in named if k == "table"]
+    if table_links:
+        links.append("<p>Tables: " + " ".join(table_links) + "</p>")
+    single = []
+    for family, members in families.items():
+        if family in grid:
+            parts = " ".join(f'<a href="#{a}">{html.escape(_item_name(k, c)[len(family):].lstrip("_"))}</a>'
+                             for k, c, a in members)
+            links.append(f'<p><a href="#{grid[family]}"><strong>{html.escape(family)}</strong></a> '
+                         f"({len(members)} figures): {parts}</p>")
+        else:
+            kind, content, item_anchor = members[0]
+            single.append(f'<a href="#{item_anchor}">{html.escape(_item_name(kind, content))}</a>')
+    if single:
+        links.append("<p>Figures: " + " ".join(single) + "</p>")
+    out = [f'<section aria-labelledby="{anchor}"><h2 id="{anchor}">{html.escape(heading)}</h2>']
+    if links:
+        out.append(f'<nav class="sub" aria-label="{html.escape(heading)}: tables and figures">'
+                   + "".join(links) + "</nav>")
+    placed = set()
+    for kind, content, item_anchor in named:
+        if kind == "text":
+            out.append(markdown_to_html(content))
+        elif kind == "table":
+            out.append(_html_table(content, item_anchor))
+        else:
+            family = figure_family(_item_name(kind, content))
+            if family in placed:
+                continue
+            placed.add(family)
+            figures = [(_html_figure if k == "figure" else _html_stale)(c, a) for k, c, a in families[family]]
+            if family in grid:
+                out.append(f'<h3 id="{grid[family]}">{html.escape(family)} ({len(figures)} figures)</h3>'
+                           f'<div class="family">{"".join(figures)}</div>')
+            else:
+                out += figures
+    out.append('<p class="top"><a href="#top">Back to top</a></p></section>')
+    return anchor, "\n".join(out)
+
+
 def _html(title: str, notes: str, blocks, root: Path) -> str:
-    body, toc = [], []
+    """The self-contained page: the title (the "top" anchor), the notes, a contents line linking every section,
+    then each section (`_html_section`)."""
+    sections: list[tuple[str, list]] = []
     for kind, content in blocks:
         if kind == "heading":
-            text = content.lstrip("#").strip()
-            anchor = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-            toc.append(f'<a href="#{anchor}">{html.escape(text)}</a>')
-            body.append(f'<h2 id="{anchor}">{html.escape(text)}</h2>')
-        elif kind == "text":
-            body.append(markdown_to_html(content))
-        elif kind == "table":
-            body.append(f'<div id="table-{content.name}">' + tables.html_table(content.columns, content.rows,
-                                                                                content.caption) +
-                        "".join(f"<p><small>{_inline(n)}</small></p>" for n in content.notes) + "</div>")
-        elif kind == "figure":
-            columns, rows = tables.frame_rows(content.data)
-            body.append(f'<figure id="figure-{content.name}">{_embedded(content.png)}'
-                        f"<figcaption><strong>{html.escape(content.name)}</strong> ({content.png.name}, "
-                        f"{content.png.with_suffix('.pdf').name}): {_inline(content.caption)}</figcaption>"
-                        f"<details><summary>Data behind this figure ({len(rows)} rows)</summary><div>"
-                        f"{tables.html_table(columns, rows)}</div></details></figure>")
+            sections.append((content.lstrip("#").strip(), []))
+        elif sections:
+            sections[-1][1].append((kind, content))
         else:
-            body.append(f'<figure id="figure-{content.stem}">{_embedded(content)}<figcaption>'
-                        f"<strong>{html.escape(content.stem)}</strong> ({content.name}): not drawn from the current "
-                        "tables, so no data is shown.</figcaption></figure>")
+            sections.append(("", [(kind, content)]))
+    anchors, toc, body = _Anchors(), [], []
+    for heading, items in sections:
+        anchor, text = _html_section(heading or "Contents", items, anchors)
+        toc.append(f'<a href="#{anchor}">{html.escape(heading or "Contents")}</a>')
+        body.append(text)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>{markdown_to_html(notes) if notes else ''}"
-            f"<nav>{''.join(toc)}</nav>" + "\n".join(body) + "</body></html>\n")
+            f"<h1 id=\"top\">{html.escape(title)}</h1>{markdown_to_html(notes) if notes else ''}"
+            f"<nav aria-label=\"Sections\">{''.join(toc)}</nav>" + "\n".join(body) + "</body></html>\n")
 
 
 # Markdown of one kind of table, as the report shows it (kept for callers and tests of one analysis).
