@@ -315,12 +315,13 @@ def _embedded_png(path: Path) -> str:
 
 
 def inline_svg(path: Path, prefix: str, max_width: int | None = None) -> str:
-    """An SVG file as markup to put inline in the page: without its XML declaration, DOCTYPE, comments and
-    scripts; its ids (and the `url(#...)` and `href="#..."` that point at them) prefixed with `prefix`, so that
-    several figures' ids do not clash; its root scaled to the width available (width 100 %, height from the
-    viewBox) and no wider than `max_width` pixels (the PNG's width) when given."""
+    """An SVG file as markup to put inline in the page: without its XML declaration, DOCTYPE, comments, metadata
+    (matplotlib's RDF, with its URLs) and scripts; its ids (and the `url(#...)` and `href="#..."` that point at
+    them) prefixed with `prefix`, so that several figures' ids do not clash; its root scaled to the width available
+    (width 100 %, height from the viewBox) and no wider than `max_width` pixels (the PNG's width) when given."""
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r"<\?xml.*?\?>|<!--.*?-->|<script\b.*?</script\s*>", "", text, flags=re.S | re.I)
+    text = re.sub(r"<\?xml.*?\?>|<!--.*?-->|<script\b.*?</script\s*>|<metadata\b.*?</metadata\s*>", "", text,
+                  flags=re.S | re.I)
     text = re.sub(r"<!DOCTYPE[^\[>]*(\[.*?\])?\s*>", "", text, flags=re.S | re.I)
     text = text[text.find("<svg"):].strip()
     text = re.sub(r"""(\sid=)(["'])""", rf"\1\2{prefix}", text)

@@ -159,6 +159,8 @@ SVG = ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
        '<!-- drawn by hand -->\n'
        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="72pt" '
        'height="36pt" viewBox="0 0 72 36" version="1.1">\n'
+       '<metadata><rdf:RDF><cc:Work><dc:type rdf:resource="http://purl.org/dc/dcmitype/StillImage"/></cc:Work>'
+       '</rdf:RDF></metadata>\n'
        '<defs><clipPath id="c1"><rect x="0" y="0" width="72" height="36"/></clipPath>'
        '<rect id="cell" width="10" height="10"/></defs>\n'
        '<g clip-path="url(#c1)"><rect x="0" y="0" width="36" height="36" fill="#440154"><title>{title}</title>'
@@ -301,6 +303,7 @@ def test_a_figure_with_an_svg_beside_its_png_is_shown_as_inline_svg_with_its_hov
     assert 'xlink:href="#figure-attention_cosine_nli_enc-cell"' in figure
     assert "attention_cosine_nli_enc.svg" in figure  # named among the figure's files
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page and "drawn by hand" not in page
+    assert "<metadata" not in page and "dcmitype" not in page
     assert page.count("<!DOCTYPE") == 1
     plain = _figure_html(page, "figure-attention_cosine_nli_dec_instruct")
     assert "<svg" not in plain and 'src="data:image/png;base64,' in plain and "<details>" in plain
