@@ -114,6 +114,62 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     return result
 
 
+MAP_TOKENS = (8, 48)
+"""Shortest and longest items whose whole attention maps are kept (`attention_maps`): long enough to show structure,
+short enough that every head of a 30-layer model fits a report."""
+
+
+def maps_path(table: Path) -> Path:
+    """Where the attention maps kept with an attention table are stored (`<table stem>.maps.npz`)."""
+    return table.with_name(table.stem + ".maps.npz")
+
+
+def attention_maps(reference, models: dict, sequences: list[list[int]], tokenizer, n: int,
+                   type_ids: list[list[int]] | None = None) -> dict:
+    """The whole attention maps of the `n` shortest items of `MAP_TOKENS` length, from the reference and each model.
+
+    Returns:
+        `{"items": [index, ...], "tokens": [[token, ...], ...], "reference": [[layers, heads, T, T] float16, ...],
+        key: [...]}` for each key of `models`; empty lists when no item has a fitting length.
+    """
+    import torch
+
+    low, high = MAP_TOKENS
+    fitting = sorted((len(ids), i) for i, ids in enumerate(sequences) if low <= len(ids) <= high)
+    chosen = [i for _, i in fitting[:n]]
+    kept = {"items": chosen, "tokens": [tokenizer.convert_ids_to_tokens(list(sequences[i])) for i in chosen],
+            "reference": [], **{key: [] for key in models}}
+    device = next(reference.parameters()).device
+    for i in chosen:
+        inputs = {"input_ids": torch.tensor([sequences[i]], device=device),
+                  "attention_mask": torch.ones(1, len(sequences[i]), dtype=torch.long, device=device)}
+        if type_ids:
+            inputs["token_type_ids"] = torch.tensor([type_ids[i]], device=device)
+        with torch.inference_mode():
+            for key, model in (("reference", reference), *models.items()):
+                maps = _attentions(model, inputs, str(key))
+                kept[key].append(torch.stack([m[0] for m in maps]).float().cpu().numpy().astype(np.float16))
+    return kept
+
+
+def write_maps(path: Path, kept: dict, key) -> None:
+    """Store the maps of the reference and of `key`'s model (one attention table's run) as `maps_path(path)`."""
+    arrays = {}
+    for k, item in enumerate(kept["items"]):
+        arrays[f"tokens_{k}"] = np.asarray(kept["tokens"][k], dtype=str)
+        arrays[f"reference_{k}"] = kept["reference"][k]
+        arrays[f"tuned_{k}"] = kept[key][k]
+    np.savez_compressed(maps_path(path), item=np.asarray(kept["items"], dtype=np.int64), **arrays)
+
+
+def read_maps(path: Path) -> list[dict]:
+    """The maps stored by `write_maps`: per item `{"item", "tokens", "reference", "tuned"}` ([layers, heads, T, T])."""
+    with np.load(path) as stored:
+        return [{"item": int(item), "tokens": [str(t) for t in stored[f"tokens_{k}"]],
+                 "reference": stored[f"reference_{k}"], "tuned": stored[f"tuned_{k}"]}
+                for k, item in enumerate(stored["item"])]
+
+
 def _padded(mask, width: int):
     """A position mask of one sequence, padded with False to the batch width (padding is on the right)."""
     import torch
@@ -273,6 +329,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                                  sequences, tokenizer.pad_token_id, structural_special_ids(tokenizer),
                                  s.batch_tokens, metrics, reference_name=f"{reference_model.name} (reference)",
                                  type_ids=type_ids, spans=masks)
+    kept = attention_maps(reference.model, {size: loaded.model for size, loaded in models.items()}, sequences,
+                          tokenizer, s.maps, type_ids) if s.maps else None
     importance_rows = {}
     if recorded["importance"]:
         from bioprobe.attention.importance import importance_rows as rank_rows
@@ -301,6 +359,9 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
         out = [{**common, "training_size": size, "n_layers": n_layers, "n_heads": n_heads, **row} for row in out]
         path = paths[size]
         runstore.write_table(path, out)
+        maps_path(path).unlink(missing_ok=True)
+        if kept and kept["items"]:
+            write_maps(path, kept, size)
         runstore.write_sidecar(
             path, {**recorded, "fingerprint": fingerprints[size]},
             analysis="attention", table=path.name, task=spec.name, model=first.name, training_size=size,

@@ -505,6 +505,9 @@ class AttentionSettings(AnalysisSettings):
     importance: bool = setting(True, "Michel et al. head importance of each tuned model (instruct: from the loss "
                                      "on the answer tokens).", role="eval", flag="--importance/--no-importance")
     batch_tokens: int = setting(4096, "Padded tokens per forward pass.", minimum=16, role="run")
+    maps: int = setting(1, "Items whose whole attention maps (every head, pretrained and tuned) are kept for the "
+                           "report's attention-map view: the shortest ones of 8 to 48 tokens; 0: none.", minimum=0,
+                        role="run")
     overwrite: bool = setting(False, "Compare again even when the tables for these settings exist.", role="run",
                               flag="--overwrite")
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bioprobe.attention.compare import attention_statistics
+from bioprobe.attention.compare import attention_maps, attention_statistics, maps_path, read_maps
 from bioprobe.attention.importance import head_gates, head_importance
 from bioprobe import runstore
 from bioprobe.align import encode_words
@@ -59,6 +59,23 @@ def test_a_model_against_itself_gives_cosine_1_and_js_0_in_every_head(tiny_model
     np.testing.assert_allclose(values["cosine"], 1.0, atol=1e-6)
     np.testing.assert_allclose(values["js"], 0.0, atol=1e-7)
     np.testing.assert_allclose(values["entropy_change"], 0.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_kept_attention_maps_are_the_models_own_for_the_shortest_fitting_item(family, tiny_model_dirs):
+    loaded = eager(tiny_model_dirs[family])
+    ids = sequences(loaded.tokenizer)  # 4-13 tokens; the shortest of at least 8 is the 5-word sentence's
+    kept = attention_maps(loaded.model, {30: loaded.model}, ids, loaded.tokenizer, 1)
+    shortest = min((len(x), i) for i, x in enumerate(ids) if len(x) >= 8)[1]
+    assert kept["items"] == [shortest] and len(kept["tokens"][0]) == len(ids[shortest])
+    with torch.inference_mode():
+        own = loaded.model(input_ids=torch.tensor([ids[shortest]]), output_attentions=True).attentions
+    expected = torch.stack([a[0] for a in own]).numpy()
+    assert kept[30][0].shape == expected.shape == (2, 2, len(ids[shortest]), len(ids[shortest]))
+    np.testing.assert_allclose(kept[30][0].astype(np.float32), expected, atol=1e-3)  # stored as float16
+    np.testing.assert_allclose(kept[30][0].astype(np.float32).sum(-1), 1.0, atol=3e-3)
+    if family == "llama":  # causal: nothing attends to a later token
+        assert np.triu(kept[30][0].astype(np.float32), k=1).max() == 0
 
 
 def test_cosine_equals_the_studys_per_sentence_sklearn_computation(tiny_model_dirs):
@@ -185,6 +202,10 @@ def test_every_family_through_the_cli(family, tiny_model_dirs, cued, tmp_path):
         assert len(importance) == 4 and (importance["value"] >= 0).all()
         assert (table["metric"] == "importance_change_spearman").sum() == 1
         assert set(table["n_sentences"]) == {20}
+        kept = read_maps(maps_path(runstore.results_path(runs, "attention", task, name, size, 42, "test")))
+        assert len(kept) == 1 and kept[0]["tuned"].shape == kept[0]["reference"].shape == (
+            2, 2, len(kept[0]["tokens"]), len(kept[0]["tokens"]))
+        np.testing.assert_allclose(kept[0]["tuned"].astype(np.float32).sum(-1), 1.0, atol=3e-3)
     ok("attribute", "--task", task, "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
        "--examples", "2", "--limit", "4", "--steps", "16")
     table = pd.read_csv(runstore.results_path(runs, "attribution", task, name, 30, 42))
