@@ -120,10 +120,10 @@ def test_special_tokens_newlines_and_byte_tokens_are_words_of_their_own():
 
 
 def attribution_rows(delta: float, tokens=("ĠAmy", "l", "oid", "Ġbeta"), scores=(0.5, -0.25, 0.25, 1.5),
-                     explained: int | None = 3) -> pd.DataFrame:
+                     explained: int | None = 3, objective: str = "classifier") -> pd.DataFrame:
     """One NER example of "dec" at 100 %: its tokens' attributions (total 2.0 by default) and its delta."""
     common = {"analysis": "attribution", "task": "ner", "model": "dec", "training_size": 100, "seed": 42,
-              "objective": "classifier", "layer": None, "head": None, "split": "test", "steps": 16}
+              "objective": objective, "layer": None, "head": None, "split": "test", "steps": 16}
     rows = [{**common, "metric": "attribution", "value": score, "example": 0, "position": position,
              "token": token, "target": "B-Disease", "explained_position": explained}
             for position, (token, score) in enumerate(zip(tokens, scores))]
@@ -167,6 +167,15 @@ def test_a_classification_of_the_whole_input_marks_no_token(drawn, tmp_path):
     attribution.examples_from_rows(attribution_rows(delta=0.0, explained=None), tmp_path)
     assert not [p for p in drawn[0].axes[0].patches if p.get_gid() == "explained"]
     assert drawn[0].axes[0].texts[0].get_text().startswith("explained: the whole input \u2192 B-Disease")
+
+
+def test_an_instruction_tuned_answer_is_named_as_the_next_token_after_the_marked_one(drawn, tmp_path):
+    from bioprobe.figures import attribution
+
+    made = attribution.examples_from_rows(attribution_rows(delta=0.0, objective="instruct"), tmp_path)
+    assert [d.name for d in made] == ["attribution_ner_dec_size100-instruct"]
+    heading = drawn[0].axes[0].texts[0].get_text()
+    assert heading.startswith("explained: the next token after \u201cbeta\u201d (token 3) \u2192 B-Disease")
 
 
 def test_the_delta_warning_follows_the_documented_threshold():

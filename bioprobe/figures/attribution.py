@@ -100,6 +100,9 @@ class TokenScores:
     target: str
     position: int | None
     delta: float
+    next_token: bool = False
+    """Whether what is explained is the next token after `position` (an instruction-tuned model's answer) rather
+    than the prediction for the token at `position` (a classifier's token head)."""
 
 
 DELTA_SHARE = 0.1
@@ -268,7 +271,9 @@ def _label(item, scheme: str) -> str:
     if position is None or position != position or not 0 <= int(position) < len(item.tokens):
         explained = "explained: the whole input"
     else:
-        explained = f"explained: \u201c{piece_text(item.tokens[int(position)], scheme)}\u201d (token {int(position)})"
+        token = f"\u201c{piece_text(item.tokens[int(position)], scheme)}\u201d (token {int(position)})"
+        explained = f"explained: the next token after {token}" if getattr(item, "next_token", False) else \
+            f"explained: {token}"
     finite = scores[np.isfinite(scores)]
     spread = f"attribution {_signed(finite.min())} to {_signed(finite.max())}, total {_signed(finite.sum())}" \
         if len(finite) else "no attribution"
@@ -328,12 +333,12 @@ def examples_figure(attributions, title: str = ""):
     key = figure.add_axes((0.74, 1 - 0.28 / height, 0.2, 0.06 / height))
     bar = figure.colorbar(matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-1, 1), cmap), cax=key,
                           orientation="horizontal", ticks=[-1, 0, 1])
-    bar.ax.set_xticklabels(["\u2212max", "0", "+max"], fontsize=5.5)
+    bar.ax.set_xticklabels(["\u2212max", "0", "+max"], fontsize=6)
     bar.ax.tick_params(length=1.5, pad=1)
     bar.outline.set_linewidth(0.4)
     key.set_gid("colour-key")
     figure.text(0.73, 1 - 0.25 / height, "attribution (signed) \u00f7 the example's largest |attribution|: "
-                "red for, blue against the explained prediction", fontsize=5.5, ha="right", va="center")
+                "red for, blue against the explained prediction", fontsize=6, ha="right", va="center")
     return figure
 
 
@@ -376,7 +381,8 @@ def examples_from_rows(table, out_dir: Path) -> list[style.Drawing]:
             records.append(TokenScores(list(items["token"].astype(str)), items["value"].to_numpy(),
                                        str(items["target"].iloc[0]) if "target" in items else "",
                                        None if position is None or position != position else int(position),
-                                       float(delta.iloc[0]) if len(delta) else float("nan")))
+                                       float(delta.iloc[0]) if len(delta) else float("nan"),
+                                       next_token=objective == "instruct"))
         instruct = objective == "instruct"
         name = f"attribution_{task}_{safe_name(model)}_size{int(size)}{'-instruct' if instruct else ''}"
         title = f"{model}, {task_title(task)}, {'instruction-tuned, ' if instruct else ''}{int(size)} % training data"
