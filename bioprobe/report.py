@@ -188,17 +188,37 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
     return report
 
 
+FLAGGED_SECTIONS = ("probing", "attention", "depth", "causal")
+"""Sections whose figures show pretrained-vs-tuned change, where a run that barely moved is named under the intro."""
+
+
 def section_texts(table) -> dict[str, str]:
-    """Section key -> Markdown the rows make the report say there (besides the intro): in "causal", one sentence per
-    run whose tuned weights equal the pretrained ones (`rows.unchanged_runs`)."""
+    """Section key -> Markdown the rows make the report say there (besides the intro): in "finetune", how each run
+    was trained and how far it moved (`regimes.regimes_markdown`); in the sections of `FLAGGED_SECTIONS`, which runs
+    barely moved; in "causal", one sentence per run whose tuned weights equal the pretrained ones
+    (`rows.unchanged_runs`)."""
+    from bioprobe import regimes
     from bioprobe.rows import unchanged_runs
 
+    texts = {}
+    regime = regimes.regimes_markdown(table)
+    if regime:
+        texts["finetune"] = regime + "\n"
+    flagged = regimes.barely_moved(table)
+    if flagged:
+        names = "; ".join(f"{model} {objective} on {task} at {size} %" for task, model, objective, size, _ in flagged)
+        for key in FLAGGED_SECTIONS:
+            texts[key] = (f"**Barely moved** (see the fine-tuning section): {names}. Their flat lines and pale cells "
+                          "here show how little those runs were trained, not a finding about the model.\n")
     unchanged = unchanged_runs(table)
-    return {"causal": "".join(f"- **{sentence}**\n" for sentence in unchanged)} if unchanged else {}
+    if unchanged:
+        texts["causal"] = texts.get("causal", "") + "".join(f"- **{sentence}**\n" for sentence in unchanged)
+    return texts
 
 
 def _blocks(drawn, built, others, root: Path, texts: dict | None = None) -> list[tuple]:
-    """The report's content in order: ("heading", text), ("text", markdown), ("table", Table),
+    """The report's content in order: ("heading", text), ("text", markdown), ("html", raw HTML: the attention-map
+    view, `bioprobe.mapview`), ("table", Table),
     ("figure", Drawing) and ("stale", png path); `texts` (section key -> Markdown, see `section_texts`) follow a
     section's intro."""
     blocks = []
@@ -215,6 +235,12 @@ def _blocks(drawn, built, others, root: Path, texts: dict | None = None) -> list
             blocks.append(("text", texts[key]))
         blocks += [("table", t) for t in here_tables]
         blocks += [("figure", d) for d in here_figures]
+        if key == "attention":
+            from bioprobe.mapview import view_html
+
+            view = view_html(root)
+            if view:
+                blocks.append(("html", view))
         if key == "probing":
             blocks.append(("text", f"Tables: `{(root / 'results').relative_to(root)}/` (tidy CSV, one row per "
                                    "measurement); every run's parameters, data subset and package versions are in "
@@ -236,6 +262,9 @@ def _markdown(title: str, notes: str, blocks) -> str:
             parts.append(tables.markdown(content))
         elif kind == "figure":
             parts.append(f"![{content.name}](figures/{content.png.name})\n\n*{content.caption}*\n")
+        elif kind == "html":
+            parts.append("The attention-map view (a chosen head's pretrained and tuned maps of an item, side by "
+                         "side) is in `report.html`.\n")
         else:
             parts.append(f"![{content.stem}](figures/{content.name})\n")
     return "\n".join(parts)
@@ -266,6 +295,8 @@ nav a { margin-right: 1em; }
 nav.sub { font-size: .85em; background: #f7f7f7; border-left: 3px solid #ccc; padding: .3em .7em; margin: .4em 0 1em; }
 nav.sub p { margin: .15em 0; } nav.sub a { margin-right: .6em; }
 .top { font-size: .85em; text-align: right; margin: .5em 0 0; }
+.mapview .maps { display: flex; flex-wrap: wrap; gap: 1em; } .mapview canvas { max-width: 100%; }
+.mapview figure { margin: .4em 0; }
 """
 """The page's CSS (no web fonts, nothing fetched). Figures of one family sit in a grid, several per row on a wide
 screen and one on a narrow one; table captions span the page, wide tables scroll sideways."""
@@ -288,6 +319,13 @@ def markdown_to_html(text: str) -> str:
             continue
         if all(line.lstrip().startswith("- ") for line in lines):
             out.append("<ul>" + "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines) + "</ul>")
+        elif len(lines) > 2 and all(line.lstrip().startswith("|") for line in lines):  # a pipe table
+            cells = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+            head = "".join(f"<th>{_inline(cell)}</th>" for cell in cells[0])
+            body = "".join("<tr>" + "".join(f"<td>{_inline(cell)}</td>" for cell in row) + "</tr>"
+                           for row in cells[2:])
+            out.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+                       "</div>")
         else:
             out.append(f"<p>{_inline(' '.join(lines))}</p>")
     return "\n".join(out)
@@ -405,7 +443,7 @@ def _html_section(heading: str, items: list[tuple], anchors: _Anchors) -> tuple[
         The section's anchor and its HTML.
     """
     anchor = anchors(heading.lower())
-    named = [(kind, content, None if kind == "text" else
+    named = [(kind, content, None if kind in ("text", "html") else
               anchors(f"{'table' if kind == 'table' else 'figure'}-{_item_name(kind, content)}"))
              for kind, content in items]
     families: dict[str, list] = {}
@@ -437,6 +475,8 @@ def _html_section(heading: str, items: list[tuple], anchors: _Anchors) -> tuple[
     for kind, content, item_anchor in named:
         if kind == "text":
             out.append(markdown_to_html(content))
+        elif kind == "html":
+            out.append(content)
         elif kind == "table":
             out.append(_html_table(content, item_anchor))
         else:
