@@ -33,7 +33,8 @@ def probing_rows(table):
     if rows.empty:
         return rows
     rows = without_repeated_released(rows)
-    return rows.assign(condition=[condition(b, s, "classifier") for b, s in zip(rows["baseline"], rows["training_size"])],
+    return rows.assign(condition=[condition(b, s, "classifier") for b, s in zip(rows["baseline"],
+                                                                                rows["training_size"])],
                        panel=[m if o == "classifier" else f"{m} (instruct)" for m, o in zip(rows["model"],
                                                                                            rows["objective"])])
 
@@ -92,9 +93,96 @@ def _layer_ticks(ax, layers):
     ax.set_xticks(layers)
 
 
+SIZE_MARKERS = ("o", "^", "D", "v", "P", "*")
+"""Markers of the training sizes in the per-layer curves (the pretrained model's hollow square and random init's
+cross are none of them)."""
+
+
+def condition_styles(conditions) -> dict:
+    """Condition -> `ax.plot` keywords (besides colour) of its per-layer curve. The pretrained model is a wide
+    dash-dot line with large hollow squares, drawn first; each training size is a solid line with a marker of its own,
+    thinner, with smaller markers and drawn later the larger the size, so that a curve equal to another still shows
+    (the line on top is always the thinner); random init is grey dashed with crosses."""
+    sizes = [c for c in condition_order(conditions) if c[0].isdigit()]
+    styles = {"pretrained": {"linestyle": "-.", "marker": "s", "markerfacecolor": "none", "linewidth": 1.7,
+                             "markersize": 4.8, "zorder": 2},
+              "random init": {"linestyle": "--", "marker": "x", "linewidth": 1.0, "markersize": 3.5, "zorder": 2.5}}
+    for i, name in enumerate(sizes):
+        step = i / max(1, len(sizes) - 1)
+        styles[name] = {"linestyle": "-", "marker": SIZE_MARKERS[i % len(SIZE_MARKERS)], "linewidth": 1.3 - 0.5 * step,
+                        "markersize": 3.8 - 1.4 * step, "zorder": 3 + i}
+    return styles
+
+
+CHANCE_LABEL = "chance (1 / labels)"
+
+
+def chance_levels(rows) -> dict:
+    """(task, model) -> chance accuracy of its probes, 1 / the number of labels.
+
+    The table records no label counts, and no majority-class share, but its MDL rows hold the count: the uniform code
+    spends log2(labels) bits per item, so labels = 2 ** (`mdl_uniform_codelength` / `n_mdl`). Multi-label probes
+    (one-vs-rest, `label_C` set), whose exact-match accuracy has no such chance, and runs without MDL rows get none.
+    """
+    if "n_mdl" not in rows:
+        return {}
+    multilabel = set()
+    if "label_C" in rows:
+        marked = rows[rows["label_C"].fillna("").astype(str) != ""]
+        multilabel = set(zip(marked["task"], marked["model"]))
+    uniform = rows[(rows["metric"] == "mdl_uniform_codelength") & (rows["n_mdl"] > 0)]
+    levels = {}
+    for (task, model), part in uniform.groupby(["task", "model"]):
+        labels = 2.0 ** (part["value"].to_numpy(float) / part["n_mdl"].to_numpy(float))
+        n = round(float(np.median(labels)))
+        if (task, model) not in multilabel and n >= 2 and np.allclose(labels, n, atol=1e-6):
+            levels[(task, model)] = 1.0 / n
+    return levels
+
+
+def _near(level, values):
+    """`level` when it lies within one span of the values from them (a line worth widening the y axis for), else
+    None: a chance line far below every curve would flatten them."""
+    values = [v for v in values if v == v]
+    if level is None or not values:
+        return None
+    low, high = min(values), max(values)
+    return level if low - (high - low) <= level <= high + (high - low) else None
+
+
+def _draw_conditions(ax, here, conditions, colors, styles, banded) -> list:
+    """One panel's curves, one per condition (bands for the first condition and `banded`); returns their rows."""
+    drawn = []
+    for name in conditions:
+        part = here[here["condition"] == name]
+        if part.empty:
+            continue
+        line = _mean_by_layer(part)
+        look = dict(styles[name])
+        if len(line) > 12:
+            look["markersize"] *= 0.7
+        ax.plot(line["layer"], line["value"], color=colors[name], label=name, **look)
+        if name in (conditions[0], banded) and "ci_low" in line and line["ci_low"].notna().any():
+            ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=colors[name], alpha=0.15,
+                            linewidth=0)
+        drawn.append(line.assign(condition=name))
+    return drawn
+
+
+def _mark_chance(ax, level, limits):
+    """The chance line; where it lies below the axis (out of view), also a note in the panel saying so."""
+    ax.axhline(level, color="0.4", linestyle=":", linewidth=1.0, zorder=1, label=CHANCE_LABEL)
+    if limits and level < limits[0]:
+        ax.text(0.01, 0.02, f"chance {level:.2f} (below)", transform=ax.transAxes, fontsize=6, color="0.35",
+                ha="left", va="bottom")
+
+
 def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.Drawing]:
     """`probing_{metric}_layers`: one panel per task and model (instruction-tuned runs in a panel of their own), x =
-    layer, one line per training size (pretrained black, random init grey dashed), bands = 95 % bootstrap CI."""
+    layer, one line per training size (pretrained black dash-dot with hollow squares, random init grey dashed), bands =
+    95 % bootstrap CI; accuracy panels mark chance (1 / labels) where the table tells the number of labels."""
+    import pandas as pd
+
     rows = probing_rows(table)
     if rows.empty:
         return []
@@ -103,11 +191,12 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
     if measured.empty:
         return []
     conditions = condition_order(measured["condition"])
-    colors = condition_colors(conditions)
+    colors, styles = condition_colors(conditions), condition_styles(conditions)
+    chances = chance_levels(rows) if metric == "accuracy" else {}
     ylabel, what, fixed = PROBING_METRICS[metric]
     tuned = [c for c in conditions if c[0].isdigit()]
     banded = tuned[-1] if tuned else None  # intervals of the pretrained model and the largest size only: legible
-    data = []
+    data, chance_of = [], {}
     n_series = len({p for _, p in panels})
     with style.theme():
         figure, axes = style.grid(len(panels), min(4, n_series), panel_height=1.55)
@@ -116,33 +205,26 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
             here = measured[(measured["task"] == task) & ((measured["panel"] == panel) |
                                                           ((measured["model"] == model) &
                                                            measured["condition"].isin(["pretrained", "random init"])))]
-            for name in conditions:
-                part = here[here["condition"] == name]
-                if part.empty:
-                    continue
-                line = _mean_by_layer(part)
-                color = colors[name]
-                dashed = name == "random init"
-                ax.plot(line["layer"], line["value"], color=color, linestyle="--" if dashed else "-",
-                        marker="o", markersize=2.2 if len(line) > 12 else 3, linewidth=1.0, label=name,
-                        zorder=3 if name == "pretrained" else 2)  # the reference on top of the tuned lines
-                if name in (conditions[0], banded) and "ci_low" in line and line["ci_low"].notna().any():
-                    ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=color, alpha=0.15,
-                                    linewidth=0)
-                data.append(line.assign(task=task, model=panel, condition=name))
+            data += [line.assign(task=task, model=panel)
+                     for line in _draw_conditions(ax, here, conditions, colors, styles, banded)]
             ax.set_title(f"{panel}: {task_title(task)}")
             _layer_ticks(ax, here["layer"].unique() if len(here) else [0])
             if metric in REFERENCE:
                 ax.axhline(REFERENCE[metric], color="0.3", linewidth=0.6)
-        import pandas as pd
-
+            chance_of[ax] = chances.get((task, model))
         data = pd.concat(data, ignore_index=True) if data else pd.DataFrame()
         for task in {t for t, _ in panels}:  # one y scale per task, so its panels compare
             values = data.loc[data["task"] == task, [c for c in ("value", "ci_low", "ci_high") if c in data]]
-            limits = _limits(values.to_numpy().ravel(), fixed, REFERENCE.get(metric))
-            for ax, (t, _) in zip(axes, panels):
-                if t == task and limits:
+            values = values.to_numpy().ravel()
+            here = [ax for ax, (t, _) in zip(axes, panels) if t == task]
+            levels = [chance_of[ax] for ax in here if chance_of[ax] is not None]
+            include = REFERENCE.get(metric, _near(min(levels), values) if levels else None)
+            limits = _limits(values, fixed, include)
+            for ax in here:
+                if limits:
                     ax.set_ylim(*limits)
+                if chance_of[ax] is not None:
+                    _mark_chance(ax, chance_of[ax], limits)
         for i, ax in enumerate(axes):
             if i % min(4, n_series) == 0:
                 ax.set_ylabel(ylabel)
@@ -153,9 +235,13 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
         files = style.save(figure, out_dir / name)
     order = ["task", "model", "condition", "layer", "value"] + [c for c in ("ci_low", "ci_high") if c in data]
     caption = (f"{what[0].upper() + what[1:]} per layer, one panel per task and model (instruction-tuned runs apart); "
-               "lines are training sizes, the pretrained model black, a randomly initialised one grey dashed"
-               + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)."
-                  if metric == "accuracy" else "."))
+               "solid lines are training sizes, each with its own marker, the pretrained model black dash-dot with "
+               "hollow squares (drawn beneath, so a tuned curve equal to it shows inside it), a randomly initialised "
+               "one grey dashed"
+               + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)"
+                  if metric == "accuracy" else "")
+               + ("; the dotted line is chance, 1 / the number of labels (from the MDL uniform code), where known."
+                  if any(level is not None for level in chance_of.values()) else "."))
     return [style.Drawing(name, files, data[order].round(4), caption, "probing")]
 
 
@@ -188,19 +274,20 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                 shown = {"pretrained": ["pretrained", "random init"]}.get(name, [name])
                 for model in models:
                     for objective in ("classifier", "instruct"):
-                        for what in shown:
+                        for weights in shown:
                             line = part[(part["model"] == model) & (part["objective"] == objective) &
-                                        (part["condition"] == what)]
+                                        (part["condition"] == weights)]
                             if line.empty:
                                 continue
                             line = line.groupby("depth", as_index=False)["value"].mean().sort_values("depth")
                             label = f"{model}" + (f" [{kinds[model]}]" if kinds.get(model) else "") + \
                                 (" instruct" if objective == "instruct" else "") + \
-                                (", random init" if what == "random init" else "")
-                            style_ = ":" if what == "random init" else ("--" if objective == "instruct" else "-")
+                                (", random init" if weights == "random init" else "")
+                            style_ = ":" if weights == "random init" else ("--" if objective == "instruct" else "-")
                             ax.plot(line["depth"], line["value"], color=colors[model], linestyle=style_,
-                                    marker=markers[model], markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0, label=label)
-                            data.append(line.assign(task=task, model=model, objective=objective, condition=what))
+                                    marker=markers[model], markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0,
+                                    label=label)
+                            data.append(line.assign(task=task, model=model, objective=objective, condition=weights))
                 ax.set_title(f"{task_title(task)}, {'pretrained' if name == 'pretrained' else name}")
                 ax.set_xlim(-0.03, 1.03)
                 ax.set_xticks([0, 0.5, 1])
@@ -231,9 +318,9 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
         style.legend_outside(figure, *entries, where="bottom", ncol=len(named) + len(kinds_shown))
         name = f"probing_{metric}_depth"
         files = style.save(figure, out_dir / name)
-    caption = (f"{what[0].upper() + what[1:]} against normalised depth (layer / layers, 0 = embeddings), encoder and decoder "
-               "on one axis: one row per task, one panel per training size (the pretrained panel also shows the "
-               "random-init baseline, dotted); dashed lines are instruction-tuned runs.")
+    caption = (f"{what[0].upper() + what[1:]} against normalised depth (layer / layers, 0 = embeddings), encoder and "
+               "decoder on one axis: one row per task, one panel per training size (the pretrained panel also shows "
+               "the random-init baseline, dotted); dashed lines are instruction-tuned runs.")
     data = data[["task", "model", "objective", "condition", "depth", "value"]]
     return [style.Drawing(name, files, data.round(4), caption, "depth")]
 
@@ -282,45 +369,67 @@ def cka_heatmap(table, out_dir: Path) -> list[style.Drawing]:
                           caption, "probing")]
 
 
+def shared_layers(grid):
+    """A pretrained layer x tuned layer CKA grid cut to the layers both sides have, the same on both axes in the same
+    order, so the diagonal is each layer against itself."""
+    layers = sorted(set(grid.index) & set(grid.columns))
+    return grid.loc[layers, layers]
+
+
+def _layer_list(layers) -> str:
+    """"0, 15, 30", or for many layers "13 layers from 0 to 12"."""
+    layers = [int(x) for x in layers]
+    return ", ".join(map(str, layers)) if len(layers) <= 8 else f"{len(layers)} layers from {layers[0]} to {layers[-1]}"
+
+
 def cka_matrices(table, out_dir: Path) -> list[style.Drawing]:
     """`probing_cka_matrix_{task}_{model}[_instruct]`: the layer-by-layer CKA matrix (pretrained layer x tuned
-    layer), one panel per training size and random init."""
+    layer) on the layers both models were probed at, square cells, one panel per training size and random init."""
     rows = probing_rows(table)
     matrix = rows[rows["metric"] == "cka_matrix"] if not rows.empty and "reference_layer" in rows else rows.iloc[:0]
     drawn = []
     for (task, model, objective), part in matrix.groupby(["task", "model", "objective"]):
         conditions = condition_order(part["condition"])
-        grids = [part[part["condition"] == c].pivot_table(index="reference_layer", columns="layer", values="value",
-                                                          aggfunc="mean") for c in conditions]
-        n_ref = max(len(g) for g in grids)
-        n_tuned = max(len(g.columns) for g in grids)
-        ncols = min(5, len(grids))
-        panel_width = (style.TWO_COLUMN - 0.9) / ncols
-        height = min(2.3, max(1.2, panel_width * n_ref / max(n_tuned, 1)))
-        annotate = n_ref * n_tuned <= 64 and ncols <= 3
+        full = [part[part["condition"] == c].pivot_table(index="reference_layer", columns="layer", values="value",
+                                                         aggfunc="mean") for c in conditions]
+        grids = [shared_layers(g) for g in full]
+        n = max(len(g) for g in grids)
+        ncols = min(3, len(grids))
+        side = min(2.3, (style.TWO_COLUMN - 0.8) / ncols - 0.45)  # square panels, as wide as the figure needs
+        annotate = n <= 8 and ncols <= 3
         with style.theme():
-            figure, axes = style.grid(len(grids), ncols, panel_height=height + 0.45)
-            for ax, name, grid in zip(axes, conditions, grids):
+            figure, axes = style.grid(len(grids), ncols, width=ncols * (side + 0.45) + 0.8, panel_height=side + 0.45)
+            for i, (ax, name, grid) in enumerate(zip(axes, conditions, grids)):
                 image = style.heatmap(ax, grid.to_numpy(), "viridis", 0, 1, annotate=annotate,
                                       xticks=[int(x) for x in grid.columns], yticks=[int(x) for x in grid.index],
                                       max_ticks=8)
+                ax.set_aspect("equal")  # square cells: the same layers on both axes
                 ax.set_title(name.replace(" instruct", "") + (" (instruct)" if objective == "instruct" else ""))
                 ax.set_xlabel("tuned layer")
-                if ax is axes[0]:
+                if i % ncols == 0:
                     ax.set_ylabel("pretrained layer")
                 else:
                     ax.tick_params(labelleft=False)
             figure.colorbar(image, ax=axes, shrink=0.85, label="CKA", aspect=25, pad=0.02)
             tuned = "instruction-tuned" if objective == "instruct" else "fine-tuned"
-            figure.suptitle(f"{model} {tuned} vs pretrained, {task_title(task)}: CKA of every pair of layers")
+            figure.suptitle(f"{model} {tuned} vs pretrained, {task_title(task)}:" + ("\n" if ncols == 1 else " ")
+                            + "CKA of every pair of layers")
             name = f"probing_cka_matrix_{task}_{safe_name(model)}" + ("_instruct" if objective == "instruct" else "")
             files = style.save(figure, out_dir / name)
-        data = part[["condition", "reference_layer", "layer", "value"]].rename(
-            columns={"reference_layer": "pretrained_layer", "layer": "tuned_layer", "value": "cka"})
-        caption = (f"{model} ({tuned}, {task_title(task)}): debiased linear CKA between every layer of the pretrained "
-                   "model (rows) and every probed layer of the tuned model (columns), per training size; a bright "
-                   "diagonal means layers kept their place.")
-        drawn.append(style.Drawing(name, files, data.round(4), caption, "probing"))
+        import pandas as pd
+
+        cells = [g.stack().rename("cka").reset_index().assign(condition=c) for c, g in zip(conditions, grids)]
+        data = pd.concat(cells, ignore_index=True).rename(columns={"reference_layer": "pretrained_layer",
+                                                                   "layer": "tuned_layer"})
+        layers = sorted(set().union(*(g.index for g in grids)))
+        left_out = set().union(*(set(g.index) | set(g.columns) for g in full)) - set(layers)
+        caption = (f"{model} ({tuned}, {task_title(task)}): debiased linear CKA between pretrained layer i (rows) and "
+                   f"layer j (columns) of the weights each panel names, on the layers both were probed at "
+                   f"({_layer_list(layers)}"
+                   + (f"; {len(left_out)} layers probed on one side only are left out" if left_out else "")
+                   + "); the diagonal compares each layer with itself, off-diagonal cells with the other layers.")
+        drawn.append(style.Drawing(name, files, data[["condition", "pretrained_layer", "tuned_layer", "cka"]].round(4),
+                                   caption, "probing"))
     return drawn
 
 
