@@ -50,6 +50,8 @@ class Attribution:
     position: int | None
     segments: np.ndarray | None
     baseline: list[int]
+    next_token: bool = False
+    """Whether what is explained is the next token after `position` (an instruction-tuned model's answer)."""
 
 
 def _read_position(ids: list[int], pad_id: int | None) -> int:
@@ -246,7 +248,7 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, labels
             segments = np.concatenate([segments, np.full(len(answered) - len(segments), -1)])
         out.append(Attribution(tokenizer.convert_ids_to_tokens(answered),
                                scores.sum(-1)[0].detach().float().cpu().numpy(), float(delta[0]), name,
-                               len(answered) - 1, segments, base_ids))
+                               len(answered) - 1, segments, base_ids, next_token=True))
     return out
 
 

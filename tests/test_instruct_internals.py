@@ -230,6 +230,7 @@ def test_integrated_gradients_in_chunks_of_steps_give_the_same_attributions(task
     assert one_pass == 24 and steps_per_pass(tokens, 5 * tokens) == 5 and max(widths) == 5  # 24 steps in 5 passes
     np.testing.assert_allclose(chunked.scores, whole.scores, atol=1e-5, rtol=1e-5)
     assert chunked.delta == pytest.approx(whole.delta, abs=1e-5) and chunked.target == whole.target
+    assert whole.next_token  # what is explained is the answer token after the last one read, as the figure says
 
 
 def test_instruct_attribution_through_the_cli(tuned):
