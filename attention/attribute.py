@@ -297,9 +297,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
                 "template": template if instruct else None,
                 "fingerprint": _fingerprint(source, s.model_name, s.seed)}
     if runstore.reusable(path, recorded, s.overwrite):
-        import pandas as pd
-
-        stored = pd.read_csv(path)
+        stored = runstore.read_table(path)
         share = stored.loc[stored["metric"] == spec.share_name, "value"]
         return AttributeResult(path, [figure.with_suffix(".png"), figure.with_suffix(".pdf")], [],
                                float(share.iloc[0]) if len(share) else None, reused=True)

@@ -272,9 +272,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     fingerprints = {size: _fingerprint(source, s.model_name, s.seed) for size, source in sources.items()}
     if all(runstore.reusable(path, {**recorded, "fingerprint": fingerprints[size]}, s.overwrite)
            for size, path in paths.items()):
-        import pandas as pd
-
-        rows_read = [row for path in paths.values() for row in pd.read_csv(path).to_dict("records")]
+        rows_read = [row for path in paths.values() for row in runstore.read_table(path).to_dict("records")]
         return AttentionResult(list(paths.values()), rows_read, _draw(s.runs_dir) if figures else [], None,
                                reused=True)
     labels = s.labels or (tuple(tuned.record.request["labels"]) if tuned is not None and

@@ -35,8 +35,7 @@ def collect(root: Path) -> list[dict]:
         `[{"key", "figure", "task", "model", "objective", "size", "items": [{"tokens", "layers", "heads", "n",
         "pretrained", "tuned"}]}]` with the maps as `_quantised` strings; sorted by task, model, objective, size.
     """
-    import pandas as pd
-
+    from bioprobe import runstore
     from bioprobe.attention.compare import read_maps
 
     runs = []
@@ -44,7 +43,7 @@ def collect(root: Path) -> list[dict]:
         table = path.with_name(path.name[:-len(".maps.npz")] + ".csv")
         if not table.is_file():
             continue
-        first = pd.read_csv(table, nrows=1).iloc[0]
+        first = runstore.read_table(table, nrows=1).iloc[0]
         objective = str(first.get("objective") or "classifier")
         if objective == "nan":
             objective = "classifier"

@@ -204,6 +204,14 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_table(path: Path, **options):
+    """One tidy table as `write_table` wrote it: an empty cell is missing, and nothing else is (pandas would read a
+    token or label written `NA`, `None`, `null` or `nan`, e.g. an RE label "None", as missing)."""
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], **options)
+
+
 def write_table(path: Path, rows: list[dict]) -> None:
     """Write a tidy table (CSV) atomically; the tidy columns come first."""
     import pandas as pd
@@ -248,7 +256,7 @@ def read_tables(root: str | Path | None, analysis: str):
     files = sorted((runs_dir(root) / "results" / analysis).rglob("*.csv"))
     if not files:
         return pd.DataFrame(columns=[*TIDY_COLUMNS, "objective"])
-    frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    frame = pd.concat([read_table(f) for f in files], ignore_index=True)
     # Tables written before instruction tuning existed are classifier runs.
     frame["objective"] = frame["objective"].fillna("classifier") if "objective" in frame else "classifier"
     return frame

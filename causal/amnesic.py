@@ -80,9 +80,7 @@ def run_amnesic(settings: AmnesicSettings | None = None, *, n_boot: int = 1000, 
     recorded = {**values(s, ("eval",)), "data": data, "pooling": pooling, "n_boot": n_boot,
                 "fingerprints": [train.meta["fingerprint"], test.meta["fingerprint"]]}
     if runstore.reusable(path, recorded, s.overwrite):
-        import pandas as pd
-
-        rows = pd.read_csv(path).to_dict("records")
+        rows = runstore.read_table(path).to_dict("records")
         return AmnesicResult(path, rows, next(float(r["value"]) for r in rows if r["metric"] == "tuned_score"),
                              reused=True)
 

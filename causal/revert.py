@@ -109,9 +109,7 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
                 "fingerprint": _fingerprint(source, s.model_name, s.seed),
                 "size0": _fingerprint(size0, s.model_name, s.seed) if size0 is not None else None}
     if runstore.reusable(path, recorded, s.overwrite):
-        import pandas as pd
-
-        rows = pd.read_csv(path).to_dict("records")
+        rows = runstore.read_table(path).to_dict("records")
         return RevertResult(path, rows, _tuned(rows), reused=True)
 
     started = time.perf_counter()
@@ -224,7 +222,6 @@ def _size0_score(spec, run, size0, reverter, scorer, resamples, s):
 def _correlations(found: list[dict], s, source) -> list[dict]:
     """Spearman correlation of each head's gain lost with the attention change (1 - cosine) and the importance of
     the same run's attention table (attention layer i is block i + 1 here), when that table exists."""
-    import pandas as pd
     from scipy.stats import spearmanr
 
     lost = {(row["layer"], row["head"]): row["value"] for row in found
@@ -233,7 +230,7 @@ def _correlations(found: list[dict], s, source) -> list[dict]:
                                   objective=s.objective)
     if len(lost) < 3 or not table.is_file():
         return []
-    attention = pd.read_csv(table)
+    attention = runstore.read_table(table)
     out = []
     for metric, name, transform in (("cosine", "head_loss_change_spearman", lambda v: 1 - v),
                                     ("importance", "head_loss_importance_spearman", lambda v: v)):

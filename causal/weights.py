@@ -181,9 +181,7 @@ def run_diff(settings: DiffSettings | None = None, **fields) -> DiffResult:
                                  objective=s.objective)
     recorded = {**values(s, ("eval",)), "data": None, "fingerprint": _fingerprint(source, s.model_name, s.seed)}
     if runstore.reusable(path, recorded, s.overwrite):
-        import pandas as pd
-
-        rows = pd.read_csv(path).to_dict("records")
+        rows = runstore.read_table(path).to_dict("records")
         return DiffResult(path, rows, unchanged(rows), _whole(rows), reused=True)
     started = time.perf_counter()
     run = load_run(source, s.runs_dir, s.seed, s.device)

@@ -126,9 +126,7 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
                 "fingerprints": [acts.meta["fingerprint"] for acts in (train, validation, test, reference)
                                  if acts is not None]}
     if runstore.reusable(path, recorded, s.overwrite):
-        import pandas as pd
-
-        rows = pd.read_csv(path).to_dict("records")
+        rows = runstore.read_table(path).to_dict("records")
         return ProbingResult(path, rows, _draw(s.runs_dir) if figures else [], reused=True)
 
     started = time.perf_counter()

@@ -253,6 +253,29 @@ def test_the_merged_table_keeps_flags_as_booleans_and_the_clinical_prompts(tmp_p
     assert built["clinical_extract"].rows == [["m", "released", "0 %", "0.250", "4"]]
 
 
+def test_words_pandas_would_read_as_missing_survive_the_tables(tmp_path):
+    """An RE label "None", a token "NA" or "null" are text: read back and merged as written, and only an empty cell
+    is missing."""
+    from bioprobe import runstore
+    from bioprobe.report import load_results
+    from bioprobe.study.collect import collect
+
+    common = {"task": "re", "model": "m", "training_size": 100, "seed": 1, "objective": "classifier"}
+    rows = [{**common, "analysis": "finetune", "metric": "f1", "value": 0.5, "label": label, "layer": None}
+            for label in ("None", "all")]
+    rows += [{**common, "analysis": "attribution", "metric": "attribution", "value": 0.1, "label": None,
+              "token": token, "example": 0} for token in ("NA", "null", "nan", "aspirin")]
+    runstore.write_table(runstore.results_path(tmp_path, "finetune", "re", "m", 100, 1), rows[:2])
+    runstore.write_table(runstore.results_path(tmp_path, "attribution", "re", "m", 100, 1), rows[2:])
+    finetune = runstore.read_tables(tmp_path, "finetune")
+    assert finetune["label"].tolist() == ["None", "all"] and finetune["layer"].isna().all()
+    assert runstore.read_tables(tmp_path, "attribution")["token"].tolist() == ["NA", "null", "nan", "aspirin"]
+    collect(tmp_path)
+    merged = load_results(tmp_path)
+    assert merged.loc[merged["analysis"] == "attribution", "token"].tolist() == ["NA", "null", "nan", "aspirin"]
+    assert set(merged.loc[merged["analysis"] == "finetune", "label"]) == {"None", "all"}
+
+
 def test_a_multi_process_finetune_cell_runs_under_torchrun(tiny_model_dirs, cued, tmp_path):
     model = str(tiny_model_dirs["bert"])
     plan = write_plan(tmp_path, [model], cued, sizes=(50,), analyses=("finetune",),

@@ -128,7 +128,7 @@ def collect(runs_dir, plan=None) -> Collected:
     frames, unowned, stale = [], [], []
     files = [p for analysis in RESULTS for p in sorted((root / "results" / analysis).rglob("*.csv"))]
     for path in files:
-        frame = pd.read_csv(path)
+        frame = runstore.read_table(path)
         record = _table_owner(path, owners)
         cell = record["cell"] if record else ""
         if not record:
