@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bioprobe.figures import style
+from bioprobe.figures import flags, style
 from bioprobe.figures.attention import _layer_means, head_rows
 from bioprobe.figures.probing import probing_rows
 from bioprobe.rows import kind_of, task_order, task_title
@@ -54,6 +54,7 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
     colors, markers = style.category_colors(models), style.category_markers(models)
     tasks = task_order(data["task"])
     columns = [c for c in COLUMNS if (data["key"] == c[0]).any()]
+    barely, marked = flags.flagged(table), set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.55, sharex=True)
         for row, task in enumerate(tasks):
@@ -67,6 +68,10 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
                             markers[model], markersize=2.2 if len(line) <= 12 else 1.5,
                             linewidth=0.7 if pretrained else 1.1, alpha=0.55 if pretrained else 1.0,
                             linestyle="--" if objective == "instruct" else "-")
+                    run = (task, model, objective, flags.size_of(name))
+                    if run in barely:
+                        flags.mark_line(ax, line["depth"], line["value"], colors[model])
+                        marked.add(run)
                 ax.set_title(f"{task_title(task)}: {title}")
                 ax.set_ylabel(ylabel)
                 ax.set_xlim(-0.03, 1.03)
@@ -91,5 +96,5 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
     caption = ("Encoder against decoder on normalised depth (0 = embeddings, 1 = last layer; attention layer i sits "
                f"at (i + 1) / layers), at the largest training size ({sizes}): probe accuracy (thin: the pretrained "
                "model), debiased CKA of each layer with the same pretrained layer, and attention change (1 - mean "
-               "cosine of the maps over heads); dashed lines are instruction-tuned runs.")
+               "cosine of the maps over heads); dashed lines are instruction-tuned runs." + flags.caption_note(marked))
     return [style.Drawing("depth_comparison", files, data.round(4), caption, "depth")]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bioprobe.figures import style
+from bioprobe.figures import flags, style
 from bioprobe.registry import safe_name
 from bioprobe.rows import condition, kind_of, main_probing_rows, task_order, task_title, without_repeated_released
 
@@ -197,6 +197,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
     tuned = [c for c in conditions if c[0].isdigit()]
     banded = tuned[-1] if tuned else None  # intervals of the pretrained model and the largest size only: legible
     data, chance_of = [], {}
+    barely, marked = flags.flagged(table), set()
     n_series = len({p for _, p in panels})
     with style.theme():
         figure, axes = style.grid(len(panels), min(4, n_series), panel_height=1.55)
@@ -207,6 +208,10 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                                                            measured["condition"].isin(["pretrained", "random init"])))]
             data += [line.assign(task=task, model=panel)
                      for line in _draw_conditions(ax, here, conditions, colors, styles, banded)]
+            objective = rows.loc[rows["panel"] == panel, "objective"].iloc[0]
+            runs = {(task, model, objective, flags.size_of(c)) for c in here["condition"].unique()} & barely
+            flags.mark_panel(ax, [run[3] for run in runs])
+            marked |= runs
             ax.set_title(f"{panel}: {task_title(task)}")
             _layer_ticks(ax, here["layer"].unique() if len(here) else [0])
             if metric in REFERENCE:
@@ -241,7 +246,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)"
                   if metric == "accuracy" else "")
                + ("; the dotted line is chance, 1 / the number of labels (from the MDL uniform code), where known."
-                  if any(level is not None for level in chance_of.values()) else "."))
+                  if any(level is not None for level in chance_of.values()) else ".") + flags.caption_note(marked))
     return [style.Drawing(name, files, data[order].round(4), caption, "probing")]
 
 
@@ -264,7 +269,7 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
         columns = ["pretrained"] + columns  # CKA: the random-init baseline only (the pretrained model is the reference)
     tasks = task_order(measured["task"])
     ylabel, what, fixed = PROBING_METRICS[metric]
-    data = []
+    data, barely, marked = [], flags.flagged(table), set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.45, sharex=True)
         for row, task in enumerate(tasks):
@@ -287,6 +292,10 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                             ax.plot(line["depth"], line["value"], color=colors[model], linestyle=style_,
                                     marker=markers[model], markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0,
                                     label=label)
+                            run = (task, model, objective, flags.size_of(weights))
+                            if run in barely:
+                                flags.mark_line(ax, line["depth"], line["value"], colors[model])
+                                marked.add(run)
                             data.append(line.assign(task=task, model=model, objective=objective, condition=weights))
                 ax.set_title(f"{task_title(task)}, {'pretrained' if name == 'pretrained' else name}")
                 ax.set_xlim(-0.03, 1.03)
@@ -320,7 +329,8 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
         files = style.save(figure, out_dir / name)
     caption = (f"{what[0].upper() + what[1:]} against normalised depth (layer / layers, 0 = embeddings), encoder and "
                "decoder on one axis: one row per task, one panel per training size (the pretrained panel also shows "
-               "the random-init baseline, dotted); dashed lines are instruction-tuned runs.")
+               "the random-init baseline, dotted); dashed lines are instruction-tuned runs."
+               + flags.caption_note(marked))
     data = data[["task", "model", "objective", "condition", "depth", "value"]]
     return [style.Drawing(name, files, data.round(4), caption, "depth")]
 

@@ -1,0 +1,72 @@
+"""Runs that barely moved are marked on the figures that show change: a hand-made table with one run whose CKA stays
+at 1.0 (flagged) and one whose CKA falls to 0.3 (not flagged)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bioprobe.figures import depth, flags, probing, style
+
+
+def _rows() -> list[dict]:
+    rows = []
+    for model, kind, cka in (("enc", "encoder", {0: 0.9, 1: 0.6, 2: 0.3}), ("dec", "decoder", {0: 1.0, 1: 0.999,
+                                                                                               2: 0.995})):
+        for size in (0, 100):
+            common = {"analysis": "probing", "task": "nli", "model": model, "training_size": size, "seed": 42,
+                      "objective": "classifier", "baseline": "", "probe": "logistic", "pooling": "mean",
+                      "kind": kind, "n_layers": 2, "reference": model}
+            for layer in (0, 1, 2):
+                rows.append({**common, "layer": layer, "metric": "accuracy", "value": 0.5 + 0.1 * layer})
+                if size:
+                    rows.append({**common, "layer": layer, "metric": "cka", "value": cka[layer]})
+        rows.append({"analysis": "finetune", "task": "nli", "model": model, "training_size": 100, "seed": 42,
+                     "objective": "classifier", "metric": "accuracy", "value": 0.6, "regime": "LoRA", "steps": 2,
+                     "n_train": 8})
+    return rows
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    saved, save = [], style.save
+
+    def keep(figure, path):
+        saved.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(style, "save", keep)
+    return saved
+
+
+def _texts(figure) -> list[str]:
+    return [text.get_text() for ax in figure.axes for text in ax.texts]
+
+
+def test_the_flagged_run_is_found_and_only_it():
+    assert flags.flagged(pd.DataFrame(_rows())) == {("nli", "dec", "classifier", 100)}
+    assert flags.size_of("100 %") == 100 and flags.size_of("pretrained") is None
+
+
+def test_depth_figures_mark_the_run_that_barely_moved_and_name_it(figures, tmp_path):
+    table = pd.DataFrame(_rows())
+    (comparison,) = depth.depth_comparison(table, tmp_path)
+    (cka_depth,) = probing.depth_curves(table, tmp_path, "cka")
+    for drawing, figure in zip((comparison, cka_depth), figures):
+        assert "Marked 'barely moved' (CKA with the pretrained model >= 0.99" in drawing.caption
+        assert "dec on nli at 100 %" in drawing.caption and "enc on nli" not in drawing.caption
+        assert _texts(figure).count("barely moved") >= 1  # written at the end of the decoder's line
+
+
+def test_layer_curves_say_in_the_panel_which_size_barely_moved(figures, tmp_path):
+    (drawing,) = probing.layer_curves(pd.DataFrame(_rows()), tmp_path, "cka")
+    (figure,) = figures
+    panels = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in figure.axes if ax.get_title()}
+    assert "100 %: barely moved" in panels["dec: NLI"] and "100 %: barely moved" not in panels["enc: NLI"]
+    assert drawing.caption.endswith("not a finding about the model.")
+
+
+def test_nothing_is_marked_when_every_run_moved(figures, tmp_path):
+    table = pd.DataFrame([row for row in _rows() if row["model"] == "enc"])
+    (drawing,) = depth.depth_comparison(table, tmp_path)
+    assert "barely moved" not in drawing.caption and "barely moved" not in _texts(figures[0])
