@@ -82,10 +82,12 @@ def attention_units(table) -> list[tuple]:
     attention = _rows(table, "attention")
     units = []
     if not attention.empty:
+        scales = _attention.family_scales(attention)  # one colour scale per metric, from the whole table
         for keys, part in attention.groupby(["task", "model", "objective"]):
             for metric in _attention.ATTENTION_METRICS:
                 if (part["metric"] == metric).any():
-                    units.append((_attention.head_heatmaps, part[part["metric"] == metric], {"metrics": [metric]}))
+                    units.append((_attention.head_heatmaps, part[part["metric"] == metric],
+                                  {"metrics": [metric], "scales": scales}))
         summary = attention[attention["metric"].isin(["cosine", "importance", "importance_change_spearman"])]
         units += [(_attention.layer_change, summary, {}), (_attention.importance_change, summary, {}),
                   (_attention.depth_change, summary, {})]

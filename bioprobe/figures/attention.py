@@ -12,8 +12,8 @@ from bioprobe.figures import style
 from bioprobe.registry import safe_name
 from bioprobe.rows import analysis, kind_of, size_order, task_order, task_title
 
-ATTENTION_METRICS = {  # metric -> colour bar label, colour map
-    "cosine": ("cosine with the pretrained maps", "viridis"),
+ATTENTION_METRICS = {  # metric -> colour bar label, colour map (of the value drawn, see `drawn_values`)
+    "cosine": ("attention change (1 - cosine with the pretrained maps)", "viridis_r"),
     "js": ("JS divergence from pretrained (bits)", "magma_r"),
     "entropy_change": ("entropy change (bits)", "RdBu_r"),
     "importance": ("head importance (normalised per layer)", "Blues"),
@@ -24,6 +24,33 @@ ANNOTATE_CELLS = 100
 30-layer decoder) do not: nobody reads hundreds of numbers, and writing them is most of the drawing time."""
 ANNOTATED = ("cosine",)
 """Metrics whose small heatmaps are annotated (the study's metric; the others are read by colour)."""
+
+
+def drawn_values(metric: str, values):
+    """What a metric's heatmap colours: the change 1 - cosine for the cosine (so that a log scale can show a decoder's
+    changes 100 times below an encoder's), the value itself for the others."""
+    return 1 - values if metric == "cosine" else values
+
+
+def family_scales(table) -> dict:
+    """Metric -> the one colour scale (`style.Scale`) of every `attention_{metric}_*` figure, from every head row of
+    the table (all tasks, models, objectives and sizes), so that a colour means one value in all of them: importance
+    (normalised per layer) from 0 to 1, the entropy change symmetric about 0, the change 1 - cosine and the JS
+    divergence from 0; each on a log scale where the values span more than two decades (`style.shared_scale`).
+
+    Pass it to `head_heatmaps` when the table's heatmaps are drawn apart (`bioprobe.figures.attention_units`).
+    """
+    heads = head_rows(table)
+    scales = {}
+    for metric in ATTENTION_METRICS:
+        values = heads.loc[heads["metric"] == metric, "value"].to_numpy(dtype=float)
+        if not np.isfinite(values).any():
+            continue
+        if metric == "importance":
+            scales[metric] = style.Scale(0.0, max(1.0, float(np.nanmax(values))))
+        else:
+            scales[metric] = style.shared_scale(drawn_values(metric, values), signed=metric == "entropy_change")
+    return scales
 
 
 def head_rows(table):
@@ -43,17 +70,21 @@ def _n_layers(part) -> int:
         int(part["layer"].max()) + 1
 
 
-def head_heatmaps(table, out_dir: Path, metrics=None) -> list[style.Drawing]:
+def head_heatmaps(table, out_dir: Path, metrics=None, scales: dict | None = None) -> list[style.Drawing]:
     """`attention_{metric}_{task}_{model}[_instruct]`: layer x head heatmaps, one panel per training size in a grid
     (two columns for short grids like minilm's 6 x 12, four for tall ones like a 30-layer decoder's), one colour
-    scale per figure, values written in only for small grids.
+    scale per metric shared by all its figures (`family_scales`), values written in only for small grids; an SVG with
+    each cell's value on hover beside each PNG.
 
     Args:
         table: Tidy rows.
         out_dir: The figures folder.
         metrics: Metrics to draw (default: every one of `ATTENTION_METRICS` the rows have).
+        scales: Metric -> `style.Scale` (default: `family_scales(table)`); pass the whole table's when drawing a
+            part of it, so that every figure of a metric has one colour scale.
     """
     heads = head_rows(table)
+    scales = {**family_scales(heads), **(scales or {})}
     drawn = []
     for (task, model, objective), part in heads.groupby(["task", "model", "objective"]):
         for metric, (label, cmap) in ATTENTION_METRICS.items():
@@ -70,21 +101,15 @@ def head_heatmaps(table, out_dir: Path, metrics=None) -> list[style.Drawing]:
             cell = panel_width / n_heads
             panel_height = min(2.6, max(0.9, n_layers * min(cell * 0.75, 0.22))) + 0.35
             annotate = metric in ANNOTATED and n_layers * n_heads <= ANNOTATE_CELLS and cell >= 0.2
-            values = rows.pivot_table(index=["training_size", "layer"], columns="head", values="value")
-            if metric == "entropy_change":
-                span = float(np.nanmax(np.abs(values.to_numpy()))) or 1.0
-                low, high = -span, span
-            elif metric == "importance":
-                low, high = 0.0, max(1.0, float(np.nanmax(values.to_numpy())))
-            else:
-                low, high = float(np.nanmin(values.to_numpy())), float(np.nanmax(values.to_numpy()))
-                high = low + 1e-6 if high <= low else high
+            values = drawn_values(metric, rows.pivot_table(index=["training_size", "layer"], columns="head",
+                                                           values="value"))
+            scale = scales.get(metric, style.Scale(0.0, 1.0))
             with style.theme():
                 figure, axes = style.grid(len(sizes), ncols, panel_height=panel_height)
                 for i, (ax, size) in enumerate(zip(axes, sizes)):
                     grid = values.loc[size].reindex(index=range(n_layers), columns=range(n_heads))
-                    image = style.heatmap(ax, grid.to_numpy(), cmap, low, high, annotate=annotate,
-                                          max_ticks=12 if not tall else 8)
+                    image = style.heatmap(ax, grid.to_numpy(), cmap, scale.low, scale.high, annotate=annotate,
+                                          max_ticks=12 if not tall else 8, norm=scale.norm(), names=("layer", "head"))
                     ax.set_xticks(range(0, n_heads, 1 if n_heads <= 12 else 2))
                     ax.set_xticklabels([str(h) for h in range(0, n_heads, 1 if n_heads <= 12 else 2)])
                     ax.set_title(f"{size} % training data")
@@ -94,8 +119,8 @@ def head_heatmaps(table, out_dir: Path, metrics=None) -> list[style.Drawing]:
                         ax.tick_params(labelleft=False)
                     if i >= len(sizes) - ncols:
                         ax.set_xlabel("head")
-                figure.colorbar(image, ax=axes, shrink=0.9 if len(sizes) > ncols else 1.0, label=label, aspect=30,
-                                pad=0.02)
+                figure.colorbar(image, ax=axes, shrink=0.9 if len(sizes) > ncols else 1.0, aspect=30, pad=0.02,
+                                label=f"{label}\n({scale.describe()})")
                 tuned = "instruction-tuned" if objective == "instruct" else "fine-tuned"
                 figure.suptitle(f"{model} {tuned}, {task_title(task)}: {label} per layer and head")
                 name = f"attention_{metric}_{task}_{safe_name(model)}" + ("_instruct" if objective == "instruct"
@@ -104,7 +129,8 @@ def head_heatmaps(table, out_dir: Path, metrics=None) -> list[style.Drawing]:
             columns = ["training_size", "layer", "head", "value"] + [c for c in ("ci_low", "ci_high")
                                                                      if c in rows and rows[c].notna().any()]
             caption = (f"{model} ({tuned}, {task_title(task)}): {label} of each head (columns) in each layer (rows), "
-                       "one panel per training size, on one colour scale" +
+                       f"one panel per training size, on the colour scale of every attention_{metric} figure "
+                       f"({scale.describe()})" +
                        (", over test sentences (95 % bootstrap intervals in the data)." if metric != "importance"
                         else "; importance is the gradient of the loss with respect to a gate on the head (Michel et "
                              "al. 2019)."))
@@ -131,9 +157,11 @@ def _task_series_panels(frame, kinds) -> list[tuple[str, str]]:
 
 
 def layer_change(table, out_dir: Path) -> list[style.Drawing]:
-    """`attention_layer_means`: per layer, the mean over heads of the cosine with the pretrained maps against
-    training size; one panel per task and model, one line per layer coloured by depth, the most changed layer
-    named."""
+    """`attention_layer_means`: per layer, the mean over heads of the cosine with the pretrained maps; one panel per
+    task and model, the most changed layer named. A panel with several training sizes has one line per layer against
+    training size, coloured by depth; one with a single size (a line against size would be dots on one x) has the
+    means against layer instead, the points coloured by depth. A panel says "no data" where it has no value, and
+    "all 1 (unchanged)" (or the one value) where every value is the same."""
     import matplotlib
 
     heads = head_rows(table)
@@ -145,32 +173,55 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
     n_series = len({s for _, s in panels})
     ncols = min(3, n_series)
     cmap = matplotlib.colors.ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0, 0.9, 256)))
+    parts = [means[(means["task"] == task) & (means["series"] == name) & means["value"].notna()]
+             for task, name in panels]
+    by_layer = [part["training_size"].nunique() == 1 for part in parts]
+    mixed = len(set(by_layer)) > 1
     with style.theme():
         figure, axes = style.grid(len(panels), ncols, panel_height=1.6)
-        for i, (ax, (task, name)) in enumerate(zip(axes, panels)):
-            part = means[(means["task"] == task) & (means["series"] == name)]
+        for i, (ax, (task, name), part, one_size) in enumerate(zip(axes, panels, parts, by_layer)):
+            title = f"{name}: {task_title(task)}"
+            if part.empty:
+                ax.set_title(title)
+                style.note(ax, "no data")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
             sizes = size_order(part["training_size"])
-            many = part["layer"].nunique() > 12
-            for layer, line in part.groupby("layer"):
-                line = line.sort_values("training_size")
-                ax.plot(line["training_size"], line["value"], color=cmap(float(line["depth"].iloc[0])),
-                        marker=None if many else "o", markersize=2, linewidth=0.7 if many else 1.0)
             last = part[part["training_size"] == sizes[-1]]
-            moved = last.loc[last["value"].idxmin()]
-            ax.set_title(f"{name}: {task_title(task)}\nmost changed at {sizes[-1]} %: layer {int(moved['layer'])}")
-            ax.set_xticks(sizes)
+            moved = int(last.loc[last["value"].idxmin(), "layer"])
+            if one_size:
+                line = part.sort_values("layer")
+                ax.plot(line["layer"], line["value"], color="0.6", linewidth=0.8, zorder=2)
+                ax.scatter(line["layer"], line["value"], c=[cmap(float(d)) for d in line["depth"]], s=6, zorder=3,
+                           linewidths=0)
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
+                ax.set_title(f"{title}, {sizes[0]} % training data\nmost changed: layer {moved}")
+                xlabel = "layer"
+            else:
+                many = part["layer"].nunique() > 12
+                for layer, line in part.groupby("layer"):
+                    line = line.sort_values("training_size")
+                    ax.plot(line["training_size"], line["value"], color=cmap(float(line["depth"].iloc[0])),
+                            marker=None if many else "o", markersize=2, linewidth=0.7 if many else 1.0)
+                ax.set_title(f"{title}\nmost changed at {sizes[-1]} %: layer {moved}")
+                ax.set_xticks(sizes)
+                xlabel = "training data (%)"
+            if part["value"].nunique() == 1:
+                value = float(part["value"].iloc[0])
+                style.note(ax, "all 1 (unchanged)" if value == 1 else f"all {value:g}", y=0.8)
             if i % ncols == 0:
                 ax.set_ylabel("mean cosine with pretrained")
-            if i >= len(panels) - ncols:
-                ax.set_xlabel("training data (%)")
+            if mixed or i >= len(panels) - ncols:
+                ax.set_xlabel(xlabel)
         mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
         bar = figure.colorbar(mappable, ax=axes, shrink=0.85, aspect=30, pad=0.02,
                               label="depth ((layer + 1) / layers)")
         bar.set_ticks([0, 0.5, 1])
         files = style.save(figure, out_dir / "attention_layer_means")
     caption = ("Mean over heads of the cosine between the tuned and the pretrained attention maps (1 = unchanged), "
-               "per layer against training data; colour = depth (dark = first layers); the titles name the layer "
-               "that changed most at the largest size.")
+               "per layer against training data (or, for a model tuned at one size only, against layer); colour = "
+               "depth (dark = first layers); the titles name the layer that changed most at the largest size.")
     data = means[["task", "series", "training_size", "layer", "value"]].rename(
         columns={"series": "model", "value": "mean_cosine"})
     return [style.Drawing("attention_layer_means", files, data.round(4), caption, "attention")]
@@ -208,8 +259,7 @@ def importance_change(table, out_dir: Path) -> list[style.Drawing]:
                 ax.scatter(points["change"], points["importance"], s=3, alpha=0.6, color=colors[size],
                            linewidths=0, label=f"{size} %")
             here = rho[(rho["task"] == task) & (rho["series"] == name)] if not rho.empty else rho
-            correlations = " ".join(f"{v:+.2f}" for v in here.sort_values("training_size")["value"])
-            ax.set_title(f"{name}: {task_title(task)}" + (f"\n\u03c1 by size: {correlations}" if correlations else ""))
+            ax.set_title(f"{name}: {task_title(task)}" + "".join(f"\n{line}" for line in rho_lines(here)))
             ax.set_xlim(left=0)
             if i % ncols == 0:
                 ax.set_ylabel("head importance")
@@ -223,10 +273,20 @@ def importance_change(table, out_dir: Path) -> list[style.Drawing]:
         files = style.save(figure, out_dir / "attention_importance_change")
     caption = ("Each head's importance (gradient of the loss with respect to its gate, normalised per layer) against "
                "how much its attention moved from the pretrained maps; the titles give the Spearman correlation of "
-               "importance and change at each training size, ascending.")
+               "importance and change at each training size, named by the size (\u03c1 by size: 10 %: ..., 100 %: ...)"
+               ".")
     data = wide[["task", "series", "training_size", "layer", "head", "change", "importance"]].rename(
         columns={"series": "model"})
     return [style.Drawing("attention_importance_change", files, data.round(4), caption, "attention")]
+
+
+def rho_lines(rows) -> list[str]:
+    """The Spearman correlations of importance and change named by their training size:
+    ["\u03c1 by size: 10 %: +0.13, 100 %: +0.36"] (none without rows). Each "size: value" is held together by
+    no-break spaces, so that a title too wide for its panel (`style.fit`) breaks only between them."""
+    entries = [f"{int(size)}\u00a0%:\u00a0{value:+.2f}" for size, value in
+               rows.sort_values("training_size")[["training_size", "value"]].itertuples(index=False)]
+    return ["\u03c1 by size: " + ", ".join(entries)] if entries else []
 
 
 def depth_change(table, out_dir: Path) -> list[style.Drawing]:
@@ -250,7 +310,8 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
                 for (model, objective), line in part.groupby(["model", "objective"]):
                     line = line.sort_values("depth")
                     ax.plot(line["depth"], line["value"], color=colors[model], marker=markers[model],
-                            markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0, linestyle="--" if objective == "instruct" else "-")
+                            markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0,
+                            linestyle="--" if objective == "instruct" else "-")
                 ax.set_title(f"{task_title(task)}, {size} %")
                 ax.set_xlim(0, 1.03)
                 ax.set_xticks([0, 0.5, 1])
