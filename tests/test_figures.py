@@ -254,9 +254,9 @@ def _markdown_tables(text: str) -> list[list[str]]:
 def test_every_table_of_the_report_has_rows_and_every_latex_table_is_booktabs(report_dir):
     markdown = (report_dir / "report.md").read_text()
     found = _markdown_tables(markdown)
-    assert len(found) == 7  # fine-tuning x 2, generative x 2, probing, attention, attribution
+    assert len(found) == 8  # the runs' regimes, fine-tuning x 2, generative x 2, probing, attention, attribution
     for lines in found:
-        assert re.fullmatch(r"\|(---\|)+", lines[1]) and len(lines) >= 3
+        assert re.fullmatch(r"\|(---:?\|)+", lines[1]) and len(lines) >= 3
     tex = sorted((report_dir / "tables").glob("*.tex"))
     assert {p.stem for p in tex} == {"finetune_ner", "finetune_nli", "generative_ner", "generative_nli",
                                      "probing_nli", "attention_nli", "attribution"}
@@ -274,11 +274,13 @@ def test_every_table_of_the_report_has_rows_and_every_latex_table_is_booktabs(re
 
 def test_the_html_report_is_self_contained(report_dir):
     page = (report_dir / "report.html").read_text()
-    assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page and "<script" not in page
+    assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page and "<script src" not in page
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == len(list((report_dir / "figures").glob("*.png")))
+    inline = page.count("<svg ")  # heatmaps: inline SVG with a hover title per cell, instead of their PNG
+    svgs = list((report_dir / "figures").glob("*.svg"))
+    assert inline == len(svgs) > 0 and len(images) + inline == len(list((report_dir / "figures").glob("*.png")))
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert page.count("<details>") == len(images) - 1  # every drawn figure has its data; the stale one has none
+    assert page.count("<details>") == len(images) + inline - 1  # every drawn figure has its data; the stale one none
     assert "<p>Notes passed in: <strong>seven</strong> runs.</p>" in page
 
 
