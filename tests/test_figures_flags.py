@@ -70,3 +70,26 @@ def test_nothing_is_marked_when_every_run_moved(figures, tmp_path):
     table = pd.DataFrame([row for row in _rows() if row["model"] == "enc"])
     (drawing,) = depth.depth_comparison(table, tmp_path)
     assert "barely moved" not in drawing.caption and "barely moved" not in _texts(figures[0])
+
+
+def _with_attention(rows: list[dict]) -> pd.DataFrame:
+    for model, cosine in (("enc", 0.6), ("dec", 0.999)):
+        common = {"analysis": "attention", "task": "nli", "model": model, "training_size": 100, "seed": 42,
+                  "objective": "classifier", "split": "test", "n_layers": 2, "n_heads": 2,
+                  "kind": "encoder" if model == "enc" else "decoder", "reference": model}
+        rows += [{**common, "layer": layer, "head": head, "metric": "cosine", "value": cosine}
+                 for layer in (0, 1) for head in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_attention_figures_mark_the_run_that_barely_moved(figures, tmp_path):
+    from bioprobe.figures import attention
+
+    table = _with_attention(_rows())
+    (layer_means,) = attention.layer_change(table, tmp_path)
+    (depth_figure,) = attention.depth_change(table, tmp_path)
+    for drawing in (layer_means, depth_figure):
+        assert "dec on nli at 100 %" in drawing.caption and "enc on nli" not in drawing.caption
+    panels = {ax.get_title().split(",")[0]: [t.get_text() for t in ax.texts] for ax in figures[0].axes}
+    assert "100 %: barely moved" in panels["dec: NLI"] and "100 %: barely moved" not in panels["enc: NLI"]
+    assert _texts(figures[1]).count("barely moved") == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bioprobe.figures import style
+from bioprobe.figures import flags, style
 from bioprobe.registry import safe_name
 from bioprobe.rows import analysis, kind_of, size_order, task_order, task_title
 
@@ -177,6 +177,7 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
              for task, name in panels]
     by_layer = [part["training_size"].nunique() == 1 for part in parts]
     mixed = len(set(by_layer)) > 1
+    barely, marked = flags.flagged(table), set()
     with style.theme():
         figure, axes = style.grid(len(panels), ncols, panel_height=1.6)
         for i, (ax, (task, name), part, one_size) in enumerate(zip(axes, panels, parts, by_layer)):
@@ -207,6 +208,10 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
                 ax.set_title(f"{title}\nmost changed at {sizes[-1]} %: layer {moved}")
                 ax.set_xticks(sizes)
                 xlabel = "training data (%)"
+            runs = {(task, model, objective, int(size)) for model, objective, size in
+                    zip(part["model"], part["objective"], part["training_size"])} & barely
+            flags.mark_panel(ax, [run[3] for run in runs])
+            marked |= runs
             if part["value"].nunique() == 1:
                 value = float(part["value"].iloc[0])
                 style.note(ax, "all 1 (unchanged)" if value == 1 else f"all {value:g}", y=0.8)
@@ -221,7 +226,8 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
         files = style.save(figure, out_dir / "attention_layer_means")
     caption = ("Mean over heads of the cosine between the tuned and the pretrained attention maps (1 = unchanged), "
                "per layer against training data (or, for a model tuned at one size only, against layer); colour = "
-               "depth (dark = first layers); the titles name the layer that changed most at the largest size.")
+               "depth (dark = first layers); the titles name the layer that changed most at the largest size."
+               + flags.caption_note(marked))
     data = means[["task", "series", "training_size", "layer", "value"]].rename(
         columns={"series": "model", "value": "mean_cosine"})
     return [style.Drawing("attention_layer_means", files, data.round(4), caption, "attention")]
@@ -301,6 +307,7 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
     colors, markers = style.category_colors(models), style.category_markers(models)
     tasks = task_order(means["task"])
     sizes = size_order(means["training_size"])
+    barely, marked = flags.flagged(table), set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(sizes), len(sizes), panel_height=1.45, sharex=True)
         for row, task in enumerate(tasks):
@@ -312,6 +319,9 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
                     ax.plot(line["depth"], line["value"], color=colors[model], marker=markers[model],
                             markersize=2.2 if len(line) <= 12 else 1.5, linewidth=1.0,
                             linestyle="--" if objective == "instruct" else "-")
+                    if (task, model, objective, int(size)) in barely:
+                        flags.mark_line(ax, line["depth"], line["value"], colors[model])
+                        marked.add((task, model, objective, int(size)))
                 ax.set_title(f"{task_title(task)}, {size} %")
                 ax.set_xlim(0, 1.03)
                 ax.set_xticks([0, 0.5, 1])
@@ -335,7 +345,7 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
         files = style.save(figure, out_dir / "attention_depth")
     caption = ("Mean over heads of the cosine with the pretrained attention maps against normalised depth, encoder "
                "and decoder on one axis: one row per task, one panel per training size; dashed lines are "
-               "instruction-tuned runs.")
+               "instruction-tuned runs." + flags.caption_note(marked))
     data = means[["task", "model", "objective", "training_size", "layer", "depth", "value"]].rename(
         columns={"value": "mean_cosine"})
     return [style.Drawing("attention_depth", files, data.round(4), caption, "depth")]
