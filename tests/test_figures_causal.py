@@ -200,6 +200,18 @@ def test_the_head_heatmap_is_gain_lost_by_layer_and_head_beside_the_attention_ch
     assert "Spearman" in drawing.caption
 
 
+def test_the_head_heatmaps_attention_change_uses_the_scale_it_is_given(tmp_path, monkeypatch):
+    from bioprobe.figures import causal, style
+
+    limits = []
+    heatmap = style.heatmap
+    monkeypatch.setattr(style, "heatmap", lambda ax, values, cmap, low, high, **kw: limits.append((low, high)) or
+                        heatmap(ax, values, cmap, low, high, **kw))
+    shared = style.Scale(1e-4, 1.0, log=True)
+    causal.revert_heads(revert_rows(), tmp_path, scale=shared)
+    assert limits[1] == (1e-4, 1.0)  # the second heatmap: the attention change, on the family's scale
+
+
 def test_the_head_heatmap_without_attention_rows_is_one_panel(tmp_path):
     from bioprobe.figures import causal
 
@@ -234,6 +246,9 @@ def test_the_units_pick_their_rows_and_give_the_heads_unit_the_matching_attentio
     assert [u[0].__name__ for u in revert] == ["revert_blocks", "revert_heads"]
     assert [u[0].__name__ for u in amnesic] == ["amnesic"]
     heads = revert[1][1]
+    from bioprobe.figures.attention import family_scales
+
+    assert revert[1][2]["scale"] == family_scales(table)["cosine"]  # the attention_cosine figures' colour scale
     attention = heads[heads["analysis"] == "attention"]
     assert set(attention["metric"]) == {"cosine"} and set(attention["training_size"]) == {100}
     assert len(attention) == COSINE.size

@@ -5,7 +5,8 @@ table) and picks its own rows by the `analysis` column. `draw_all` draws everyth
 returns `style.Drawing` records (files, the data behind each figure, a caption) for the report; the named functions
 below return the files.
 Modules: `style` (palette, widths, saving), `finetune`, `probing`, `attention`, `depth` (encoder vs decoder),
-`attribution`, `causal` (weight difference, reverting blocks and heads, amnesic erasure).
+`attribution`, `causal` (weight difference, reverting blocks and heads, amnesic erasure), `diffing` (output
+divergence, logit lens).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bioprobe.figures import attention as _attention
 from bioprobe.figures import attribution as _attribution
 from bioprobe.figures import causal as _causal
 from bioprobe.figures import depth as _depth
+from bioprobe.figures import diffing as _diffing
 from bioprobe.figures import finetune as _finetune
 from bioprobe.figures import probing as _probing
 from bioprobe.figures.attribution import attribution_examples
@@ -130,6 +132,7 @@ def revert_units(table) -> list[tuple]:
         return []
     revert = _with_objective(revert)
     cosine = _with_objective(_rows(table, "attention", ["cosine"]))
+    scale = _attention.family_scales(table).get("cosine") if not cosine.empty else None
     units = []
     for (task, model, objective), part in revert.groupby(["task", "model", "objective"]):
         units.append((_causal.revert_blocks, part, {}))
@@ -139,7 +142,7 @@ def revert_units(table) -> list[tuple]:
             heads = part[part["training_size"] == size]
             seen = cosine[(cosine["task"] == task) & (cosine["model"] == model) & (cosine["objective"] == objective)
                           & (cosine["training_size"] == size)] if not cosine.empty else cosine
-            units.append((_causal.revert_heads, _stacked([heads, seen]), {}))
+            units.append((_causal.revert_heads, _stacked([heads, seen]), {"scale": scale}))
     return units
 
 
@@ -149,6 +152,25 @@ def amnesic_units(table) -> list[tuple]:
     if amnesic.empty:
         return []
     return [(_causal.amnesic, part, {}) for _, part in _with_objective(amnesic).groupby("task")]
+
+
+def divergence_units(table) -> list[tuple]:
+    """Per task, KL(tuned || reference) per position class against training size; per run, its most-changed item's
+    tokens shaded by KL."""
+    divergence = _rows(table, "divergence")
+    if divergence.empty:
+        return []
+    divergence = _with_objective(divergence)
+    return [(function, part, {}) for _, part in divergence.groupby("task")
+            for function in (_diffing.divergence_sizes, _diffing.divergence_tokens)]
+
+
+def lens_units(table) -> list[tuple]:
+    """Per task, the logit lens's gold-token rank per layer on normalised depth, pretrained against tuned."""
+    lens = _rows(table, "lens")
+    if lens.empty:
+        return []
+    return [(_diffing.lens_depth, part, {}) for _, part in _with_objective(lens).groupby("task")]
 
 
 def _stacked(frames):

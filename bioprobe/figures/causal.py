@@ -314,11 +314,13 @@ def _matrix(rows, n_layers: int, n_heads: int, first: int = 1):
     return values.reindex(index=range(first, first + n_layers), columns=range(n_heads)).to_numpy(dtype=float)
 
 
-def revert_heads(table, out_dir: Path) -> list[style.Drawing]:
+def revert_heads(table, out_dir: Path, scale: style.Scale | None = None) -> list[style.Drawing]:
     """`revert_heads_{task}_{model}[_instruct]_size{N}`: gain lost when reverting one head to its pretrained weights,
     a layer x head heatmap on a diverging scale centred at 0, and beside it the same heads' attention change (1 -
     cosine with the pretrained maps, analysis "attention", its layer i drawn at block i + 1) when the rows have it;
-    the Spearman correlations of the two (and of gain lost with head importance) in the title."""
+    the Spearman correlations of the two (and of gain lost with head importance) in the title. `scale`: the colour
+    scale of the attention change, the one the attention_cosine figures use (`figures.attention.family_scales`; by
+    default from these rows)."""
     from bioprobe.figures.attention import head_rows
 
     rows = analysis(table, "revert")
@@ -358,10 +360,12 @@ def revert_heads(table, out_dir: Path) -> list[style.Drawing]:
             figure.colorbar(image, ax=axes[0], shrink=0.9, aspect=25, pad=0.02, label="gain lost")
             axes[0].set_title("gain lost when the head is reverted")
             if change is not None:
-                high = float(np.nanmax(change)) if np.isfinite(change).any() else 1.0
-                image = style.heatmap(axes[1], change, "magma_r", 0.0, high if high > 0 else 1e-6, annotate=annotate,
-                                      yticks=ticks, max_ticks=12 if not tall else 8)
-                figure.colorbar(image, ax=axes[1], shrink=0.9, aspect=25, pad=0.02, label="1 - cosine")
+                shared = scale or style.shared_scale(change[np.isfinite(change)])
+                image = style.heatmap(axes[1], change, "viridis_r", shared.low, shared.high, annotate=annotate,
+                                      yticks=ticks, max_ticks=12 if not tall else 8, norm=shared.norm(),
+                                      names=("layer", "head"))
+                figure.colorbar(image, ax=axes[1], shrink=0.9, aspect=25, pad=0.02,
+                                label=f"1 - cosine ({shared.describe()})")
                 axes[1].set_title("attention change (1 - cosine with pretrained)")
             for ax in axes:
                 step = 1 if n_heads <= 12 else 2
