@@ -190,6 +190,34 @@ def amnesic_cmd(settings):
     click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
 
 
+@_stage_command("divergence", required=("task",))
+def divergence_cmd(settings):
+    """KL(tuned || reference) of the next-token distributions on the test prompts with their gold answers, at prompt
+    and at answer positions apart: per item, the mean with a bootstrap interval, the items that changed most token by
+    token (decoders with a language-model head)."""
+    from bioprobe.diffing.divergence import run_divergence
+
+    result = run_divergence(settings)
+    first = result.rows[0]
+    means = ", ".join(f"{position} {value:.4g}" for position, value in result.kl.items())
+    click.echo(f"KL({first['model']} || {first['reference']}) on {first['n_items']} items, nats per token: {means}")
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
+
+
+@_stage_command("lens", required=("task",))
+def lens_cmd(settings):
+    """Logit lens: each layer read through the final norm and the unembedding as a prediction of the gold answer
+    token (probability and rank), for the run and its reference; encoders with a masked-LM head at masked tokens."""
+    from bioprobe.diffing.lens import run_lens
+
+    result = run_lens(settings)
+    first = result.rows[0] if result.rows else {}
+    for reading, layer in result.decodable.items():
+        where = f"from layer {int(layer)} of {first.get('n_layers')}" if layer == layer else "at no layer"
+        click.echo(f"{reading}: the gold answer token is ranked first for half the answer tokens {where}")
+    click.echo(f"{'reused' if result.reused else 'wrote'} {result.table}")
+
+
 def _templates_epilog() -> str:
     from bioprobe.finetune.clinical import TEMPLATES
 
@@ -317,6 +345,8 @@ main.add_command(attribute_cmd)
 main.add_command(diff_cmd)
 main.add_command(revert_cmd)
 main.add_command(amnesic_cmd)
+main.add_command(divergence_cmd)
+main.add_command(lens_cmd)
 main.add_command(generate_cmd)
 main.add_command(demo_cmd)
 main.add_command(study_cmd)

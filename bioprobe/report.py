@@ -119,6 +119,19 @@ INTRO = {
         "of what tuning gained, 1 = all of it; it can exceed 1 (the reverted model is worse than the untuned one) or "
         "fall below 0 (reverting helps). Layers are hidden-state numbers, as in the probing tables: 0 = the "
         "embeddings, l = the output of transformer block l, so attention layer i is block i + 1 here.\n"),
+    "diffing": (
+        "What the tuned model *says*, against its reference (the pretrained model; a LoRA run's base with the adapter "
+        "off; or a named reference with the same tokenizer). *Output divergence*: on the seeded test prompts with "
+        "their gold answers, KL(tuned || reference) = sum_v p_tuned(v) log(p_tuned(v) / p_ref(v)) of the two "
+        "next-token distributions at each position, in nats; a *prompt* position predicts a prompt token, an "
+        "*answer* position an answer token or the closing EOS; each item's mean per class, then the mean over items "
+        "with a 95 % bootstrap interval over items. *Logit lens*: each layer's hidden state (0 = the embeddings) at "
+        "the answer positions, passed through the model's final norm and unembedding, read as a prediction of the "
+        "gold answer token: its probability and its rank (1 = the top token; the geometric mean over items of each "
+        "item's mean log rank), so the last layer is the model's own prediction. Encoders with a masked-LM head are "
+        "read at masked tokens (15 % of each item's tokens, seeded); a sentence-embedding model such as minilm keeps "
+        "no masked-LM head, so the lens does not apply to it. The *decodable layer* is the lowest whose top-1 share "
+        "(gold token ranked first) reaches one half.\n"),
 }
 
 

@@ -602,6 +602,62 @@ class AmnesicSettings(AnalysisSettings):
                               flag="--overwrite")
 
 
+REFERENCE_HELP = ("The model the tuned run is compared with [default: its pretrained model; a LoRA run's base with the "
+                  "adapter off]; it must share the tokenizer (e.g. llama2 for llama2-medtuned, with --training_size "
+                  "0: the released model against it).")
+LM_OBJECTIVES = ("classifier", "instruct", "conversation")
+"""Objectives `bioprobe divergence` and `bioprobe lens` accept: classifier runs are refused in one sentence (a task
+head has no language-model head to read), conversation runs are read on the task's test prompts."""
+
+
+@dataclass(frozen=True)
+class DivergenceSettings(AnalysisSettings):
+    """`bioprobe divergence` / `run_divergence`: KL(tuned || reference) of the next-token distributions on the test
+    prompts, at prompt and at answer positions apart."""
+
+    objective: str = setting("instruct", "Which run of that size: instruction-tuned, or conversation-tuned (read on "
+                                         "the task's test prompts in its chat template).", choices=LM_OBJECTIVES,
+                             role="eval")
+    reference: str | None = setting(None, REFERENCE_HELP, role="eval")
+    split: str = setting("test", "Split whose prompts are compared.", choices=("train", "validation", "test"),
+                         role="eval")
+    limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
+    examples: int = setting(3, "Items that changed most (largest mean KL at the answer positions) kept with their "
+                               "tokens and per-token KL.", minimum=0, role="eval")
+    max_length: int | None = setting(None, "Longest prompt with its answer in subwords [default: 512]; longer items "
+                                           "are left out and counted.",
+                                     minimum=8, role="eval")
+    in_prompt: bool = setting(False, **HIDDEN)
+    batch_tokens: int = setting(2048, "Padded tokens per forward pass (both models run on the same batches).",
+                                minimum=16, role="run")
+    overwrite: bool = setting(False, "Compare again even when the table for these settings exists.", role="run",
+                              flag="--overwrite")
+
+
+@dataclass(frozen=True)
+class LensSettings(AnalysisSettings):
+    """`bioprobe lens` / `run_lens`: each layer read through the final norm and the unembedding (logit lens) as a
+    prediction of the gold answer token, for the run and its reference on the same items."""
+
+    objective: str = setting("instruct", "Which run of that size: instruction-tuned, or conversation-tuned (read on "
+                                         "the task's test prompts in its chat template); size 0 is the model as "
+                                         "released (an encoder: with its masked-LM head, at masked tokens).",
+                             choices=LM_OBJECTIVES, role="eval")
+    reference: str | None = setting(None, REFERENCE_HELP + " Read on the same items beside the run.", role="eval")
+    split: str = setting("test", "Split whose items are read.", choices=("train", "validation", "test"),
+                         role="eval")
+    limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
+    mask_share: float = setting(0.15, "Encoders: share of each item's tokens masked (at least one, seeded) and "
+                                      "read at.", minimum=0, maximum=1, min_open=True, role="eval")
+    max_length: int | None = setting(None, "Longest prompt with its answer in subwords [default: 512]; longer items "
+                                           "are left out and counted (encoders: longest item [default: 128], cut).",
+                                     minimum=8, role="eval")
+    in_prompt: bool = setting(False, **HIDDEN)
+    batch_tokens: int = setting(2048, "Padded tokens per forward pass.", minimum=16, role="run")
+    overwrite: bool = setting(False, "Read again even when the table for these settings exists.", role="run",
+                              flag="--overwrite")
+
+
 def to_args(settings) -> list[str]:
     """The command-line arguments that give a settings dataclass back (every field that differs from its default),
     e.g. to run a fine-tuning cell under torchrun."""

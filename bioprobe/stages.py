@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable
 
-from bioprobe.settings import (AmnesicSettings, AttentionSettings, AttributeSettings, DiffSettings, FinetuneSettings,
-                               GenerateSettings, ProbeSettings, RevertSettings)
+from bioprobe.settings import (AmnesicSettings, AttentionSettings, AttributeSettings, DiffSettings,
+                               DivergenceSettings, FinetuneSettings, GenerateSettings, LensSettings, ProbeSettings,
+                               RevertSettings)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,18 @@ def _scored(settings, result) -> dict:
 
 CAUSAL = (("causal", "Which changes matter"),)
 
+
+def _diverged(settings, result) -> dict:
+    return {**_table(settings, result), **{f"kl_{position}": value for position, value in result.kl.items()}}
+
+
+def _lensed(settings, result) -> dict:
+    return {**_table(settings, result), **{f"decodable_layer_{reading}": value
+                                           for reading, value in result.decodable.items()}}
+
+
+DIFFING = (("diffing", "What the tuned model says: output divergence and logit lens"),)
+
 STAGES = {stage.name: stage for stage in (
     Stage("finetune", FinetuneSettings, "bioprobe.finetune.train:run_finetune", "finetune", _finetuned,
           (("finetune", "Fine-tuning"), ("generative", "Instruction tuning: generative evaluation")),
@@ -112,6 +125,10 @@ STAGES = {stage.name: stage for stage in (
           "bioprobe.figures:revert_units"),
     Stage("amnesic", AmnesicSettings, "bioprobe.causal.amnesic:run_amnesic", "amnesic", _scored, CAUSAL,
           "bioprobe.figures:amnesic_units"),
+    Stage("divergence", DivergenceSettings, "bioprobe.diffing.divergence:run_divergence", "divergence", _diverged,
+          DIFFING, "bioprobe.figures:divergence_units"),
+    Stage("lens", LensSettings, "bioprobe.diffing.lens:run_lens", "lens", _lensed, DIFFING,
+          "bioprobe.figures:lens_units"),
 )}
 """Every stage, in report order."""
 

@@ -201,10 +201,32 @@ def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -
             wanted = needs(size) + ((tuned[0],) if stage == "revert" and 0 in tuned and objective == "classifier"
                                     else ())  # revert scores size 0's run for the gain
             out.append(Cell(cell_id(stage, settings, wanted), stage, settings, wanted))
+    for stage in DIFFING:  # what the tuned model says: runs with a language-model head and the released model
+        if stage not in analyses(stage):
+            continue
+        for size in sizes(stage):
+            if not _reads_outputs(plan, stage, model, objective, task, size):
+                continue
+            settings = _settings(plan, stage, task, model, objective, training_size=size, seed=seed)
+            out.append(Cell(cell_id(stage, settings, needs(size)), stage, settings, needs(size)))
     return out
 
 
 CAUSAL = ("diff", "revert", "amnesic")
+DIFFING = ("divergence", "lens")
+
+
+def _reads_outputs(plan: Plan, stage: str, model: str, objective: str, task: str, size: int) -> bool:
+    """Whether a divergence / lens cell of this model, objective and size means something: instruction runs at
+    every size (the divergence at size 0 only with a `reference`); for the classifier objective (no language-model
+    head) only an encoder's lens at size 0, when its weights hold a masked-LM head (minilm's do not)."""
+    if objective == "instruct":
+        return size > 0 or stage == "lens" or bool(layered(plan, model, objective, stage).get("reference"))
+    if stage != "lens" or size != 0 or resolve_model(model).spec.kind != "encoder":
+        return False
+    from bioprobe.diffing.readout import has_masked_lm_head
+
+    return has_masked_lm_head(model) is not False
 
 
 def _generate_cells(plan: Plan, model: str, made: list[Cell]) -> list[Cell]:

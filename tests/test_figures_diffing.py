@@ -1,0 +1,148 @@
+"""The divergence and lens figures from hand-made tidy rows with values written out: the gold-token rank per layer on
+normalised depth (an encoder and a decoder in one figure, the pretrained model once however often it was read), KL
+per position class against training size with its intervals, the most-changed item's tokens shaded by KL, and their
+place in the figure plan and the report."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+NAN = float("nan")
+
+
+def lens_rows() -> pd.DataFrame:
+    """"enc" (encoder, 2 blocks) read at size 0 (classifier objective); "dec" (decoder, 4 blocks, instruct) at size 0
+    and at 100 % with its pretrained reference read beside it: rank = 100 / (layer + 1) for the pretrained model,
+    10 / (layer + 1) tuned."""
+    rows = []
+
+    def add(model, kind, n_layers, objective, size, reading, reference, scale):
+        for layer in range(n_layers + 1):
+            value = scale / (layer + 1)
+            rows.append({"analysis": "lens", "task": "nli", "model": model, "kind": kind, "objective": objective,
+                         "training_size": size, "seed": 42, "reading": reading, "reference": reference,
+                         "metric": "answer_rank", "layer": layer, "depth": layer / n_layers, "n_layers": n_layers,
+                         "value": value, "ci_low": value * 0.8, "ci_high": value * 1.2})
+        rows.append({"analysis": "lens", "task": "nli", "model": model, "kind": kind, "objective": objective,
+                     "training_size": size, "seed": 42, "reading": reading, "reference": reference,
+                     "metric": "decodable_layer", "layer": NAN, "value": 2.0})
+
+    add("enc", "encoder", 2, "classifier", 0, "run", NAN, 100.0)
+    add("dec", "decoder", 4, "instruct", 0, "run", NAN, 100.0)
+    add("dec", "decoder", 4, "instruct", 100, "run", "pretrained", 10.0)
+    add("dec", "decoder", 4, "instruct", 100, "reference", "pretrained", 100.0)
+    return pd.DataFrame(rows)
+
+
+KL = {("prompt", 30): 0.01, ("prompt", 100): 0.02, ("answer", 30): 0.2, ("answer", 100): 0.5}
+
+
+def divergence_rows() -> pd.DataFrame:
+    """"dec" (instruct, LoRA: reference "base (adapter off)") at 30 and 100 %: the `KL` means with intervals +- 10 %,
+    per-item rows, and two kept items token by token (example 1: item 3, KL 0.1 0.2 0.9 on tokens 1..3)."""
+    rows = []
+    for (position, size), value in KL.items():
+        common = {"analysis": "divergence", "task": "nli", "model": "dec", "kind": "decoder", "objective": "instruct",
+                  "training_size": size, "seed": 42, "reference": "base (adapter off)", "layer": NAN}
+        rows.append({**common, "metric": "kl", "position": position, "value": value, "ci_low": value * 0.9,
+                     "ci_high": value * 1.1})
+        rows.append({**common, "metric": "kl_item", "position": position, "item": 0, "value": value * 5})
+    common = {"analysis": "divergence", "task": "nli", "model": "dec", "kind": "decoder", "objective": "instruct",
+              "training_size": 100, "seed": 42, "reference": "base (adapter off)", "metric": "kl_token"}
+    tokens = [("ĠThe", None, NAN), ("Ġdrug", "prompt", 0.1), ("Ġhelps", "prompt", 0.2), ("Ġyes", "answer", 0.9)]
+    for j, (token, position, value) in enumerate(tokens):
+        rows.append({**common, "example": 1, "item": 3, "token_index": j, "token": token, "position": position,
+                     "value": value})
+    rows.append({**common, "example": 2, "item": 0, "token_index": 0, "token": "Ġother", "position": None,
+                 "value": NAN})
+    return pd.DataFrame(rows)
+
+
+def test_lens_rank_by_depth_puts_an_encoder_and_a_decoder_in_one_figure(tmp_path, monkeypatch):
+    from bioprobe.figures import diffing, style
+
+    figures = []
+    saved = style.save
+    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
+    drawn = diffing.lens_depth(lens_rows(), tmp_path)
+    assert [d.name for d in drawn] == ["lens_answer_rank_nli"] and drawn[0].section == "diffing"
+    assert all(path.is_file() for path in drawn[0].files)
+    data = drawn[0].data
+    dec = data[data["model"] == "dec"]
+    assert sorted(set(dec["line"])) == ["100 %", "pretrained"]  # the size-0 run and the reference: one line
+    pretrained = dec[dec["line"] == "pretrained"].sort_values("layer")
+    assert pretrained["value"].tolist() == pytest.approx([100 / (layer + 1) for layer in range(5)])
+    assert pretrained["depth"].tolist() == [0, 0.25, 0.5, 0.75, 1.0]
+    enc = data[data["model"] == "enc"]
+    assert enc["depth"].tolist() == [0, 0.5, 1.0] and set(enc["line"]) == {"pretrained"}
+    axes = [ax for ax in figures[0].axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title().split("\n") for ax in axes] == [["enc [encoder]", "masked tokens"],
+                                                           ["dec [decoder] (instruct)", "answer tokens"]]
+    assert all(ax.get_yscale() == "log" for ax in axes)
+    tuned = next(line for line in axes[1].get_lines() if line.get_gid() == "lens-100 %")
+    assert list(tuned.get_ydata()) == pytest.approx([10 / (layer + 1) for layer in range(5)])
+    assert next(line for line in axes[1].get_lines() if line.get_gid() == "lens-pretrained").get_linestyle() == "-."
+
+
+def test_kl_against_training_size_per_position_class_with_intervals(tmp_path, monkeypatch):
+    from bioprobe.figures import diffing, style
+
+    figures = []
+    saved = style.save
+    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
+    drawn = diffing.divergence_sizes(divergence_rows(), tmp_path)
+    assert [d.name for d in drawn] == ["divergence_kl_nli"]
+    data = drawn[0].data
+    assert set(data["reference"]) == {"pretrained"}  # a LoRA run's base is its pretrained model
+    for (position, size), value in KL.items():
+        row = data[(data["position"] == position) & (data["training_size"] == size)]
+        assert row["value"].item() == pytest.approx(value) and row["ci_high"].item() == pytest.approx(value * 1.1)
+    ax = next(ax for ax in figures[0].axes if ax.get_title())
+    assert ax.get_title() == "dec (instruct)\nagainst pretrained" and ax.get_ylim()[0] == 0
+    lines = {line.get_gid(): line for line in ax.get_lines()
+             if line.get_gid() and line.get_linestyle() != "None"}
+    assert list(lines["kl-answer"].get_xdata()) == [30, 100]
+    assert list(lines["kl-answer"].get_ydata()) == pytest.approx([0.2, 0.5])
+    assert lines["kl-prompt"].get_linestyle() == "--"
+    bars = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+    spans = sorted(tuple(np.round(segment[:, 1], 6)) for bar in bars for segment in bar.get_segments())
+    assert (0.45, 0.55) in spans and (0.009, 0.011) in spans  # the intervals, not a fixed spread
+
+
+def test_the_most_changed_item_is_shaded_token_by_token(tmp_path, monkeypatch):
+    from matplotlib.patches import Rectangle
+
+    from bioprobe.figures import diffing, style
+
+    figures = []
+    saved = style.save
+    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
+    drawn = diffing.divergence_tokens(divergence_rows(), tmp_path)
+    assert [d.name for d in drawn] == ["divergence_tokens_nli_dec_size100"]
+    assert drawn[0].data["token"].tolist() == ["ĠThe", "Ġdrug", "Ġhelps", "Ġyes"]  # example 1 only
+    figure = figures[0]
+    ax = figure.axes[0]
+    pieces = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_gid() == "piece"]
+    texts = [t.get_text() for t in ax.texts if t.get_gid() == "piece"]
+    assert texts == ["The", "drug", "helps", "yes"]
+    reds = matplotlib.colormaps["Reds"]
+    expected = [reds(0.0), reds(0.1 / 0.9), reds(0.2 / 0.9), reds(1.0)]  # scaled to the item's largest KL, 0.9
+    for piece, colour in zip(pieces, expected):
+        assert piece.get_facecolor() == pytest.approx(colour)
+    underlined = [line for line in ax.get_lines() if line.get_gid() == "answer"]
+    assert len(underlined) == 1  # one answer token
+    assert "item 3" in drawn[0].caption
+
+
+def test_the_units_are_planned_and_the_report_introduces_the_section():
+    from bioprobe.figures import plan
+    from bioprobe.report import INTRO, SECTIONS
+
+    units = plan(pd.concat([lens_rows(), divergence_rows()], ignore_index=True))
+    names = [unit[0].__name__ for unit in units if unit[0].__module__ == "bioprobe.figures.diffing"]
+    assert names == ["divergence_sizes", "divergence_tokens", "lens_depth"]
+    assert ("diffing", "What the tuned model says: output divergence and logit lens") in SECTIONS
+    assert "KL(tuned || reference)" in INTRO["diffing"] and "rank (1 = the top token" in INTRO["diffing"]
