@@ -463,9 +463,17 @@ class ProbeSettings(AnalysisSettings):
                             flag="--control/--no-control")
     mdl: bool = setting(True, "MDL online codelength (Voita & Titov), on validation items.", role="eval",
                         flag="--mdl/--no-mdl")
-    cka: bool = setting(True, "CKA with the reference model's layers (fine-tuned models, baselines, --reference).",
-                        role="eval", flag="--cka/--no-cka")
+    cka: bool = setting(True, "Compare with the reference model's layers by the --similarity measures (fine-tuned "
+                              "models, baselines, --reference).", role="eval", flag="--cka/--no-cka")
     cka_estimator: str = setting("debiased", "Linear CKA estimator.", choices=("debiased", "standard"), role="eval")
+    similarity: tuple[str, ...] | None = setting(("cka", "procrustes", "mutual_knn"), "Comma-separated similarity "
+                                                 "measures per layer and layer by layer, each with a 95 % bootstrap "
+                                                 "interval: cka, procrustes, mutual_knn.", role="eval")
+    knn_k: int = setting(10, "mutual_knn: nearest neighbours per item.", minimum=1, role="eval")
+    similarity_draws: int = setting(1000, "Bootstrap resamples of the similarity intervals (sentences for NER); 0: "
+                                          "none.", minimum=0, role="eval")
+    similarity_items: int = setting(10000, "Compare on at most this many test items: a seeded sample (whole "
+                                           "sentences for NER) when there are more.", minimum=4, role="eval")
     reference: str | None = setting(None, "The model CKA compares with [default: the pretrained model itself]; e.g. "
                                           "llama2 for llama2-medtuned (a registry name, hub id or folder).",
                                     role="eval")
@@ -647,6 +655,8 @@ class LensSettings(AnalysisSettings):
     split: str = setting("test", "Split whose items are read.", choices=("train", "validation", "test"),
                          role="eval")
     limit: int | None = setting(None, LIMIT_HELP, minimum=1, role="eval")
+    layers: str | None = setting(None, "Layers read, " + LAYERS_HELP[0].lower() + LAYERS_HELP[1:] + " Each read "
+                                       "layer projects every answer position onto the vocabulary.", role="eval")
     mask_share: float = setting(0.15, "Encoders: share of each item's tokens masked (at least one, seeded) and "
                                       "read at.", minimum=0, maximum=1, min_open=True, role="eval")
     max_length: int | None = setting(None, "Longest prompt with its answer in subwords [default: 512]; longer items "

@@ -1,5 +1,6 @@
-"""`run_probing(...)`: probes on every layer (with control task, MDL and bootstrap intervals) and CKA against the
-pretrained model, written as one tidy table; what `bioprobe probe` and the task scripts call."""
+"""`run_probing(...)`: probes on every layer (with control task, MDL and bootstrap intervals) and representation
+similarity (CKA, Procrustes, mutual k-NN, with intervals) against the pretrained model, written as one tidy table;
+what `bioprobe probe` and the task scripts call."""
 
 from __future__ import annotations
 
@@ -87,8 +88,10 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     (Hewitt & Liang 2019), MDL online codelength and compression (Voita & Titov 2020) on the validation items, which no
     fine-tuned checkpoint was trained on (its training items it saw with their labels, so an online code of them
     would mix memorisation into what the representation encodes); for a fine-tuned model, a random-init baseline or
-    an explicit `reference`, linear CKA of each layer with the same layer of the reference (the pretrained model by
-    default; test items) and the layer-by-layer CKA matrix. Every split's items are the same seeded `limit` sample
+    an explicit `reference`, the `similarity` measures (`probing.similarity.MEASURES`: debiased linear CKA,
+    orthogonal Procrustes distance, mutual k-NN overlap) of each layer with the same layer of the reference (the
+    pretrained model by default; test items, at most `similarity_items`), each with a 95 % bootstrap interval over
+    the task's groups, and their layer-by-layer matrices. Every split's items are the same seeded `limit` sample
     for every model.
 
     Args:
@@ -106,6 +109,13 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     spec = get_task(s.task)
     pooling = s.pooling or spec.default_pooling
     layer_numbers(s.layers)  # a typo is reported before any extraction
+    if s.cka:
+        from bioprobe.probing.similarity import measure_names
+
+        try:
+            measure_names(s.similarity)
+        except ValueError as err:
+            raise BioprobeError(f"--similarity: {err}") from None
     extract = s.extract_settings(pooling=pooling)
     with sharing_models():  # the three splits come from one load of the weights
         train, validation, test = (get_activations(extract, split=split) for split in ("train", "validation", "test"))
@@ -116,12 +126,18 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
                                     baseline=None, objective="classifier", data=test.meta["data"],
                                     model_name=s.reference or s.model_name)
 
+    similarity = None
+    if reference is not None:  # the items and measures are checked before any probe is trained
+        similarity = similarity_items(reference, test, s.similarity, s.knn_k, s.similarity_items, s.seed,
+                                      s.cka_estimator == "debiased", spec.probe_groups)
+
     variant = "-".join(filter(None, [s.baseline, s.probe, pooling, "bio" if s.bio else None,
                                      "in-prompt" if s.in_prompt else None,
                                      f"vs-{reference.meta['model']}" if s.reference else None]))
     path = runstore.results_path(s.runs_dir, "probing", spec.name, train.meta["model"], s.training_size, s.seed,
                                  variant, objective=s.objective)
     recorded = {**values(s, ("eval",)), "layers": chosen, "pooling": pooling, "cka": reference is not None,
+                "similarity": similarity.names if similarity is not None else [],
                 "data": train.meta["data"], "mdl_items": "validation", "selection": "validation_accuracy",
                 "fingerprints": [acts.meta["fingerprint"] for acts in (train, validation, test, reference)
                                  if acts is not None]}
@@ -132,8 +148,9 @@ def run_probing(settings: ProbeSettings | None = None, *, figures: bool = True, 
     started = time.perf_counter()
     rows = probe_layers(spec.name, train, test, chosen, probe=s.probe, control=s.control, mdl=s.mdl, bio=s.bio,
                         seed=s.seed, validation=validation)
-    if reference is not None:
-        rows += cka_rows(reference, test, chosen, s.cka_estimator == "debiased")
+    if similarity is not None:
+        rows += similarity_rows(reference, test, chosen, similarity, draws=s.similarity_draws, seed=s.seed,
+                                k=s.knn_k, debiased=s.cka_estimator == "debiased")
     common = {"analysis": "probing", "task": spec.name, "model": train.meta["model"],
               "training_size": s.training_size, "seed": s.seed, "objective": s.objective, "probe": s.probe,
               "pooling": pooling, "baseline": s.baseline or "", "bio": s.bio, "in_prompt": s.in_prompt,
@@ -276,6 +293,100 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
 def _split(value: str) -> list[str]:
     """A multi-label item's labels from its "|"-joined gold (`Task.item_labels`); "" for none."""
     return [name for name in str(value).split("|") if name]
+
+
+@dataclass
+class SimilarityItems:
+    """The items the similarity measures compare.
+
+    Attributes:
+        names: The measures, in registry order.
+        ref_rows, other_rows: `[n]` rows of the reference's and the other model's activations, same items in order.
+        groups: `[n]` resampling unit of each item (its sentence for NER), or None (each item).
+        sampled_from: How many shared items there were (more than `n` when a sample was drawn).
+    """
+
+    names: list[str]
+    ref_rows: np.ndarray
+    other_rows: np.ndarray
+    groups: np.ndarray | None
+    sampled_from: int
+
+
+def similarity_items(reference, other, names, k: int = 10, limit: int | None = 10000, seed: int = 42,
+                     debiased: bool = True, probe_groups=None) -> SimilarityItems:
+    """The shared test items of two caches (at most `limit`: a seeded sample of whole groups), checked against the
+    measures' needs.
+
+    Raises:
+        BioprobeError: an unknown measure, or too few shared items for a measure (k-NN needs more than `k`).
+    """
+    from bioprobe.probing import similarity as sim
+
+    try:
+        names = sim.measure_names(names)
+    except ValueError as err:
+        raise BioprobeError(f"--similarity: {err}") from None
+    ref_rows, other_rows = align(reference, other)
+    groups = probe_groups(other.unit[other_rows]) if probe_groups is not None else None
+    shared = len(ref_rows)
+    if limit is not None and shared > limit:  # whole groups in a seeded order, until the limit is reached
+        keys = groups if groups is not None else np.arange(shared)
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        order = np.random.default_rng(seed).permutation(len(distinct))
+        sizes = np.bincount(inverse.ravel(), minlength=len(distinct))[order]
+        chosen = order[: max(1, int(np.searchsorted(np.cumsum(sizes), limit, side="right")))]
+        keep = np.flatnonzero(np.isin(inverse.ravel(), chosen))
+        ref_rows, other_rows = ref_rows[keep], other_rows[keep]
+        groups = groups[keep] if groups is not None else None
+    if "mutual_knn" in names and k >= len(ref_rows):
+        raise BioprobeError(f"--knn-k {k} is too large: the compared models share {len(ref_rows)} test items, and "
+                            f"each needs {k} other items as neighbours; choose a k below {len(ref_rows)}.")
+    units = sim.make_units(len(ref_rows), groups)
+    try:
+        sim.check_items(units, names, k, debiased)
+    except ValueError as err:
+        raise BioprobeError(f"The pretrained and compared caches share too few test items: {err}") from None
+    return SimilarityItems(names, ref_rows, other_rows, groups, shared)
+
+
+def similarity_rows(reference, other, layers: list[int], items: SimilarityItems, draws: int = 1000, seed: int = 42,
+                    k: int = 10, debiased: bool = True) -> list[dict]:
+    """Each measure of each chosen layer against the same layer of the reference, with its bootstrap interval (over
+    the items' groups), and the full layer-by-layer matrix (`{metric}_matrix` rows with `reference_layer`). CKA's
+    metric is `cka` (`cka_standard` with the standard estimator)."""
+    from bioprobe.probing import similarity as sim
+
+    units = sim.make_units(len(items.ref_rows), items.groups)
+    ref_layers = list(range(reference.features.shape[0]))
+    ref_sides = [sim.Side(np.asarray(reference.features[layer])[items.ref_rows], units, f"reference layer {layer}")
+                 for layer in ref_layers]
+    other_sides = [sim.Side(np.asarray(other.features[layer])[items.other_rows], units, f"layer {layer}")
+                   for layer in layers]
+    extra = {"n_cka": units.n, "n_units": units.count, "draws": draws, "similarity_sampled_from": items.sampled_from}
+    estimates = {}
+    for j, layer in enumerate(layers):  # per layer: one pass over both Gram matrices, then every measure's resamples
+        if layer < len(ref_layers):
+            pair = sim.Pair(ref_sides[layer], other_sides[j])
+            pair.grams(sim.knn_depth(k) if "mutual_knn" in items.names else 0, cka="cka" in items.names)
+            estimates[layer] = sim.compare(None, None, items.names, draws=draws, seed=seed, k=k, debiased=debiased,
+                                           pair=pair)
+    rows = []
+    for name in items.names:
+        metric = "cka_standard" if name == "cka" and not debiased else name
+        if name == "cka":
+            matrix = sim.cka_matrix([side.x for side in ref_sides], [side.x for side in other_sides], debiased)
+        else:
+            matrix = sim.measure_matrix(name, None, None, k=k, debiased=debiased, sides=(ref_sides, other_sides))
+        own = {**extra, **({"knn_k": k} if name == "mutual_knn" else {})}
+        for j, layer in enumerate(layers):
+            estimate = estimates.get(layer, {}).get(name)
+            interval = None if estimate is None or estimate.ci_low != estimate.ci_low else \
+                (estimate.ci_low, estimate.ci_high)
+            rows.append(_row(layer, metric, float(matrix[layer, j]) if estimate is not None else None, interval, own))
+            for i in ref_layers:
+                rows.append(_row(layer, f"{metric}_matrix", float(matrix[i, j]), None, {**own, "reference_layer": i}))
+    return rows
 
 
 def cka_rows(reference, other, layers: list[int], debiased: bool = True) -> list[dict]:

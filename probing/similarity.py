@@ -1,12 +1,13 @@
-"""Linear CKA between two representations of the same items, for one pair or all pairs of layers.
-
-Debiased (unbiased-HSIC) by default; float64 throughout, streaming row chunks of fp16 memory maps.
+"""Representation similarity of the same items under two models: a registry of measures (`MEASURES`: debiased linear
+CKA, orthogonal Procrustes distance, mutual k-nearest-neighbour overlap), each one function that scores bootstrap
+resamples, their layer-by-layer matrices and percentile bootstrap intervals (`compare`). The all-pairs linear CKA
+(`cka_matrix`, `linear_cka`) is float64 throughout and streams row chunks of fp16 memory maps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -291,3 +292,657 @@ def _combine(cross, self_x, self_y, px: list[_Layer], py: list[_Layer], debiased
     hy = np.where(zero_y, np.nan, hy)
     with np.errstate(invalid="ignore"):
         return num / np.sqrt(np.outer(hx, hy))
+
+
+# --- measures with bootstrap intervals ---------------------------------------------------------------------------
+#
+# A resample is a vector of counts over resampling units (sentences for NER, items otherwise): unit g drawn c_g times
+# puts each of its items in the resampled data set c_g times. Every measure is one function that scores a batch of
+# such count vectors `[B, units]`; the data set itself is the all-ones vector, so the point estimate and the
+# resamples come from the same code. Per-layer terms (centred features, unit sums, Gram-matrix reductions,
+# neighbour lists) are computed once in `Side` / `Pair` and shared by the measures and by every resample.
+
+SMALL_GRAM = 2e9
+"""Up to this many multiply-adds (`n * n * d`) a Gram matrix is computed in float64, above it in float32 (its
+reductions are still summed in float64). The caches hold fp16 activations, so float32 products lose nothing that the
+inputs had; the tests compare both routes."""
+BLOCK_BYTES = 256 * 2**20
+"""Memory for the `[rows, n]` Gram row blocks of one pass over the items."""
+UNIT_PRODUCTS_BYTES = 512 * 2**20
+"""Largest `[units, d_x, d_y]` float32 stack of per-unit cross-products `X_g^T Y_g` kept for the Procrustes
+resamples; above it the stack is rebuilt in unit chunks for each chunk of resamples (slower, bounded memory)."""
+DRAW_CHUNK = 50
+"""Resamples scored at once."""
+
+
+@dataclass(frozen=True)
+class Units:
+    """Items grouped into resampling units, items reordered so that each unit's items are contiguous.
+
+    Attributes:
+        order: `[n]` the original row of each reordered item.
+        starts: `[G]` first reordered item of each unit.
+        index: `[n]` unit of each reordered item.
+        sizes: `[G]` items per unit.
+    """
+
+    order: np.ndarray
+    starts: np.ndarray
+    index: np.ndarray
+    sizes: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.order)
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+    def items(self, counts: np.ndarray) -> np.ndarray:
+        """`[B, n]` multiplicity of every (reordered) item under `[B, G]` unit counts."""
+        return counts[:, self.index]
+
+
+def make_units(n: int, groups=None) -> Units:
+    """`Units` of `n` items: each item its own unit, or one unit per distinct value of `groups` (`[n]`)."""
+    if groups is None:
+        order = np.arange(n)
+        return Units(order, order.copy(), order.copy(), np.ones(n, dtype=np.int64))
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have one entry per item ({n}); got shape {groups.shape}.")
+    _, inverse = np.unique(groups, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    index = inverse[order]
+    sizes = np.bincount(index)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return Units(order, starts, index, sizes)
+
+
+def _torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a @ b` for float32 arrays (torch's GEMM: about 1.7x numpy's on this project's CPUs)."""
+    import torch
+
+    return (torch.from_numpy(np.ascontiguousarray(a)) @ torch.from_numpy(np.ascontiguousarray(b))).numpy()
+
+
+class Side:
+    """One representation of the compared items (one layer of one model), with its per-layer terms.
+
+    Attributes:
+        x: `[n, d]` float64 features minus their mean, items in unit order.
+        mean: `[d]` the mean that was subtracted.
+        row_sq: `[n]` squared norms of the centred rows (the diagonal of `K = x x^T`).
+        unit_sums: `[G, d]` sums of the centred rows per unit; `unit_sq`: `[G]` sums of `row_sq` per unit.
+        norms: `[n]` norms of the uncentred rows (cosine neighbours); 1 where a row is all zeros.
+        kk: `[G, G]` `K o K` summed over unit blocks (CKA self term), once a Gram pass made it.
+        neighbours: `[n, m]` each item's nearest other items by cosine similarity, nearest first (ties: lower item
+            first), once a Gram pass made them.
+    """
+
+    def __init__(self, source, units: Units, label: str = "X"):
+        a = np.asarray(source)
+        if a.ndim != 2:
+            raise ValueError(f"{label} has shape {a.shape}; each representation must be a 2-D [items, dim] array.")
+        if a.shape[0] != units.n:
+            raise ValueError(f"{label} has {a.shape[0]} rows but the items are {units.n}; every representation "
+                             "needs one row per item, in the same order.")
+        x = a[units.order].astype(np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{label} holds inf or nan values (fp16 overflow?); similarity needs finite activations.")
+        self.label, self.units = label, units
+        self.mean = x.mean(axis=0)
+        x -= self.mean
+        self.x = x
+        self.row_sq = np.einsum("ij,ij->i", x, x)
+        self.unit_sums = np.add.reduceat(x, units.starts, axis=0)
+        self.unit_sq = np.add.reduceat(self.row_sq, units.starts)
+        raw_sq = self.row_sq + 2.0 * (x @ self.mean) + self.mean @ self.mean
+        norms = np.sqrt(np.maximum(raw_sq, 0.0))
+        self.norms = np.where(norms > 0, norms, 1.0)
+        self.kk: np.ndarray | None = None
+        self.neighbours: np.ndarray | None = None
+        self._x32: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def small(self) -> bool:
+        return self.n * self.n * self.d <= SMALL_GRAM
+
+    def gram_rows(self, start: int, stop: int) -> np.ndarray:
+        """`[stop - start, n]` rows of the centred Gram matrix `K` (float64 for small inputs, else float32)."""
+        if self.small:
+            return self.x[start:stop] @ self.x.T
+        import torch
+
+        if self._x32 is None:
+            self._x32 = torch.from_numpy(self.x.astype(np.float32))
+        return (self._x32[start:stop] @ self._x32.T).numpy()
+
+    def cosine_rows(self, start: int, stop: int, gram: np.ndarray) -> np.ndarray:
+        """Cosine similarities of the uncentred rows `start:stop` with every row, from the centred Gram rows (the
+        mean added back: `x_i . x_j + (x_i + x_j) . mean + |mean|^2`, over the norms), self-similarity `-inf`;
+        overwrites `gram`."""
+        md = self.x @ self.mean
+        scale = 1.0 / self.norms
+        gram += (md[start:stop] + self.mean @ self.mean)[:, None].astype(gram.dtype)
+        gram += md[None, :].astype(gram.dtype)
+        gram *= scale[start:stop, None].astype(gram.dtype)
+        gram *= scale[None, :].astype(gram.dtype)
+        gram[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        return gram
+
+
+def _row_blocks(units: Units, cells_per_row: int, arrays: int) -> list[tuple[int, int]]:
+    """Row ranges of whole units, each with at most about `BLOCK_BYTES` in `arrays` `[rows, cells_per_row]`
+    arrays of 8 bytes (at least one unit per block)."""
+    rows = max(1, BLOCK_BYTES // (8 * max(1, cells_per_row) * arrays))
+    blocks, start = [], 0
+    ends = np.concatenate([units.starts[1:], [units.n]])
+    while start < units.n:
+        first = np.searchsorted(units.starts, start)
+        last = max(first, np.searchsorted(ends, start + rows, side="right") - 1)
+        stop = int(ends[last])
+        blocks.append((start, stop))
+        start = stop
+    return blocks
+
+
+def _reduce_units(block: np.ndarray, units: Units, start: int, stop: int, onehot=None) -> np.ndarray:
+    """`[units in start:stop, G]` float64 sums of a `[stop - start, n]` block over unit rows and unit columns: in
+    float64 (`reduceat`) for a float64 block, else as two skinny float32 GEMMs with the `[n, G]` one-hot matrix
+    `onehot` (a torch tensor; about 6x faster than `reduceat`)."""
+    first, last = np.searchsorted(units.starts, start), np.searchsorted(units.starts, stop)
+    if block.dtype == np.float64 or onehot is None:
+        rows = np.add.reduceat(block, units.starts[first:last] - start, axis=0, dtype=np.float64)
+        return np.add.reduceat(rows, units.starts, axis=1)
+    import torch
+
+    rows = onehot[start:stop, first:last].T @ torch.from_numpy(block)  # [units here, n]
+    return (rows @ onehot).numpy().astype(np.float64)
+
+
+def _onehot(units: Units):
+    """`[n, G]` float32 torch one-hot matrix of each item's unit."""
+    import torch
+
+    out = torch.zeros((units.n, units.count), dtype=torch.float32)
+    out[torch.arange(units.n), torch.from_numpy(units.index)] = 1.0
+    return out
+
+
+def _top(scores: np.ndarray, m: int, start: int) -> np.ndarray:
+    """`[rows, m]` columns of the `m` largest scores per row, largest first, ties to the lower column."""
+    rows, n = scores.shape
+    m = min(m, n - 1)
+    if n <= 4096:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :m]
+    import torch
+
+    values, index = torch.topk(torch.from_numpy(scores), m, dim=1)
+    values, index = values.numpy().astype(np.float64), index.numpy()
+    by_index = np.argsort(index, axis=1, kind="stable")  # then a stable sort by score keeps ties in item order
+    values, index = np.take_along_axis(values, by_index, 1), np.take_along_axis(index, by_index, 1)
+    return np.take_along_axis(index, np.argsort(-values, axis=1, kind="stable"), 1)
+
+
+def _gram_pass(sides: list[Side], pair: Pair | None, depth: int, kk: bool = True) -> None:
+    """One pass over row blocks of the sides' Gram matrices, filling what is still missing: each side's `kk` (when
+    `kk`), its neighbour lists (`depth` per item, 0: none) and the pair's cross term `kl` (when `pair`)."""
+    units = sides[0].units
+    need_kk = [s for s in sides if s.kk is None] if kk else []
+    need_nn = [s for s in sides if depth and (s.neighbours is None or s.neighbours.shape[1] < min(depth, s.n - 1))]
+    need_kl = pair is not None and pair.kl is None
+    if not (need_kk or need_nn or need_kl):
+        return
+    G = units.count
+    kk_of = {id(s): np.empty((G, G)) for s in need_kk}
+    nn = {id(s): np.empty((units.n, min(depth, units.n - 1)), dtype=np.int64) for s in need_nn}
+    kl = np.empty((G, G)) if need_kl else None
+    onehot = _onehot(units) if (need_kk or need_kl) and not sides[0].small else None
+    for start, stop in _row_blocks(units, units.n, 2 * len(sides) + 2):
+        grams = {id(s): s.gram_rows(start, stop) for s in sides}
+        g0, g1 = np.searchsorted(units.starts, start), np.searchsorted(units.starts, stop)
+        for s in need_kk:
+            kk_of[id(s)][g0:g1] = _reduce_units(np.square(grams[id(s)]), units, start, stop, onehot)
+        if need_kl:
+            kl[g0:g1] = _reduce_units(grams[id(pair.x)] * grams[id(pair.y)], units, start, stop, onehot)
+        for s in need_nn:  # last: the cosine rows overwrite the Gram rows
+            nn[id(s)][start:stop] = _top(s.cosine_rows(start, stop, grams[id(s)]), depth, start)
+    for s in need_kk:
+        s.kk = kk_of[id(s)]
+    for s in need_nn:
+        s.neighbours = nn[id(s)]
+    if need_kl:
+        pair.kl = kl
+
+
+@dataclass
+class Pair:
+    """Two representations of the same items (`x`: the reference), with the terms that need both.
+
+    Attributes:
+        kl: `[G, G]` `K o L` summed over unit blocks (CKA cross term), once a Gram pass made it.
+        products: `[G, d_x, d_y]` per-unit cross-products `X_g^T Y_g` (Procrustes resamples), or None.
+    """
+
+    x: Side
+    y: Side
+    kl: np.ndarray | None = None
+    products: np.ndarray | None = None
+    _cache: dict = field(default_factory=dict)
+
+    @property
+    def units(self) -> Units:
+        return self.x.units
+
+    def grams(self, depth: int = 0, cka: bool = True) -> None:
+        """Make the neighbour lists (`depth` deep) and, with `cka`, the CKA Gram terms of both sides and the pair,
+        in one pass over the Gram matrices."""
+        _gram_pass([self.x, self.y], self if cka else None, depth, kk=cka)
+
+
+def _all_ones(counts: np.ndarray) -> bool:
+    return counts.shape[0] == 1 and bool((counts == 1).all())
+
+
+def _item_kernel_sums(side: Side, counts: np.ndarray) -> np.ndarray:
+    """`[B, n]` `(K w)_i = x_i . sum_j w_j x_j` for every item under each resample."""
+    sums = counts @ side.unit_sums  # [B, d]
+    return (side.x @ sums.T).T
+
+
+def cka_resampled(pair: Pair, counts: np.ndarray, *, debiased: bool = True, **_) -> np.ndarray:
+    """Linear CKA (Kornblith et al. 2019) of each resample; debiased (Nguyen, Raghu & Kornblith 2021) by default.
+
+    A resample with counts `w` is the data set in which item i appears `w_i` times, `N = sum w`. With the centred
+    Gram matrices `K`, `L` of all items (global centring is enough: both HSIC estimators are unchanged by a
+    feature shift), `T1 = w'(K o L)w`, `k`, `l` their diagonals, `Kw`, `Lw`:
+    unbiased HSIC on the resample (its copies of an item are distinct points whose kernel value is `k_i`):
+    `tr(K~L~) = T1 - sum w k l`, `1'K~1 = w'Kw - sum w k`, `1'K~L~1 = sum_i w_i ((Kw)_i - k_i)((Lw)_i - l_i)`, then
+    Song et al.'s formula with `N`; the standard estimator centres by the resample's mean:
+    `T1 - 2/N sum_i w_i (Kw)_i (Lw)_i + (w'Kw)(w'Lw)/N^2`. `w'(K o L)w` comes from `[G, G]` unit-block sums, so a
+    resample costs `O(G^2 + n B)`, not a new Gram matrix.
+
+    Args:
+        pair: The two representations.
+        counts: `[B, G]` unit counts of the resamples (all ones: the data set).
+        debiased: Unbiased HSIC estimator (needs 4 items per resample) or the standard one.
+
+    Returns:
+        `[B]` CKA values; nan where a representation is constant on the resample.
+    """
+    pair.grams()
+    x, y = pair.x, pair.y
+    w = counts.astype(np.float64)
+    witems = pair.units.items(w)  # [B, n]
+    N = w @ pair.units.sizes
+    kw, lw = _item_kernel_sums(x, w), _item_kernel_sums(y, w)  # [B, n]
+    wkw, wlw = np.einsum("bi,bi->b", witems, kw), np.einsum("bi,bi->b", witems, lw)  # w'Kw, w'Lw
+
+    def quad(m):
+        return np.einsum("bg,bg->b", w @ m, w)
+
+    def hsic(t1, kw_, lw_, wkw_, wlw_, kd, ld):
+        if not debiased:
+            return t1 - 2.0 / N * np.einsum("bi,bi->b", witems * kw_, lw_) + wkw_ * wlw_ / N**2
+        trace = t1 - witems @ (kd * ld)
+        ones = np.einsum("bi,bi->b", witems * (kw_ - kd), lw_ - ld)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (trace + (wkw_ - witems @ kd) * (wlw_ - witems @ ld) / ((N - 1) * (N - 2))
+                    - 2.0 * ones / (N - 2)) / (N * (N - 3))
+
+    txx, tyy = quad(x.kk), quad(y.kk)
+    hxy = hsic(quad(pair.kl), kw, lw, wkw, wlw, x.row_sq, y.row_sq)
+    hxx = hsic(txx, kw, kw, wkw, wkw, x.row_sq, x.row_sq)
+    hyy = hsic(tyy, lw, lw, wlw, wlw, y.row_sq, y.row_sq)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.maximum(N * (N - 3), 1) if debiased else 1.0
+        constant = (hxx <= ZERO_TOL * np.abs(txx) / size) | (hyy <= ZERO_TOL * np.abs(tyy) / size)
+        return hxy / np.sqrt(np.where(constant, np.nan, hxx * hyy))
+
+
+def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> np.ndarray:
+    """`[last - first, d_x, d_y]` cross-products `X_g^T Y_g` of units `first:last`."""
+    units, x, y = pair.units, pair.x, pair.y
+    out = np.empty((last - first, x.d, y.d), dtype=dtype)
+    ends = np.concatenate([units.starts[1:], [units.n]])
+    if (units.sizes[first:last] == 1).all():  # one item per unit: outer products
+        rows = units.starts[first:last]
+        np.einsum("gi,gj->gij", x.x[rows].astype(dtype), y.x[rows].astype(dtype), out=out)
+        return out
+    for g in range(first, last):
+        a, b = units.starts[g], ends[g]
+        out[g - first] = x.x[a:b].T @ y.x[a:b]
+    return out
+
+
+def _cross_resampled(pair: Pair, counts: np.ndarray) -> np.ndarray:
+    """`[B, d_x, d_y]` float64 `sum_i w_i x_i y_i^T` of the (globally centred) features under each resample."""
+    if _all_ones(counts):
+        if pair.x.small:
+            return (pair.x.x.T @ pair.y.x)[None]
+        return _torch_matmul(pair.x.x.T.astype(np.float32), pair.y.x.astype(np.float32)).astype(np.float64)[None]
+    G, dx, dy = pair.units.count, pair.x.d, pair.y.d
+    if G * dx * dy <= SMALL_GRAM / 200:  # small: float64 throughout
+        if pair.products is None:
+            pair.products = _unit_products(pair, 0, G, np.float64)
+        return (counts.astype(np.float64) @ pair.products.reshape(G, -1)).reshape(len(counts), dx, dy)
+    flat = counts.astype(np.float32)
+    if G * dx * dy * 4 <= UNIT_PRODUCTS_BYTES:
+        if pair.products is None:
+            pair.products = _unit_products(pair, 0, G)
+        out = _torch_matmul(flat, pair.products.reshape(G, -1))
+    else:
+        out = np.zeros((len(counts), dx * dy), dtype=np.float32)
+        step = max(1, UNIT_PRODUCTS_BYTES // (4 * dx * dy))
+        for first in range(0, G, step):
+            last = min(G, first + step)
+            out += _torch_matmul(flat[:, first:last], _unit_products(pair, first, last).reshape(last - first, -1))
+    return out.reshape(len(counts), dx, dy).astype(np.float64)
+
+
+def _nuclear_norms(mats: np.ndarray) -> np.ndarray:
+    """`[B]` nuclear norms of `[B, p, q]` float64 matrices: square roots of the eigenvalues of the smaller Gram
+    matrix `M^T M` or `M M^T` (float64 eigenvalues: a singular value of 1e-8 of the largest is still resolved),
+    the batch split between two threads with one BLAS thread each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    def norms(part):
+        gram = part.transpose(0, 2, 1) @ part if part.shape[2] <= part.shape[1] else part @ part.transpose(0, 2, 1)
+        return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum(axis=1)
+
+    if len(mats) < 4:
+        return norms(mats)
+    halves = np.array_split(mats, 2)
+    with threadpool_limits(limits=1), ThreadPoolExecutor(2) as pool:
+        return np.concatenate(list(pool.map(norms, halves)))
+
+
+def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
+    """Orthogonal Procrustes distance of each resample (Ding, Denain & Steinhardt 2021; Williams et al. 2021).
+
+    Each representation is centred (on the resample's own mean) and scaled to unit Frobenius norm, `X^`, `Y^`; the
+    distance is `min_Q ||X^ Q - Y^||_F^2 = 2 - 2 ||X^^T Y^||_*` over orthogonal `Q` (Schoenemann 1966): 0 when
+    one is a rotation (or reflection) of the other up to translation and scale, at most 2. Both dimensions may
+    differ (`X^^T Y^` is `d_x x d_y`). Under a resample `w`: `X^T W Y - N mean_x mean_y^T`, the sum over units
+    of per-unit products `X_g^T Y_g` weighted by the counts (`[G, d_x d_y]`, one GEMM per chunk of resamples);
+    `||X_c||_F^2 = sum w |x|^2 - N |mean_x|^2`.
+
+    Returns:
+        `[B]` distances in [0, 2]; nan where a representation is constant on the resample.
+    """
+    x, y = pair.x, pair.y
+    w = counts.astype(np.float64)
+    N = w @ pair.units.sizes
+    sx, sy = w @ x.unit_sums, w @ y.unit_sums  # [B, d]
+    cross = _cross_resampled(pair, counts)
+    cross -= sx[:, :, None] * sy[:, None, :] / N[:, None, None]
+    nx = w @ x.unit_sq - np.einsum("bd,bd->b", sx, sx) / N
+    ny = w @ y.unit_sq - np.einsum("bd,bd->b", sy, sy) / N
+    if _all_ones(counts):
+        nuclear = np.array([np.linalg.svd(cross[0], compute_uv=False).sum()])
+    else:
+        nuclear = _nuclear_norms(cross)
+    constant = (nx <= ZERO_TOL * (w @ x.unit_sq)) | (ny <= ZERO_TOL * (w @ y.unit_sq)) | (nx <= 0) | (ny <= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(constant, np.nan, 2.0 - 2.0 * nuclear / np.sqrt(nx * ny))
+
+
+def knn_depth(k: int) -> int:
+    """How deep each item's neighbour list is kept for k-NN overlap under resampling: deep enough that `k` of the
+    listed items are nearly always among the resampled ones (each unit is left out with probability about 1/e);
+    an item short of them is re-ranked exactly."""
+    return 3 * k + 16
+
+
+def _first_present(lists: np.ndarray, present: np.ndarray, k: int):
+    """For `[..., m]` neighbour lists and the presence of their items: `[..., m]` mask of the first `k` present,
+    and `[...]` whether fewer than `k` are present."""
+    count = np.cumsum(present, axis=-1, dtype=np.int16)
+    return present & (count <= k), count[..., -1] < k
+
+
+def _exact_overlap(pair: Pair, item: int, present: np.ndarray, k: int) -> float:
+    """Mutual k-NN overlap of one item among the present items (the slow path: a full similarity row)."""
+    chosen = []
+    for side in (pair.x, pair.y):
+        row = side.cosine_rows(item, item + 1, side.x[item:item + 1] @ side.x.T)[0]
+        candidates = np.flatnonzero(present & (np.arange(side.n) != item))
+        order = candidates[np.argsort(-row[candidates], kind="stable")]
+        chosen.append(set(order[:k].tolist()))
+    size = min(k, len(chosen[0]))
+    return len(chosen[0] & chosen[1]) / size if size else np.nan
+
+
+def mutual_knn_resampled(pair: Pair, counts: np.ndarray, *, k: int = 10, **_) -> np.ndarray:
+    """Mutual k-nearest-neighbour overlap of each resample (Huh, Cheung, Wang & Isola 2024, "The Platonic
+    Representation Hypothesis"): per item, the share of its `k` nearest other items by cosine similarity (of the
+    uncentred vectors, as their reference code: rows L2-normalised, inner products) that are also among its `k`
+    nearest in the other representation, averaged over items; 1 for the same representation, about `k / n` for
+    unrelated ones. Ties go to the item that comes first.
+
+    Under a resample, neighbours are sought among the distinct resampled items (a copy of an item is not its own
+    neighbour, and a duplicated neighbour fills one place, not several) and each item's overlap is weighted by its
+    count. Each item's nearest items are ranked once (`knn_depth(k)` deep, one pass over the Gram matrix); a
+    resample takes the first `k` present ones of that list, which is exact; an item with fewer than `k` present in
+    its list is re-ranked over all items. With fewer items than the full set the neighbourhoods are wider, so the
+    resampled values sit slightly apart from the full set's value; the interval is the spread of a k-NN overlap
+    measured on resampled data sets, not a correction of that offset.
+
+    Returns:
+        `[B]` overlaps in [0, 1].
+    """
+    depth = knn_depth(k)
+    pair.grams(depth, cka=False)
+    units = pair.units
+    nx, ny = pair.x.neighbours, pair.y.neighbours
+    if _all_ones(counts):
+        a, b = nx[:, :k], ny[:, :k]
+        shared = (a[:, :, None] == b[:, None, :]).any(axis=2).sum(axis=1)
+        return np.array([shared.mean() / min(k, units.n - 1)])
+    key = ("knn", k)
+    if key not in pair._cache:  # where each item's X-list entries sit in its Y-list (depth: absent)
+        m = nx.shape[1]
+        position = np.full(nx.shape, m, dtype=np.int64)
+        match = nx[:, :, None] == ny[:, None, :]
+        found = match.any(axis=2)
+        position[found] = match.argmax(axis=2)[found]
+        pair._cache[key] = position
+    position = pair._cache[key]
+    weights = units.items(counts).astype(np.float64)  # [B, n]
+    present = weights > 0
+    fast = min(nx.shape[1], 2 * k + 8)  # most items find k present ones this deep; the rest use the whole list
+    in_x, short_x = _first_present(nx[:, :fast], present[:, nx[:, :fast]], k)
+    in_y, short_y = _first_present(ny[:, :fast], present[:, ny[:, :fast]], k)
+    in_y = np.concatenate([in_y, np.zeros(in_y.shape[:2] + (1,), dtype=bool)], axis=2)
+    at = np.where(position[:, :fast] < fast, position[:, :fast], fast)
+    shared = (in_x & np.take_along_axis(in_y, at[None], 2)).sum(axis=2) / float(k)  # [B, n]
+    redo_b, redo_i = np.nonzero((short_x | short_y) & present)
+    if len(redo_b):
+        lx, ly = nx[redo_i], ny[redo_i]
+        dx, sx = _first_present(lx, present[redo_b[:, None], lx], k)
+        dy, sy = _first_present(ly, present[redo_b[:, None], ly], k)
+        dy = np.concatenate([dy, np.zeros((len(redo_b), 1), dtype=bool)], axis=1)
+        shared[redo_b, redo_i] = (dx & np.take_along_axis(dy, position[redo_i], 1)).sum(axis=1) / float(k)
+        for b, item in zip(redo_b[sx | sy], redo_i[sx | sy]):  # still short: rank over all items
+            shared[b, item] = _exact_overlap(pair, item, present[b], k)
+    return np.einsum("bi,bi->b", shared, weights) / weights.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One similarity measure of the registry.
+
+    Attributes:
+        name: Its name (`--similarity`, the `metric` of its rows; `{name}_matrix` for the layer-by-layer matrix).
+        function: `(pair, counts [B, G], **options) -> [B]` values on resamples (all-ones counts: the data set).
+        identical: Its value for a representation against itself.
+        similar: "high" when larger means more alike, "low" for a distance.
+        invariances: What leaves it unchanged: "rotation", "isotropic scale", "translation".
+        title: Axis label.
+        what: A phrase for captions.
+        limits: Its range (figures' fixed y limits).
+    """
+
+    name: str
+    function: Callable[..., np.ndarray]
+    identical: float
+    similar: str
+    invariances: tuple[str, ...]
+    title: str
+    what: str
+    limits: tuple[float, float]
+
+
+MEASURES: dict[str, Measure] = {m.name: m for m in (
+    Measure("cka", cka_resampled, 1.0, "high", ("rotation", "isotropic scale", "translation"), "CKA",
+            "debiased linear CKA", (-0.05, 1.02)),
+    Measure("procrustes", procrustes_resampled, 0.0, "low", ("rotation", "isotropic scale", "translation"),
+            "Procrustes distance", "orthogonal Procrustes distance (centred, unit Frobenius norm; 0 = same shape)",
+            (0.0, 2.0)),
+    Measure("mutual_knn", mutual_knn_resampled, 1.0, "high", ("rotation", "isotropic scale"), "mutual k-NN",
+            "mutual k-nearest-neighbour overlap (cosine)", (0.0, 1.02)),
+)}
+"""Every similarity measure, by name; adding one is a function of `(pair, counts)` and its entry here."""
+
+
+def measure_names(names) -> list[str]:
+    """The measures a comma-separated text or a sequence names (None: all), in registry order.
+
+    Raises:
+        ValueError: naming an unknown measure and the known ones.
+    """
+    if names is None:
+        return list(MEASURES)
+    if isinstance(names, str):
+        names = [part.strip() for part in names.split(",") if part.strip()]
+    unknown = [name for name in names if name not in MEASURES]
+    if unknown or not names:
+        raise ValueError(f"Unknown similarity measure '{unknown[0] if unknown else ''}'; the measures are "
+                         f"{', '.join(MEASURES)}.")
+    return [name for name in MEASURES if name in names]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measure's value on the data set and its percentile bootstrap interval (nan bounds without resamples)."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+def draw_counts(units: Units, draws: int, seed: int) -> np.ndarray:
+    """`[draws, G]` unit counts of `draws` bootstrap resamples (G units drawn with replacement), seeded."""
+    rng = np.random.default_rng(seed)
+    G = units.count
+    picks = rng.integers(0, G, size=(draws, G)) + (np.arange(draws) * G)[:, None]
+    return np.bincount(picks.ravel(), minlength=draws * G).reshape(draws, G)
+
+
+def check_items(units: Units, names, k: int, debiased: bool = True) -> None:
+    """Raise a one-sentence `ValueError` when the items are too few for a measure (k-NN needs more than `k`)."""
+    if "cka" in names and debiased and units.n < 4:
+        raise ValueError(f"The debiased CKA estimator needs at least 4 items; there are {units.n}.")
+    if "mutual_knn" in names and k >= units.n:
+        raise ValueError(f"Mutual k-NN with k = {k} needs more than {k} items, but there are {units.n}; choose a "
+                         "smaller k.")
+    if units.n < 2:
+        raise ValueError(f"Similarity needs at least 2 items; there are {units.n}.")
+
+
+def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, k: int = 10,
+            debiased: bool = True, level: float = 0.95, pair: Pair | None = None) -> dict[str, Estimate]:
+    """Each measure of one pair of representations with a percentile bootstrap interval over items (or groups).
+
+    Args:
+        x: `[n, d_x]` reference representation.
+        y: `[n, d_y]` the other; row i is the same item as row i of `x`.
+        names: Measures (`MEASURES` names; None: all).
+        groups: `[n]` resampling unit of each item (e.g. its sentence), resampled whole; None: each item.
+        draws: Bootstrap resamples (0: no interval).
+        seed: Seed of the resamples (the same resamples for every measure).
+        k: Neighbours of mutual k-NN.
+        debiased: CKA's estimator.
+        level: Coverage of the percentile interval.
+        pair: A prepared `Pair` of `x` and `y` (its per-layer terms are reused).
+
+    Returns:
+        `{name: Estimate}` in registry order.
+
+    Raises:
+        ValueError: an unknown measure, too few items for one, shapes that differ, inf or nan.
+    """
+    names = measure_names(names)
+    if pair is None:
+        units = make_units(np.asarray(x).shape[0], groups)
+        check_items(units, names, k, debiased)
+        pair = Pair(Side(x, units, "X"), Side(y, units, "Y"))
+    else:
+        check_items(pair.units, names, k, debiased)
+    options = {"k": k, "debiased": debiased}
+    pair.grams(knn_depth(k) if "mutual_knn" in names else 0, cka="cka" in names)  # one pass for both
+    ones = np.ones((1, pair.units.count), dtype=np.int64)
+    counts = draw_counts(pair.units, draws, seed) if draws else None
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name in names:
+        function = MEASURES[name].function
+        value = float(function(pair, ones, **options)[0])
+        low = high = float("nan")
+        if counts is not None:
+            values = np.concatenate([function(pair, counts[i:i + DRAW_CHUNK], **options)
+                                     for i in range(0, draws, DRAW_CHUNK)])
+            values = values[np.isfinite(values)]
+            if len(values):
+                low, high = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+        out[name] = Estimate(value, low, high)
+    return out
+
+
+def measure_matrix(name: str, layers_x, layers_y, *, groups=None, k: int = 10, debiased: bool = True,
+                   sides: tuple[list[Side], list[Side]] | None = None) -> np.ndarray:
+    """One measure between every layer of one model and every layer of another, on the same items.
+
+    CKA uses `cka_matrix` (feature space, float64); the others score each pair on the data set, with each layer's
+    terms (centring, neighbour lists) computed once.
+
+    Args:
+        name: A `MEASURES` name.
+        layers_x, layers_y: Sequences of `[n, d]` arrays (or `[layers, n, d]`).
+        groups: Unused by the values (they are of the whole data set); kept so prepared sides match.
+        sides: Prepared `Side`s of both lists (reused across measures).
+
+    Returns:
+        `[len(layers_x), len(layers_y)]` values.
+    """
+    measure_names([name])
+    if name == "cka":
+        return cka_matrix(layers_x, layers_y, debiased)
+    if sides is None:
+        units = make_units(np.asarray(layers_x[0]).shape[0], groups)
+        sides = ([Side(a, units, f"layers_x[{i}]") for i, a in enumerate(layers_x)],
+                 [Side(b, units, f"layers_y[{j}]") for j, b in enumerate(layers_y)])
+    xs, ys = sides
+    ones = np.ones((1, xs[0].units.count), dtype=np.int64)
+    if name == "mutual_knn":
+        for side in xs + ys:
+            if side.neighbours is None or side.neighbours.shape[1] < min(k, side.n - 1):
+                _gram_pass([side], None, knn_depth(k), kk=False)
+    out = np.empty((len(xs), len(ys)))
+    for i, a in enumerate(xs):
+        for j, b in enumerate(ys):
+            out[i, j] = MEASURES[name].function(Pair(a, b), ones, k=k, debiased=debiased)[0]
+    return out
