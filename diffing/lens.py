@@ -22,7 +22,8 @@ DECODABLE = 0.5
 reaches this."""
 
 
-def layer_predictions(reading, inputs, shift: int, chunk: int | None = None) -> tuple[list, list]:
+def layer_predictions(reading, inputs, shift: int, chunk: int | None = None,
+                      layers: list[int] | None = None) -> tuple[list, list]:
     """One forward pass of a model: at every position that predicts a gold token, each layer's hidden state read
     through the final norm and the head as a prediction of it.
 
@@ -31,10 +32,11 @@ def layer_predictions(reading, inputs, shift: int, chunk: int | None = None) -> 
         inputs: The batch (`input_ids`, `attention_mask`, `labels`).
         shift: 1 when position t predicts token t + 1 (decoders), 0 for masked tokens.
         chunk: Positions projected at once.
+        layers: The layers read (default: all).
 
     Returns:
-        `(probabilities, ranks)`: per layer (0 = the embeddings .. the last block) a `[positions]` tensor each, the
-        positions in `read_positions` order.
+        `(probabilities, ranks)`: per layer read (0 = the embeddings .. the last block) a `[positions]` tensor each,
+        the positions in `read_positions` order.
     """
     import torch
 
@@ -46,8 +48,8 @@ def layer_predictions(reading, inputs, shift: int, chunk: int | None = None) -> 
     with reading.context():
         hidden = reading.readout.states(inputs)
     probs, ranks = [], []
-    for state in hidden:
-        picked = state[rows, positions]
+    for layer in range(len(hidden)) if layers is None else layers:
+        picked = hidden[layer][rows, positions]
         found = [gold_prob_rank(reading.readout.logits(picked[start:start + chunk]), gold[start:start + chunk])
                  for start in range(0, len(gold), chunk)]
         probs.append(torch.cat([p for p, _ in found]) if found else torch.zeros(0))
@@ -55,8 +57,8 @@ def layer_predictions(reading, inputs, shift: int, chunk: int | None = None) -> 
     return probs, ranks
 
 
-def item_outcomes(reading, items) -> np.ndarray:
-    """`[items, layers, 3]`: per item and layer the means over its answer tokens of `MEASURES` (NaN for an item
+def item_outcomes(reading, items, layers: list[int] | None = None) -> np.ndarray:
+    """`[items, layers read, 3]`: per item and layer the means over its answer tokens of `MEASURES` (NaN for an item
     without one)."""
     import torch
 
@@ -65,7 +67,7 @@ def item_outcomes(reading, items) -> np.ndarray:
     found = None
     with torch.inference_mode():
         for inputs, index in items.batches:
-            probs, ranks = layer_predictions(reading, inputs, items.shift)
+            probs, ranks = layer_predictions(reading, inputs, items.shift, layers=layers)
             rows = read_positions(inputs["labels"], inputs["attention_mask"], items.shift)[0].cpu().numpy()
             if found is None:
                 found = np.full((items.n_items, len(probs), len(MEASURES)), np.nan)
@@ -92,26 +94,38 @@ def decodable_layer(top1: np.ndarray, threshold: float = DECODABLE) -> np.ndarra
     return np.where(reached.any(axis=-1), first, np.nan)
 
 
-def lens_rows(outcomes: np.ndarray, n_boot: int, seed: int) -> list[dict]:
+def lens_rows(outcomes: np.ndarray, n_boot: int, seed: int, layers: list[int] | None = None,
+              n_layers: int | None = None) -> list[dict]:
     """Per layer the mean over items of `answer_prob`, `answer_rank` (geometric mean) and `answer_top1`, with 95 %
-    bootstrap intervals over items (the same resamples for every layer); `decodable_layer` with its interval."""
+    bootstrap intervals over items (the same resamples for every layer); `decodable_layer` (the lowest layer read
+    that reaches `DECODABLE`) with its interval.
+
+    Args:
+        outcomes: `[items, layers read, 3]` (`item_outcomes`).
+        n_boot, seed: Bootstrap resamples and their seed.
+        layers: The layer numbers read (default: 0 .. layers read - 1).
+        n_layers: The model's blocks, for depth = layer / n_layers (default: the last layer read).
+    """
     from bioprobe.causal.score import Resamples, interval
 
     kept = outcomes[np.isfinite(outcomes).all(axis=(1, 2))]
-    n, n_layers = len(kept), outcomes.shape[1] - 1
+    layers = list(range(outcomes.shape[1])) if layers is None else list(layers)
+    n, n_layers = len(kept), n_layers or max(layers[-1], 1)
     if not n:
         return []
     resamples = Resamples.draw(n, n_boot, seed)
     whole = score(kept.sum(0), n)
     drawn = score((resamples.weights @ kept.reshape(n, -1)).reshape(len(resamples.weights), *kept.shape[1:]), n)
     rows = []
-    for layer in range(n_layers + 1):
+    for j, layer in enumerate(layers):
         for k, metric in enumerate(("answer_prob", "answer_rank", "answer_top1")):
-            low, high = interval(drawn[:, layer, k])
-            rows.append({"metric": metric, "layer": layer, "depth": layer / n_layers, "value": float(whole[layer, k]),
+            low, high = interval(drawn[:, j, k])
+            rows.append({"metric": metric, "layer": layer, "depth": layer / n_layers, "value": float(whole[j, k]),
                          "ci_low": low, "ci_high": high})
-    low, high = interval(decodable_layer(drawn[..., 2]))
-    first = float(decodable_layer(whole[:, 2]))
+    numbers = np.array(layers + [np.nan], dtype=float)  # index of the first layer reached -> its number
+    to_layer = lambda found: np.where(np.isnan(found), np.nan, numbers[np.nan_to_num(found).astype(int)])  # noqa: E731
+    low, high = interval(to_layer(decodable_layer(drawn[..., 2])))
+    first = float(to_layer(decodable_layer(whole[:, 2])))
     rows.append({"metric": "decodable_layer", "layer": None, "depth": first / n_layers, "value": first,
                  "ci_low": low, "ci_high": high, "threshold": DECODABLE})
     return [{**row, "n_layers": n_layers, "n_items_read": n} for row in rows]
@@ -191,9 +205,13 @@ def run_lens(settings: LensSettings | None = None, *, n_boot: int = 1000, **fiel
               "reference": pair.reference, "lora": pair.lora, "template": pair.template if pair.kind == "decoder"
               else None, "read_at": "answer" if pair.kind == "decoder" else "masked", "n_items": items.n_items,
               "truncated": items.truncated, "data": task_data.source}
+    from bioprobe.probing.run import parse_layers
+
+    chosen = [parse_layers(s.layers, reading.readout.n_layers, source.name if reading.name == "run" else
+                           str(pair.reference)) for reading in pair.readings]
     rows = []
-    for reading in pair.readings:
-        measured = lens_rows(item_outcomes(reading, items), n_boot, s.seed)
+    for reading, layers in zip(pair.readings, chosen):
+        measured = lens_rows(item_outcomes(reading, items, layers), n_boot, s.seed, layers, reading.readout.n_layers)
         rows += [{**common, "reading": reading.name, **row} for row in measured]
     seconds = {"load": round(loaded_s, 2), "forward": round(time.perf_counter() - started, 2)}
     runstore.write_table(path, rows)

@@ -117,6 +117,9 @@ def test_lens_rows_of_hand_made_outcomes():
     decodable = get[("decodable_layer", None)]
     assert decodable["value"] == 2.0 and decodable["depth"] == 1.0  # top-1 0.375 at layer 1, 0.75 at layer 2
     assert decodable_layer(np.array([[0.1, 0.6, 0.4], [0.0, 0.2, 0.3]])).tolist()[0] == 1.0
+    some = {(r["metric"], r["layer"]): r for r in lens_rows(outcomes[:, [0, 2]], 100, 0, [0, 30], 30)}
+    assert some[("answer_rank", 30)]["value"] == pytest.approx(2 ** 0.5) and some[("answer_rank", 30)]["depth"] == 1
+    assert some[("decodable_layer", None)]["value"] == 30.0  # the layer's number, not its place among those read
     assert math.isnan(decodable_layer(np.array([0.0, 0.2, 0.3])))
 
 
@@ -203,6 +206,11 @@ def test_divergence_end_to_end_and_a_model_against_itself_is_zero(tiny_model_dir
 def test_lens_end_to_end_for_a_tuned_decoder_and_an_encoder_with_its_mlm_head(tiny_model_dirs, instruct_runs, cued):
     runs = instruct_runs
     model = str(tiny_model_dirs["gpt2"])
+    result = ok("lens", "--task", "nli", "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
+                "--limit", "5", "--layers", "0,2")
+    table = pd.read_csv(runstore.results_path(runs, "lens", "nli", resolve_model(model).name, 30, 42, "test",
+                                              objective="instruct"))
+    assert sorted(set(table["layer"].dropna())) == [0, 2]
     result = ok("lens", "--task", "nli", "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
                 "--limit", "5")
     assert "run:" in result.output and "reference:" in result.output

@@ -146,3 +146,19 @@ def test_the_units_are_planned_and_the_report_introduces_the_section():
     assert names == ["divergence_sizes", "divergence_tokens", "lens_depth"]
     assert ("diffing", "What the tuned model says: output divergence and logit lens") in SECTIONS
     assert "KL(tuned || reference)" in INTRO["diffing"] and "rank (1 = the top token" in INTRO["diffing"]
+
+
+def test_a_medtuned_header_does_not_read_as_wordpiece():
+    from bioprobe.figures.diffing import _layout, _scheme
+
+    tokens = ["###", "ĠInstruction", ":", "Ċ", "Tag", "Ġevery", "Ġwo", "rd"]
+    assert _scheme(tokens) == "byte-level"
+    from types import SimpleNamespace
+
+    lines = _layout(SimpleNamespace(tokens=tokens, scores=np.array([NAN, 1, 2, 0, 0, 0, 4, 2.0])))
+    texts = [text for line in lines for _, text, _, _ in line]
+    weights = [weight for line in lines for _, _, _, weight in line]
+    assert texts == ["###", "Instruction", ":", "↵", "Tag", "every", "wo", "rd"]
+    assert weights == [0.0, 0.25, 0.5, 0.0, 0.0, 0.0, 1.0, 0.5]
+    xs = [x for line in lines for x, _, _, _ in line]
+    assert xs[7] == pytest.approx(xs[6] + len("wo") + 0.3)  # "wo" and "rd" touch: one word
