@@ -1,4 +1,6 @@
-"""Known-answer tests for probing.similarity: linear CKA (standard and debiased) and the all-pairs layer matrix."""
+"""Known-answer tests for probing.similarity: linear CKA (standard and debiased) and the all-pairs layer matrix; the
+registry of measures (CKA, Procrustes, mutual k-NN) with hand-checked values, invariances, self-similarity, resamples
+equal to the measure on the resampled data set built out, intervals, and the bad-input sentences of the CLI."""
 
 from __future__ import annotations
 
@@ -196,3 +198,269 @@ def test_errors():
         cka_matrix(X, X)
     with pytest.raises(ValueError, match="inf or nan"):
         linear_cka(X, np.where(X > 1.5, np.inf, X))
+
+
+# --- the registry of measures with bootstrap intervals ---------------------------------------------------------
+
+from click.testing import CliRunner  # noqa: E402
+
+from bioprobe.cli import main  # noqa: E402
+from bioprobe.probing.similarity import MEASURES, Pair, Side, compare, draw_counts, make_units  # noqa: E402
+
+
+def point(name, X, Y, groups=None, k=10, **options):
+    """A measure's value on the data set (all-ones counts) through its registry function."""
+    units = make_units(len(X), groups)
+    pair = Pair(Side(X, units), Side(Y, units))
+    return float(MEASURES[name].function(pair, np.ones((1, units.count), dtype=int), k=k, **options)[0])
+
+
+def huh_mutual_knn(A, B, k):
+    """Huh et al. (2024) reference formula (platonic-rep `metrics.py`): rows L2-normalised, `A A^T` with the
+    diagonal filled with -1e8, the top-k columns, the shared ones over k, averaged over items."""
+    def knn(F):
+        F = F / np.linalg.norm(F, axis=1, keepdims=True)
+        S = F @ F.T
+        np.fill_diagonal(S, -1e8)
+        return np.argsort(-S, axis=1, kind="stable")[:, :k]
+    a, b = knn(np.asarray(A, float)), knn(np.asarray(B, float))
+    n = len(a)
+    mask_a, mask_b = np.zeros((n, n)), np.zeros((n, n))
+    mask_a[np.arange(n)[:, None], a] = 1
+    mask_b[np.arange(n)[:, None], b] = 1
+    return float(((mask_a * mask_b).sum(axis=1) / k).mean())
+
+
+def ding_procrustes(A, B):
+    """Ding et al. (2021) reference formula (`dists/scoring.py`): features x items, centred, unit Frobenius norm,
+    `||A||^2 + ||B||^2 - 2 ||A B^T||_*`."""
+    A, B = np.asarray(A, float).T, np.asarray(B, float).T
+    A, B = A - A.mean(axis=1, keepdims=True), B - B.mean(axis=1, keepdims=True)
+    A, B = A / np.linalg.norm(A), B / np.linalg.norm(B)
+    return float((A**2).sum() + (B**2).sum() - 2 * np.linalg.norm(A @ B.T, ord="nuc"))
+
+
+def test_the_registry_names_its_three_measures_and_what_each_claims():
+    assert list(MEASURES) == ["cka", "procrustes", "mutual_knn"]
+    assert {name: m.identical for name, m in MEASURES.items()} == {"cka": 1.0, "procrustes": 0.0, "mutual_knn": 1.0}
+    assert MEASURES["procrustes"].similar == "low" and MEASURES["cka"].similar == "high"
+    assert "translation" in MEASURES["procrustes"].invariances
+    assert "translation" not in MEASURES["mutual_knn"].invariances
+
+
+def test_procrustes_hand_checked():
+    # X: +-e1, +-e2 (centred, ||X||^2 = 4); Y = X diag(2, 1) (||Y||^2 = 10); X^T Y = diag(4, 2), nuclear norm 6:
+    # d = 2 - 2 * 6 / (2 sqrt(10)) = 2 - 6 / sqrt(10)
+    assert point("procrustes", X4, Y4) == pytest.approx(0.10263340389897203, abs=1e-12)
+    assert ding_procrustes(X4, Y4) == pytest.approx(0.10263340389897203, abs=1e-12)
+    # a rotation by 30 degrees, a shift and a scale of 3 leave the shape: distance 0
+    c, s_ = math.cos(math.pi / 6), math.sin(math.pi / 6)
+    assert point("procrustes", X4, 3 * X4 @ [[c, -s_], [s_, c]] + [5.0, -1.0]) == pytest.approx(0.0, abs=1e-12)
+    # Y = the first column only: X^T Y = [2, 0]^T, nuclear norm 2; d = 2 - 2 * 2 / (2 sqrt 2) = 2 - sqrt 2
+    assert point("procrustes", X4, X4[:, :1]) == pytest.approx(0.5857864376269049, abs=1e-12)
+
+
+def test_mutual_knn_hand_checked():
+    # unit vectors at angles (degrees) 0, 10, 90, 100 in X; 0, 10, 90, 175 in Y. Nearest other item by cosine:
+    # X: 0->1, 1->0, 2->3, 3->2;  Y: 0->1, 1->0, 2->1 (80 deg; 3 is 85 away), 3->2. Shared: items 0, 1, 3 -> 3/4.
+    def circle(degrees):
+        r = np.radians(degrees)
+        return np.stack([np.cos(r), np.sin(r)], axis=1)
+    X, Y = circle([0, 10, 90, 100]), circle([0, 10, 90, 175])
+    assert point("mutual_knn", X, Y, k=1) == 0.75
+    assert huh_mutual_knn(X, Y, 1) == 0.75
+    # k = 2, Y at 0, 10, 90, 55: X: 0->{1,2}, 1->{0,2}, 2->{3,1}, 3->{2,1};  Y: 0->{1,3} (10, 55 deg),
+    # 1->{0,3} (10, 45), 2->{3,1} (35, 80), 3->{2,1} (35, 45). Shared 1, 1, 2, 2 of 2 -> 6/8
+    Y = circle([0, 10, 90, 55])
+    assert point("mutual_knn", X, Y, k=2) == 0.75 == huh_mutual_knn(X, Y, 2)
+
+
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_mutual_knn_matches_the_reference_formula(k):
+    rng = np.random.default_rng(k)
+    X, Y = related(rng, 80, 6, 5, offset=1.0)
+    assert point("mutual_knn", X, Y, k=k) == pytest.approx(huh_mutual_knn(X, Y, k), abs=1e-12)
+
+
+def test_procrustes_matches_the_reference_formula():
+    rng = np.random.default_rng(8)
+    X, Y = related(rng, 50, 7, 4, offset=3.0)
+    assert point("procrustes", X, Y) == pytest.approx(ding_procrustes(X, Y), abs=1e-12)
+
+
+@pytest.mark.parametrize("debiased", [True, False])
+def test_cka_of_the_registry_is_linear_cka(debiased):
+    rng = np.random.default_rng(9)
+    X, Y = related(rng, 40, 6, 5, offset=2.0)
+    assert point("cka", X, Y, debiased=debiased) == pytest.approx(linear_cka(X, Y, debiased), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MEASURES))
+def test_a_representation_against_itself(name):
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((60, 8)) + 1.0
+    groups = np.repeat(np.arange(20), 3)
+    found = compare(X, X.copy(), [name], groups=groups, draws=100, seed=1, k=5)[name]
+    ideal = MEASURES[name].identical
+    assert found.value == pytest.approx(ideal, abs=1e-12)
+    assert found.ci_low == pytest.approx(ideal, abs=1e-12) and found.ci_high == pytest.approx(ideal, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MEASURES))
+def test_each_measure_keeps_the_invariances_it_claims(name):
+    rng = np.random.default_rng(11)
+    X, Y = related(rng, 70, 6, 6, offset=1.5)
+    base = point(name, X, Y, k=5)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    changed = {"rotation": X @ Q, "isotropic scale": 7.5 * X, "translation": X + rng.standard_normal(6) * 3}
+    for invariance in MEASURES[name].invariances:
+        assert point(name, changed[invariance], Y, k=5) == pytest.approx(base, abs=1e-9), invariance
+    stretched = X * np.array([10.0, 1, 1, 1, 1, 0.1])  # no measure is blind to an anisotropic stretch
+    assert abs(point(name, stretched, Y, k=5) - base) > 1e-3
+
+
+def test_cosine_knn_is_not_translation_invariant():
+    rng = np.random.default_rng(12)
+    X, Y = related(rng, 70, 6, 6)
+    assert point("mutual_knn", X + 5.0, Y, k=5) != point("mutual_knn", X, Y, k=5)
+
+
+def resampled_set(X, units, counts_row):
+    """The resampled data set built out: each (unit-ordered) item repeated by its count."""
+    return np.repeat(X[units.order], counts_row[units.index], axis=0)
+
+
+@pytest.mark.parametrize("debiased", [True, False])
+def test_cka_and_procrustes_of_a_resample_are_those_of_the_resampled_data_set(debiased):
+    rng = np.random.default_rng(13)
+    X, Y = related(rng, 48, 5, 4, offset=2.0)
+    groups = np.repeat(np.arange(16), 3)[rng.permutation(48)]  # units scattered over the rows
+    units = make_units(48, groups)
+    pair = Pair(Side(X, units), Side(Y, units))
+    counts = draw_counts(units, 6, seed=3)
+    cka = MEASURES["cka"].function(pair, counts, debiased=debiased)
+    procrustes = MEASURES["procrustes"].function(pair, counts)
+    for b in range(6):
+        Xb, Yb = resampled_set(X, units, counts[b]), resampled_set(Y, units, counts[b])
+        assert cka[b] == pytest.approx(linear_cka(Xb, Yb, debiased), abs=1e-10)
+        assert procrustes[b] == pytest.approx(ding_procrustes(Xb, Yb), abs=1e-10)
+
+
+def naive_resampled_knn(X, Y, units, counts_row, k):
+    """Mutual k-NN on a resample by its definition: neighbours among the distinct resampled items (Huh et al.'s
+    formula on them), each item's overlap weighted by its count."""
+    weights = counts_row[units.index]
+    keep = np.flatnonzero(weights > 0)
+    Xo, Yo = X[units.order][keep], Y[units.order][keep]
+
+    def knn(F):
+        F = F / np.linalg.norm(F, axis=1, keepdims=True)
+        S = F @ F.T
+        np.fill_diagonal(S, -np.inf)
+        return np.argsort(-S, axis=1, kind="stable")[:, :k]
+    a, b = knn(Xo), knn(Yo)
+    shared = np.array([len(set(p) & set(q)) for p, q in zip(a, b)]) / k
+    return float(np.average(shared, weights=weights[keep]))
+
+
+@pytest.mark.parametrize("depth", [None, 4])
+def test_mutual_knn_of_a_resample_takes_neighbours_among_the_distinct_resampled_items(depth, monkeypatch):
+    from bioprobe.probing import similarity
+
+    if depth:  # lists only 4 deep: nearly every item is short of 3 present neighbours and is ranked again
+        monkeypatch.setattr(similarity, "knn_depth", lambda k: depth)
+    rng = np.random.default_rng(14)
+    X, Y = related(rng, 60, 5, 5, offset=0.5)
+    units = make_units(60, np.repeat(np.arange(20), 3))
+    pair = Pair(Side(X, units), Side(Y, units))
+    counts = draw_counts(units, 8, seed=4)
+    found = MEASURES["mutual_knn"].function(pair, counts, k=3)
+    for b in range(8):
+        assert found[b] == pytest.approx(naive_resampled_knn(X, Y, units, counts[b], 3), abs=1e-12)
+
+
+def test_units_are_resampled_whole_and_the_interval_is_seeded():
+    units = make_units(9, ["s2", "s1", "s2", "s3", "s1", "s2", "s3", "s3", "s3"])
+    assert list(units.sizes) == [2, 3, 4] and list(units.order) == [1, 4, 0, 2, 5, 3, 6, 7, 8]
+    counts = draw_counts(units, 200, seed=0)
+    assert counts.shape == (200, 3) and (counts.sum(axis=1) == 3).all()
+    assert (units.items(counts)[:, :2] == counts[:, :1]).all()  # both items of s1 carry its count
+    rng = np.random.default_rng(15)
+    X, Y = related(rng, 90, 6, 4, offset=1.0)
+    groups = np.repeat(np.arange(30), 3)
+    first = compare(X, Y, groups=groups, draws=300, seed=7, k=4)
+    again = compare(X, Y, groups=groups, draws=300, seed=7, k=4)
+    other = compare(X, Y, groups=groups, draws=300, seed=8, k=4)
+    assert first == again and first["cka"] != other["cka"]
+    for name in ("cka", "procrustes"):
+        assert first[name].ci_low < first[name].value < first[name].ci_high
+    assert first["mutual_knn"].ci_low < first["mutual_knn"].ci_high
+
+
+def test_float32_route_of_large_inputs_agrees(monkeypatch):
+    from bioprobe.probing import similarity
+
+    rng = np.random.default_rng(16)
+    X, Y = related(rng, 120, 10, 8, offset=1.0)
+    groups = np.repeat(np.arange(40), 3)
+    exact = compare(X, Y, groups=groups, draws=50, seed=2, k=5)
+    monkeypatch.setattr(similarity, "SMALL_GRAM", 0)  # float32 Gram rows and unit products, GEMM reductions
+    fast = compare(X, Y, groups=groups, draws=50, seed=2, k=5)
+    for name in MEASURES:
+        for field in ("value", "ci_low", "ci_high"):
+            assert getattr(fast[name], field) == pytest.approx(getattr(exact[name], field), abs=2e-5), (name, field)
+
+
+def test_measure_errors_are_one_sentence():
+    X = np.random.default_rng(17).standard_normal((6, 3))
+    with pytest.raises(ValueError, match="Unknown similarity measure 'svcca'; the measures are cka, procrustes"):
+        compare(X, X, ["svcca"])
+    with pytest.raises(ValueError, match="k = 6 needs more than 6 items, but there are 6"):
+        compare(X, X, ["mutual_knn"], k=6)
+
+
+@pytest.fixture(scope="module")
+def cued_ner(tmp_path_factory):
+    from tiny_data import write_cued_ner
+
+    return write_cued_ner(tmp_path_factory.mktemp("cued") / "ner")
+
+
+def probe(runs, model, data, *extra):
+    return CliRunner().invoke(main, ["probe", "--task", "ner", "--model_name", str(model), "--data", str(data),
+                                     "--runs-dir", str(runs), "--training_size", "0", "--baseline", "random-init",
+                                     "--no-mdl", "--no-control", *extra], catch_exceptions=False)
+
+
+def test_probe_writes_each_measure_with_an_interval_and_its_matrix(tiny_model_dirs, cued_ner, tmp_path):
+    import pandas as pd
+
+    result = probe(tmp_path, tiny_model_dirs["bert"], cued_ner, "--similarity", "procrustes,mutual_knn",
+                   "--knn-k", "5", "--similarity-draws", "200")
+    assert result.exit_code == 0, result.output
+    (path,) = (tmp_path / "results" / "probing").rglob("*.csv")
+    rows = pd.read_csv(path)
+    assert not rows["metric"].str.startswith("cka").any()
+    for name in ("procrustes", "mutual_knn"):
+        per_layer = rows[rows["metric"] == name].set_index("layer")
+        assert sorted(per_layer.index) == [0, 1, 2]
+        assert (per_layer["ci_low"] <= per_layer["ci_high"]).all() and per_layer["ci_low"].notna().all()
+        matrix = rows[rows["metric"] == f"{name}_matrix"]
+        assert len(matrix) == 9 and set(matrix["reference_layer"]) == {0, 1, 2}
+        diagonal = matrix[matrix["layer"] == matrix["reference_layer"]].set_index("layer")["value"]
+        np.testing.assert_allclose(diagonal.sort_index(), per_layer["value"].sort_index(), atol=1e-12)
+    assert (rows.loc[rows["metric"] == "mutual_knn", "knn_k"] == 5).all()
+    # the groups resampled are the test sentences: fewer units than items
+    assert (rows["n_units"].dropna() < rows["n_cka"].dropna()).all()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--knn-k", "5000"], "--knn-k 5000 is too large: the compared models share"),
+    (["--similarity", "cka,svcca"], "--similarity: Unknown similarity measure 'svcca'"),
+])
+def test_bad_similarity_input_is_one_sentence_and_a_nonzero_exit(args, fragment, tiny_model_dirs, cued_ner,
+                                                                 tmp_path):
+    result = probe(tmp_path, tiny_model_dirs["bert"], cued_ner, *args)
+    assert result.exit_code != 0 and fragment in result.output
+    assert "Traceback" not in result.output
+    assert not list((tmp_path / "results").rglob("*.csv")) if (tmp_path / "results").exists() else True
