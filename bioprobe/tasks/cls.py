@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from bioprobe.errors import BioprobeError
-from bioprobe.tasks.base import Parsed, Task, draw, no_failures, parse_counts
+from bioprobe.tasks.base import Parsed, Task, draw, no_failures, parse_counts, tokenized
 
 HALLMARKS = ("sustaining proliferative signaling", "evading growth suppressors", "resisting cell death",
              "enabling replicative immortality", "inducing angiogenesis", "activating invasion and metastasis",
@@ -274,7 +274,7 @@ class CLS(Task):
                     "labels": [multi_hot(labels, names) for labels in examples["labels"]],
                     "length": [len(row) for row in ids], "truncated": [len(t) > room for t in texts]}
 
-        return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing texts")
+        return tokenized(dataset, batch, "Tokenizing texts")
 
     def classifier_scores(self, logits, splits, names):
         """Micro- and macro-F1 with per-label thresholds chosen on the validation split (recorded), and macro

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 
 from bioprobe.errors import BioprobeError
-from bioprobe.tasks.base import Parsed, Prompted, Task, draw, no_failures, parse_counts, squeeze
+from bioprobe.tasks.base import Parsed, Prompted, Task, draw, no_failures, parse_counts, squeeze, tokenized
 
 SEPARATOR = " : "
 """Between a word and its label on an answer line (lines are split on its last occurrence)."""
@@ -406,7 +406,7 @@ class NER(Task):
                 out["n_truncated_words"].append(encoding.n_truncated_words)
             return out
 
-        return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing NER")
+        return tokenized(dataset, batch, "Tokenizing NER")
 
     def collator(self, tokenizer):
         import transformers

@@ -10,7 +10,8 @@ import re
 import numpy as np
 
 from bioprobe.errors import BioprobeError
-from bioprobe.tasks.base import Prompted, Task, classification_metrics, draw, parse_counts, parse_label_word
+from bioprobe.tasks.base import (Prompted, Task, classification_metrics, draw, parse_counts, parse_label_word,
+                                 tokenized)
 
 LABELS = ("entailment", "neutral", "contradiction")
 WORDS = {"entailment": "Entailment", "neutral": "Neutral", "contradiction": "Contradiction"}
@@ -96,7 +97,7 @@ def encode_pairs(dataset, tokenizer, labels: tuple[str, ...], max_length: int, k
             encoded["token_type_ids"] = out["token_type_ids"]
         return encoded
 
-    return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing NLI")
+    return tokenized(dataset, batch, "Tokenizing NLI")
 
 
 def segments(ids: list[int], tokenizer, premise: str, hypothesis: str, kind: str, max_length: int) -> np.ndarray:

@@ -17,7 +17,8 @@ import re
 import numpy as np
 
 from bioprobe.errors import BioprobeError
-from bioprobe.tasks.base import Prompted, Task, classification_metrics, draw, parse_counts, parse_label_word
+from bioprobe.tasks.base import (Prompted, Task, classification_metrics, draw, parse_counts, parse_label_word,
+                                 tokenized)
 
 PLACEHOLDER = re.compile(r"@[A-Za-z][A-Za-z0-9_\-]*\$")
 """An entity placeholder (the entity's text replaced by its type: `@GENE$`, `@DISEASE$`, `@problem$`)."""
@@ -144,7 +145,7 @@ def encode_sentences(dataset, tokenizer, labels: tuple[str, ...], max_length: in
             out["truncated"].append(encoding.n_truncated_words > 0)
         return out
 
-    return dataset.map(batch, batched=True, remove_columns=dataset.column_names, desc="Tokenizing RE")
+    return tokenized(dataset, batch, "Tokenizing RE")
 
 
 def token_spans(encoding, spans) -> list[list[int]]:
