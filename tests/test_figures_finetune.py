@@ -109,6 +109,15 @@ def test_the_pieces_of_a_word_are_one_group_whatever_the_tokenizer(tokens):
     assert [piece_text(t, token_scheme(tokens)) for t in tokens] == ["Amy", "l", "oid", "beta"]
 
 
+def test_a_prompts_markdown_header_does_not_make_a_byte_level_tokenizer_wordpiece():
+    from bioprobe.figures.attribution import token_scheme, word_groups
+
+    prompt = ["###", "ĠInstruction", ":", "Ċ", "Amy", "l", "oid", "Ġbeta"]  # the medtuned template's header
+    assert token_scheme(prompt) == "byte-level"
+    assert word_groups(prompt) == [[0], [1, 2], [3], [4, 5, 6], [7]]
+    assert token_scheme(["###", "amy", "##loid"]) == "wordpiece"  # a real WordPiece continuation still decides
+
+
 def test_special_tokens_newlines_and_byte_tokens_are_words_of_their_own():
     from bioprobe.figures.attribution import piece_text, word_groups
 

@@ -158,14 +158,14 @@ def token_scheme(tokens) -> str:
     Mistral: "▁" likewise), "end-of-word" (BioGPT: "</w>" on a word's last piece), or "words" (none: each token is
     a word)."""
     tokens = [str(t) for t in tokens if not SPECIAL.match(str(t))]
-    if any(t.startswith("##") and len(t) > 2 for t in tokens):
-        return "wordpiece"
     if any(t.endswith("</w>") for t in tokens):
         return "end-of-word"
-    if any("Ġ" in t or "Ċ" in t for t in tokens):
+    if any("Ġ" in t or "Ċ" in t for t in tokens):  # before "##": a prompt's "###" header is a byte-level token
         return "byte-level"
     if any(t.startswith("▁") for t in tokens):
         return "sentencepiece"
+    if any(t.startswith("##") and len(t) > 2 and t[2] != "#" for t in tokens):
+        return "wordpiece"
     return "words"
 
 
