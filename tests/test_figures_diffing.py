@@ -149,13 +149,13 @@ def test_the_units_are_planned_and_the_report_introduces_the_section():
 
 
 def test_a_medtuned_header_does_not_read_as_wordpiece():
-    from bioprobe.figures.diffing import _layout, _scheme
-
-    tokens = ["###", "ĠInstruction", ":", "Ċ", "Tag", "Ġevery", "Ġwo", "rd"]
-    assert _scheme(tokens) == "byte-level"
     from types import SimpleNamespace
 
-    lines = _layout(SimpleNamespace(tokens=tokens, scores=np.array([NAN, 1, 2, 0, 0, 0, 4, 2.0])))
+    from bioprobe.figures.attribution import token_lines, token_scheme
+
+    tokens = ["###", "ĠInstruction", ":", "Ċ", "Tag", "Ġevery", "Ġwo", "rd"]
+    assert token_scheme(tokens) == "byte-level"
+    lines = token_lines(SimpleNamespace(tokens=tokens, scores=np.array([NAN, 1, 2, 0, 0, 0, 4, 2.0])))
     texts = [text for line in lines for _, text, _, _ in line]
     weights = [weight for line in lines for _, _, _, weight in line]
     assert texts == ["###", "Instruction", ":", "↵", "Tag", "every", "wo", "rd"]

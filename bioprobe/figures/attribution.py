@@ -241,9 +241,11 @@ PIECE_PAD = 0.15
 """Characters of shading on either side of a piece's text."""
 
 
-def _layout(item, scheme: str):
-    """The lines of one example: each a list of pieces (x in characters, text, position, weight), the pieces of a word
-    side by side, a gap between words, a word never split across lines."""
+def token_lines(item, scheme: str | None = None):
+    """The lines of one example (`tokens`, `scores`): each a list of pieces (x in characters, text, position, weight =
+    score / the largest |score|, 0 where missing), the pieces of a word side by side, a gap between words, a word
+    never split across lines; `scheme` as `token_scheme` reads it from the tokens by default."""
+    scheme = scheme or token_scheme(item.tokens)
     scores = np.asarray(item.scores, dtype=float)
     scale = float(np.nanmax(np.abs(scores))) if len(scores) else 1.0
     lines, row, used = [], [], 0.0
@@ -302,7 +304,7 @@ def examples_figure(attributions, title: str = ""):
         if warning:
             lines.append(("warning", "\u26a0 " + warning))
         explained = None if item.position is None or item.position != item.position else int(item.position)
-        lines += [("tokens", (row, explained)) for row in _layout(item, scheme)]
+        lines += [("tokens", (row, explained)) for row in token_lines(item, scheme)]
     top = 0.52  # inches for the title and, under it, the colour key
     height = 0.17 * len(lines) + top + 0.05
     figure, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))

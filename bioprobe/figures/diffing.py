@@ -178,50 +178,6 @@ def token_example(part):
                            answer=(rows["position"] == "answer").to_numpy(), item=int(rows["item"].iloc[0]))
 
 
-def _scheme(tokens) -> str:
-    """`attribution.token_scheme` of the tokens, a run of "#" (the medtuned prompt's "###", which is no WordPiece
-    continuation) left out of the reading."""
-    from bioprobe.figures.attribution import token_scheme
-
-    return token_scheme([t for t in tokens if str(t).strip("#")])
-
-
-def _layout(item):
-    """The lines of the item as `attribution._layout` makes them (pieces of a word touching, words apart, a word
-    never split), with word starts read by `_scheme`: (x, text, position, KL / the item's largest KL)."""
-    from bioprobe.figures.attribution import PER_LINE, PIECE_PAD, SPECIAL, WORD_GAP, _newline, piece_text
-
-    scheme = _scheme(item.tokens)
-    marker = {"wordpiece": lambda t, p: not t.startswith("##"), "end-of-word": lambda t, p: p.endswith("</w>"),
-              "byte-level": lambda t, p: t.startswith("Ġ"), "sentencepiece": lambda t, p: t.startswith("▁")}
-    groups: list[list[int]] = []
-    previous = None
-    for position, token in enumerate(map(str, item.tokens)):
-        alone = previous is None or SPECIAL.match(token) or _newline(token) or SPECIAL.match(previous) or \
-            _newline(previous)
-        if alone or marker.get(scheme, lambda t, p: True)(token, previous) or not groups:
-            groups.append([])
-        groups[-1].append(position)
-        previous = token
-    scores = np.asarray(item.scores, dtype=float)
-    scale = float(np.nanmax(np.abs(scores))) if np.isfinite(scores).any() else 1.0
-    lines, row, used = [], [], 0.0
-    for group in groups:
-        texts = [piece_text(item.tokens[p], scheme)[:14] for p in group]
-        width = sum(len(text) + 2 * PIECE_PAD for text in texts)
-        if used + width > PER_LINE and row:
-            lines.append(row)
-            row, used = [], 0.0
-        for position, text in zip(group, texts):
-            weight = scores[position] / (scale or 1.0) if np.isfinite(scores[position]) else 0.0
-            row.append((used, text, position, weight))
-            used += len(text) + 2 * PIECE_PAD
-        used += WORD_GAP
-    if row:
-        lines.append(row)
-    return lines
-
-
 def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
     """`divergence_tokens_{task}_{model}_size{N}[-{objective}]`: per run, the item whose mean answer KL is largest,
     each token shaded by the KL of the distribution that predicted it (white 0 to dark red at the item's largest KL),
@@ -229,7 +185,7 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
     import matplotlib
     from matplotlib.patches import Rectangle
 
-    from bioprobe.figures.attribution import PER_LINE, PIECE_PAD
+    from bioprobe.figures.attribution import PER_LINE, PIECE_PAD, token_lines
 
     rows = analysis(table, "divergence")
     if rows.empty or "token" not in rows:
@@ -243,7 +199,7 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
         if item is None:
             continue
         largest = float(np.nanmax(item.scores)) if np.isfinite(item.scores).any() else 0.0
-        lines = _layout(item)
+        lines = token_lines(item)
         plt = style.pyplot()
         with style.theme():
             top = 0.5
