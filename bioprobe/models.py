@@ -18,7 +18,7 @@ from pathlib import Path
 from bioprobe.errors import BioprobeError
 from bioprobe.registry import MODELS, ResolvedModel, infer_kind, resolve_model
 
-HEADS = ("token", "sequence", "multilabel", "base", "causal-lm")
+HEADS = ("token", "sequence", "multilabel", "base", "causal-lm", "masked-lm")
 CLASSIFIERS = ("token", "sequence", "multilabel")
 """Heads that classify (they need labels): a label per token, one per sequence, any number per sequence."""
 _HEAD_MODULES = ("score", "classifier", "lm_head")  # names transformers gives classification and LM heads
@@ -207,8 +207,8 @@ def load_model(
 
     Args:
         name_or_resolved: Registry name, hub id, local folder, or an already resolved model.
-        head: "token", "sequence" or "multilabel" (classification heads with `labels`), "base" (hidden states only) or
-            "causal-lm".
+        head: "token", "sequence" or "multilabel" (classification heads with `labels`), "base" (hidden states only),
+            "causal-lm" or "masked-lm" (an encoder with the masked-LM head it was saved with).
         labels: Label names for a classification head; their order defines the class ids.
         four_bit: Load the base weights as 4-bit NF4 with bitsandbytes (QLoRA).
         eager_attention: Use the eager attention implementation, needed to return attention maps.
@@ -237,6 +237,7 @@ def load_model(
         "multilabel": transformers.AutoModelForSequenceClassification,
         "base": transformers.AutoModel,
         "causal-lm": transformers.AutoModelForCausalLM,
+        "masked-lm": transformers.AutoModelForMaskedLM,
     }[head]
     kwargs: dict = {"dtype": getattr(torch, dtype)}
     if head in CLASSIFIERS:
@@ -268,6 +269,9 @@ def load_model(
                 config = transformers.AutoConfig.from_pretrained(resolved.source, **{
                     k: v for k, v in kwargs.items() if k not in ("dtype",)})
                 model = auto.from_config(config, dtype=kwargs["dtype"])
+            elif head == "masked-lm":  # the head must come from the weights, not be initialised
+                model, info = auto.from_pretrained(resolved.source, output_loading_info=True, **kwargs)
+                _require_masked_lm_head(resolved, model, info)
             else:
                 model = auto.from_pretrained(resolved.source, **kwargs)
     except (OSError, ValueError) as err:
@@ -288,6 +292,17 @@ def load_model(
         model.to(device)
     model.eval()
     return Loaded(model=model, tokenizer=tokenizer, resolved=resolved)
+
+
+def _require_masked_lm_head(resolved, model, info: dict) -> None:
+    """Refuse a masked-LM model whose head weights were missing from the files (transformers would initialise them)."""
+    prefix = model.base_model_prefix
+    missing = sorted(key for key in info.get("missing_keys", ()) if not key.startswith(prefix + "."))
+    if missing:
+        raise BioprobeError(f"{resolved.name} has no masked-LM head in its weights ({missing[0]} and "
+                            f"{len(missing) - 1} more are missing: a sentence-embedding package keeps the encoder "
+                            "only), so no layer can be read as a token prediction; the lens applies to decoders and "
+                            "to encoders saved with their MLM head (bert, biobert).")
 
 
 def count_parameters(model) -> int:

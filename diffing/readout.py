@@ -115,37 +115,15 @@ def same_tokenizer(a, b) -> bool:
 
 
 def load_masked_lm(name_or_resolved, device: str | None = None):
-    """An encoder with its masked-LM head, as `bioprobe.models.load_model` loads a model (tokenizer quirks, device,
-    eval mode); `Loaded`.
+    """An encoder with its masked-LM head (`load_model(head="masked-lm")`).
 
     Raises:
         BioprobeError: when the weights hold no masked-LM head (a sentence-embedding model such as minilm, whose
             package keeps the encoder only), or for a hub id that cannot be reached.
     """
-    import torch
-    import transformers
+    from bioprobe.models import load_model
 
-    from bioprobe.models import Loaded, _hub_error, _quiet, load_tokenizer, resolve_device
-    from bioprobe.registry import resolve_model
-
-    resolved = name_or_resolved if not isinstance(name_or_resolved, str) else resolve_model(name_or_resolved)
-    tokenizer = load_tokenizer(resolved)
-    try:
-        with _quiet():
-            model, info = transformers.AutoModelForMaskedLM.from_pretrained(resolved.source, dtype=torch.float32,
-                                                                           output_loading_info=True)
-    except (OSError, ValueError) as err:
-        raise _hub_error(resolved, err) from None
-    prefix = model.base_model_prefix
-    missing = sorted(key for key in info.get("missing_keys", ()) if not key.startswith(prefix + "."))
-    if missing:
-        raise BioprobeError(f"{resolved.name} has no masked-LM head in its weights ({missing[0]} and "
-                            f"{len(missing) - 1} more are missing: a sentence-embedding package keeps the encoder "
-                            "only), so no layer can be read as a token prediction; the lens applies to decoders and "
-                            "to encoders saved with their MLM head (bert, biobert).")
-    model.to(resolve_device(device))
-    model.eval()
-    return Loaded(model=model, tokenizer=tokenizer, resolved=resolved)
+    return load_model(name_or_resolved, head="masked-lm", device=device)
 
 
 def has_masked_lm_head(name: str) -> bool | None:
