@@ -353,7 +353,8 @@ def similarity_items(reference, other, names, k: int = 10, limit: int | None = 1
 def similarity_rows(reference, other, layers: list[int], items: SimilarityItems, draws: int = 1000, seed: int = 42,
                     k: int = 10, debiased: bool = True) -> list[dict]:
     """Each measure of each chosen layer against the same layer of the reference, with its bootstrap interval (over
-    the items' groups), and the full layer-by-layer matrix (`{metric}_matrix` rows with `reference_layer`). CKA's
+    the items' groups; re-centred on the value, `bootstrap_offset` the resamples' median offset, see
+    `similarity.Estimate`), and the full layer-by-layer matrix (`{metric}_matrix` rows with `reference_layer`). CKA's
     metric is `cka` (`cka_standard` with the standard estimator)."""
     from bioprobe.probing import similarity as sim
 
@@ -383,7 +384,9 @@ def similarity_rows(reference, other, layers: list[int], items: SimilarityItems,
             estimate = estimates.get(layer, {}).get(name)
             interval = None if estimate is None or estimate.ci_low != estimate.ci_low else \
                 (estimate.ci_low, estimate.ci_high)
-            rows.append(_row(layer, metric, float(matrix[layer, j]) if estimate is not None else None, interval, own))
+            offset = {"bootstrap_offset": estimate.offset} if interval is not None else {}
+            rows.append(_row(layer, metric, float(matrix[layer, j]) if estimate is not None else None, interval,
+                             {**own, **offset}))
             for i in ref_layers:
                 rows.append(_row(layer, f"{metric}_matrix", float(matrix[i, j]), None, {**own, "reference_layer": i}))
     return rows

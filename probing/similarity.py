@@ -564,12 +564,16 @@ def _item_kernel_sums(side: Side, counts: np.ndarray) -> np.ndarray:
 def cka_resampled(pair: Pair, counts: np.ndarray, *, debiased: bool = True, **_) -> np.ndarray:
     """Linear CKA (Kornblith et al. 2019) of each resample; debiased (Nguyen, Raghu & Kornblith 2021) by default.
 
-    A resample with counts `w` is the data set in which item i appears `w_i` times, `N = sum w`. With the centred
-    Gram matrices `K`, `L` of all items (global centring is enough: both HSIC estimators are unchanged by a
-    feature shift), `T1 = w'(K o L)w`, `k`, `l` their diagonals, `Kw`, `Lw`:
-    unbiased HSIC on the resample (its copies of an item are distinct points whose kernel value is `k_i`):
-    `tr(K~L~) = T1 - sum w k l`, `1'K~1 = w'Kw - sum w k`, `1'K~L~1 = sum_i w_i ((Kw)_i - k_i)((Lw)_i - l_i)`, then
-    Song et al.'s formula with `N`; the standard estimator centres by the resample's mean:
+    A resample with counts `w` is the data set in which item i appears `w_i` times, `N = sum w`. With the Gram
+    matrices `K`, `L` of the features centred on the resample's mean (from those of all items: `K_c = K - a1' -
+    1a' + c`, `a = Kw / N`, `c = w'Kw / N^2`, so `K_c w = 0`), `k_c`, `l_c` their diagonals, unbiased HSIC on the
+    resample leaves out every pair of copies of one item, as it leaves out the diagonal (`K~` is zero wherever both
+    points are the same item): `tr(K~L~) = w'(K_c o L_c)w - sum w^2 k_c l_c`, `1'K~1 = -sum w^2 k_c`,
+    `1'K~L~1 = sum w^3 k_c l_c`, then Song et al.'s formula with `N`. Counting
+    copies as distinct points instead would pair each duplicated item with itself, whose two copies agree perfectly
+    in both representations: measured on 10,000 random words that pushed every resample above the data set's value
+    (0.672, interval 0.682-0.685); with 0/1 counts the two definitions coincide. The standard estimator, which keeps
+    the diagonal, centres by the resample's mean:
     `T1 - 2/N sum_i w_i (Kw)_i (Lw)_i + (w'Kw)(w'Lw)/N^2`. `w'(K o L)w` comes from `[G, G]` unit-block sums, so a
     resample costs `O(G^2 + n B)`, not a new Gram matrix.
 
@@ -595,10 +599,16 @@ def cka_resampled(pair: Pair, counts: np.ndarray, *, debiased: bool = True, **_)
     def hsic(t1, kw_, lw_, wkw_, wlw_, kd, ld):
         if not debiased:
             return t1 - 2.0 / N * np.einsum("bi,bi->b", witems * kw_, lw_) + wkw_ * wlw_ / N**2
-        trace = t1 - witems @ (kd * ld)
-        ones = np.einsum("bi,bi->b", witems * (kw_ - kd), lw_ - ld)
+        # centred on the resample's mean: K_c = K - a 1' - 1 a' + c with a = Kw / N, so K_c w = 0, and diagonal
+        # kc = k - 2 Kw / N + w'Kw / N^2
+        kc = kd[None, :] - 2.0 * kw_ / N[:, None] + (wkw_ / N**2)[:, None]
+        lc = ld[None, :] - 2.0 * lw_ / N[:, None] + (wlw_ / N**2)[:, None]
+        w2 = witems * witems
+        centred = t1 - 2.0 / N * np.einsum("bi,bi->b", witems * kw_, lw_) + wkw_ * wlw_ / N**2  # w'(K_c o L_c)w
+        trace = centred - np.einsum("bi,bi->b", w2 * kc, lc)
+        ones = np.einsum("bi,bi->b", w2 * witems * kc, lc)  # sum_i w_i (0 - w_i kc_i)(0 - w_i lc_i)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (trace + (wkw_ - witems @ kd) * (wlw_ - witems @ ld) / ((N - 1) * (N - 2))
+            return (trace + np.einsum("bi,bi->b", w2, kc) * np.einsum("bi,bi->b", w2, lc) / ((N - 1) * (N - 2))
                     - 2.0 * ones / (N - 2)) / (N * (N - 3))
 
     txx, tyy = quad(x.kk), quad(y.kk)
@@ -837,11 +847,23 @@ def measure_names(names) -> list[str]:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A measure's value on the data set and its percentile bootstrap interval (nan bounds without resamples)."""
+    """A measure's value on the data set and its bootstrap interval (nan without resamples).
+
+    Attributes:
+        value: The measure on the data set.
+        ci_low, ci_high: The percentile interval of the resampled values, re-centred on `value`: `value + (q_low -
+            median)`, `value + (q_high - median)`. A resample holds about 63 % distinct units, and a Procrustes
+            distance or a k-NN overlap on fewer distinct items is offset (more chance alignment, wider
+            neighbourhoods): measured on 10,000 random words, Procrustes 0.353 on the data set, resamples 0.345-0.347;
+            mutual k-NN 0.130 and 0.144-0.151. The spread is what the resamples say; their offset is not the
+            estimate's uncertainty, so the interval is placed around the estimate.
+        offset: Median of the resampled values minus `value` (what the re-centring removed).
+    """
 
     value: float
     ci_low: float
     ci_high: float
+    offset: float = float("nan")
 
 
 def draw_counts(units: Units, draws: int, seed: int) -> np.ndarray:
@@ -865,7 +887,8 @@ def check_items(units: Units, names, k: int, debiased: bool = True) -> None:
 
 def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, k: int = 10,
             debiased: bool = True, level: float = 0.95, pair: Pair | None = None) -> dict[str, Estimate]:
-    """Each measure of one pair of representations with a percentile bootstrap interval over items (or groups).
+    """Each measure of one pair of representations with a bootstrap interval over items (or groups): the percentile
+    interval of the resamples re-centred on the estimate (see `Estimate`).
 
     Args:
         x: `[n, d_x]` reference representation.
@@ -901,14 +924,15 @@ def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, 
     for name in names:
         function = MEASURES[name].function
         value = float(function(pair, ones, **options)[0])
-        low = high = float("nan")
+        low = high = offset = float("nan")
         if counts is not None:
             values = np.concatenate([function(pair, counts[i:i + DRAW_CHUNK], **options)
                                      for i in range(0, draws, DRAW_CHUNK)])
             values = values[np.isfinite(values)]
-            if len(values):
-                low, high = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
-        out[name] = Estimate(value, low, high)
+            if len(values) and value == value:
+                q_low, middle, q_high = np.percentile(values, [tail, 50, 100 - tail])
+                low, high, offset = value + (q_low - middle), value + (q_high - middle), float(middle - value)
+        out[name] = Estimate(value, float(low), float(high), offset)
     return out
 
 

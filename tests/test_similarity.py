@@ -342,8 +342,30 @@ def test_cka_and_procrustes_of_a_resample_are_those_of_the_resampled_data_set(de
     procrustes = MEASURES["procrustes"].function(pair, counts)
     for b in range(6):
         Xb, Yb = resampled_set(X, units, counts[b]), resampled_set(Y, units, counts[b])
-        assert cka[b] == pytest.approx(linear_cka(Xb, Yb, debiased), abs=1e-10)
+        items = np.repeat(np.arange(48), counts[b][units.index])
+        expected = naive_cka(Xb, Yb, False) if not debiased else resampled_debiased_cka(Xb, Yb, items)
+        assert cka[b] == pytest.approx(expected, abs=1e-10)
         assert procrustes[b] == pytest.approx(ding_procrustes(Xb, Yb), abs=1e-10)
+    single = (counts > 0).astype(int)  # 0/1 counts: the resample is a subset, and debiased CKA is that of the subset
+    keep = np.flatnonzero(single[0][units.index])
+    assert MEASURES["cka"].function(pair, single[:1], debiased=debiased)[0] == pytest.approx(
+        linear_cka(X[units.order][keep], Y[units.order][keep], debiased), abs=1e-10)
+
+
+def resampled_debiased_cka(X, Y, items):
+    """Debiased CKA of a resampled data set by Song et al.'s formula with explicit kernels, in which every pair of
+    copies of one item (`items`: each point's original item) is left out like the diagonal."""
+    X, Y = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    n, ones = len(X), np.ones(len(X))
+    same = items[:, None] == items[None, :]
+
+    def hsic(K, L):
+        Kt, Lt = np.where(same, 0.0, K), np.where(same, 0.0, L)
+        return (np.trace(Kt @ Lt) + (ones @ Kt @ ones) * (ones @ Lt @ ones) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * ones @ Kt @ Lt @ ones) / (n * (n - 3))
+
+    K, L = X @ X.T, Y @ Y.T
+    return hsic(K, L) / math.sqrt(hsic(K, K) * hsic(L, L))
 
 
 def naive_resampled_knn(X, Y, units, counts_row, k):
