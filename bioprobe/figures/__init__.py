@@ -68,14 +68,18 @@ def finetune_units(table) -> list[tuple]:
 
 
 def probing_units(table) -> list[tuple]:
-    """Each probing metric by layer and by normalised depth, the CKA heatmap and the CKA matrices."""
+    """Each probing metric by layer and by normalised depth, the CKA heatmap and the CKA matrices, the similarity
+    measures side by side."""
+    from bioprobe.figures import similarity as _similarity
+
     probing = _rows(table, "probing")
     if probing.empty:
         return []
-    summary = probing[probing["metric"] != "cka_matrix"]
+    summary = probing[~probing["metric"].astype(str).str.endswith("_matrix")]
     units = [(curves, summary, {"metric": metric}) for metric in _probing.PROBING_METRICS
              for curves in (_probing.layer_curves, _probing.depth_curves)]
-    return units + [(_probing.cka_heatmap, summary, {}), (_probing.cka_matrices, probing, {})]
+    return units + [(_probing.cka_heatmap, summary, {}), (_probing.cka_matrices, probing, {}),
+                    (_similarity.similarity_layers, summary, {})]
 
 
 def attention_units(table) -> list[tuple]:

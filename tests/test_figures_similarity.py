@@ -1,0 +1,88 @@
+"""The similarity figure from hand-made tables with their values written out: one panel per measure side by side,
+one line per training size and random init (the pretrained reference is no line), bands exactly the rows'
+intervals, and a caption that says bands only where there are some."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+
+from bioprobe.figures import probing_units, style
+from bioprobe.figures.similarity import similarity_layers
+
+VALUES = {"cka": [0.95, 0.8, 0.6], "procrustes": [0.1, 0.3, 0.7], "mutual_knn": [0.9, 0.5, 0.2]}
+
+
+def similarity_rows(intervals=True, metrics=tuple(VALUES)) -> list[dict]:
+    """An encoder ("enc", 2 layers) probed at sizes 0, 50, 100 and random init; every run but the pretrained one has
+    each measure per layer: the values above minus 0.1 * (size / 100) (random init: minus 0.3), intervals +-0.02,
+    and a matrix row that the figure must ignore."""
+    rows = []
+    for size, baseline in ((0, ""), (50, ""), (100, ""), (0, "random-init")):
+        common = {"analysis": "probing", "task": "ner", "model": "enc", "training_size": size, "seed": 42,
+                  "objective": "classifier", "baseline": baseline, "probe": "logistic", "pooling": "first",
+                  "kind": "encoder", "n_layers": 2, "n_cka": 120}
+        rows += [{**common, "layer": layer, "metric": "accuracy", "value": 0.7} for layer in range(3)]
+        if size == 0 and not baseline:
+            continue
+        shift = 0.3 if baseline else 0.1 * size / 100
+        for metric in metrics:
+            for layer, value in enumerate(VALUES[metric]):
+                value = round(value - shift, 4)
+                ci = {"ci_low": value - 0.02, "ci_high": value + 0.02} if intervals else {}
+                rows.append({**common, "layer": layer, "metric": metric, "value": value, **ci})
+                rows.append({**common, "layer": layer, "metric": f"{metric}_matrix", "value": -5.0,
+                             "reference_layer": 0})
+    return rows
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    saved, save = [], style.save
+
+    def keep(figure, path):
+        saved.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(style, "save", keep)
+    return saved
+
+
+def test_one_panel_per_measure_one_line_per_size_bands_are_the_intervals(tmp_path, figures):
+    (drawing,) = similarity_layers(pd.DataFrame(similarity_rows()), tmp_path)
+    assert drawing.name == "probing_similarity_ner_enc" and drawing.png.is_file()
+    axes = [ax for ax in figures[0].axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["debiased linear CKA", "Procrustes distance",
+                                                               "mutual k-NN overlap"]
+    assert axes[1].get_title().endswith("(lower = more alike)")
+    for ax, metric in zip(axes, VALUES):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert set(lines) == {"50 %", "100 %", "random init"}  # the pretrained model is the reference, no line
+        np.testing.assert_allclose(lines["100 %"].get_ydata(), np.array(VALUES[metric]) - 0.1, atol=1e-9)
+        np.testing.assert_allclose(lines["random init"].get_ydata(), np.array(VALUES[metric]) - 0.3, atol=1e-9)
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 3
+        for band in bands:  # each band spans value +- 0.02 at every layer
+            ys = band.get_paths()[0].vertices[:, 1]
+            assert ys.max() - ys.min() == pytest.approx(max(VALUES[metric]) - min(VALUES[metric]) + 0.04, abs=1e-6)
+    assert (drawing.data["value"] > -1).all()  # no matrix row was drawn
+    assert axes[1].get_ylim()[0] < -0.2  # random init's Procrustes values below 0 (hand-made) stay in view
+    assert set(drawing.data["metric"]) == set(VALUES) and len(drawing.data) == 3 * 3 * 3
+    assert "bands are 95 % bootstrap intervals" in drawing.caption and "on 120 test items" in drawing.caption
+    assert "one panel per measure" in drawing.caption and "randomly initialised" in drawing.caption
+
+
+def test_without_intervals_no_band_is_drawn_nor_claimed(tmp_path, figures):
+    (drawing,) = similarity_layers(pd.DataFrame(similarity_rows(intervals=False, metrics=("procrustes",))), tmp_path)
+    axes = [ax for ax in figures[0].axes if ax.get_visible() and ax.get_title()]
+    assert len(axes) == 1 and not [c for c in axes[0].collections if isinstance(c, PolyCollection)]
+    assert "bands" not in drawing.caption and drawing.caption.count("Procrustes") == 1
+
+
+def test_the_probing_units_include_the_similarity_figure_without_matrix_rows(tmp_path):
+    units = probing_units(pd.DataFrame(similarity_rows()))
+    (unit,) = [u for u in units if u[0] is similarity_layers]
+    assert not unit[1]["metric"].str.endswith("_matrix").any()
+    assert similarity_layers(pd.DataFrame(similarity_rows())[:3], tmp_path) == []  # pretrained rows only
