@@ -312,7 +312,10 @@ def collect_cmd(runs_dir, plan):
 @click.command(cls=_Command, name="figures")
 @click.option("--runs_dir", "--runs-dir", "runs_dir", envvar="BIOPROBE_RUNS", default="runs", show_default=True,
               type=click.Path(file_okay=False))
-def figures_cmd(runs_dir):
+@click.option("--one-column", "--one_column", "one_column", is_flag=True,
+              help="Also draw every figure one paper column wide (3.3 in, at most two panels a row, nothing below "
+                   "6 pt) into figures/one-column/.")
+def figures_cmd(runs_dir, one_column):
     """Draw every figure (PNG + PDF under figures/) from the result tables alone (no model is loaded)."""
     import time
 
@@ -323,6 +326,11 @@ def figures_cmd(runs_dir):
     drawn = draw_figures(runs_dir)
     click.echo(f"{len(drawn)} figures (PNG + PDF) in {resolve(runs_dir) / 'figures'}, "
                f"{time.perf_counter() - started:.1f} s")
+    if one_column:
+        started = time.perf_counter()
+        drawn = draw_figures(runs_dir, one_column=True)
+        click.echo(f"{len(drawn)} one-column figures in {resolve(runs_dir) / 'figures' / 'one-column'}, "
+                   f"{time.perf_counter() - started:.1f} s")
 
 
 @click.command(cls=_Command, name="report")

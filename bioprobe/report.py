@@ -56,12 +56,14 @@ def _require(table, root: Path) -> None:
                             "or `bioprobe demo` first.")
 
 
-def draw_figures(root: str | Path | None, table=None) -> list:
+def draw_figures(root: str | Path | None, table=None, one_column: bool = False) -> list:
     """Draw every figure of a runs dir into its `figures/` folder (PNG and PDF).
 
     Args:
         root: The runs dir.
         table: Its rows, when already loaded (`load_results`).
+        one_column: Draw them one column wide (3.3 in, at most two panels a row, nothing below 6 pt) into
+            `figures/one-column/` instead.
 
     Returns:
         One `bioprobe.figures.style.Drawing` per figure.
@@ -74,6 +76,10 @@ def draw_figures(root: str | Path | None, table=None) -> list:
     root = runstore.runs_dir(root)
     table = load_results(root) if table is None else table
     _require(table, root)
+    if one_column:
+        from bioprobe.figures.style import ONE_COLUMN
+
+        return draw_all(table, root / "figures" / "one-column", width=ONE_COLUMN)
     return draw_all(table, root / "figures")
 
 

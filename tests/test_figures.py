@@ -397,3 +397,35 @@ def test_the_uniform_reference_of_the_attribution_share_is_the_segments_share_of
                          "segment": [-1, 1, 0, 0, 1, -1, None], "value": [0.1] * 7})
     assert uniform_share(rows) == pytest.approx(2 / 4)  # special tokens (-1) and summary rows left out
     assert uniform_share(rows.drop(columns="segment")) is None
+
+
+def test_every_figure_has_a_one_column_version_at_3_3_inches_with_nothing_below_6_pt(table, tmp_path, monkeypatch):
+    """`bioprobe figures --one-column`: every figure of the study table drawn again 3.3 in wide (two panels a row at
+    most, the key below) into figures/one-column/, no text smaller than 6 pt."""
+    from click.testing import CliRunner
+    from matplotlib.text import Text
+    from PIL import Image
+
+    from bioprobe.cli import main
+    from bioprobe.figures import draw_all, style
+
+    (tmp_path / "results").mkdir()
+    table.to_parquet(tmp_path / "results" / "study.parquet")
+    result = CliRunner().invoke(main, ["figures", "--runs-dir", str(tmp_path), "--one-column"])
+    assert result.exit_code == 0, result.output
+    two = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    one = sorted((tmp_path / "figures" / "one-column").glob("*.png"))
+    assert [p.name for p in one] == two and re.search(r"\d+ one-column figures in .*one-column", result.output)
+    for path in one:
+        assert Image.open(path).size[0] == round(style.ONE_COLUMN * style.DPI), path.name
+    smallest, save = [], style.save
+
+    def keep(figure, path):
+        written = save(figure, path)
+        smallest.append(min(t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text()))
+        return written
+
+    monkeypatch.setattr(style, "save", keep)  # drawn here (one process) to read the fonts the files were saved with
+    part = table[table["analysis"].isin(["finetune", "probing", "attention"])]
+    drawn = draw_all(part, tmp_path / "here", workers=1, width=style.ONE_COLUMN)
+    assert len(smallest) == len(drawn) > 10 and min(smallest) >= 6

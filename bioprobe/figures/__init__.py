@@ -185,12 +185,15 @@ def _stacked(frames):
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _draw(unit, out_dir: str) -> list[Drawing]:
+def _draw(unit, out_dir: str, width: float | None = None) -> list[Drawing]:
+    from bioprobe.figures import style
+
     function, rows, options = unit
-    return function(rows, Path(out_dir), **options)
+    with style.column(width):
+        return function(rows, Path(out_dir), **options)
 
 
-def draw_all(table, out_dir: Path, workers: int | None = None) -> list[Drawing]:
+def draw_all(table, out_dir: Path, workers: int | None = None, width: float | None = None) -> list[Drawing]:
     """Draw every figure the table has rows for.
 
     Args:
@@ -198,6 +201,8 @@ def draw_all(table, out_dir: Path, workers: int | None = None) -> list[Drawing]:
         out_dir: The figures folder.
         workers: Processes drawing at once (default: the CPU cores, at most 8; 1 draws everything in this
             process). Figures are independent, so two cores take about half the time.
+        width: Lay every figure out at this width (`style.ONE_COLUMN` for the one-column versions, at most two
+            panels a row; nothing below 6 pt still); default: each at the width it asks for (mostly two columns).
 
     Returns:
         One `Drawing` per figure, in report order.
@@ -207,11 +212,11 @@ def draw_all(table, out_dir: Path, workers: int | None = None) -> list[Drawing]:
     units = plan(table)
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
     if workers <= 1 or len(units) < 2 * workers:
-        return [drawing for unit in units for drawing in _draw(unit, str(out_dir))]
-    return [drawing for part in _in_processes(units, str(out_dir), workers) for drawing in part]
+        return [drawing for unit in units for drawing in _draw(unit, str(out_dir), width)]
+    return [drawing for part in _in_processes(units, str(out_dir), workers, width) for drawing in part]
 
 
-def _in_processes(units: list, out_dir: str, workers: int) -> list[list[Drawing]]:
+def _in_processes(units: list, out_dir: str, workers: int, width: float | None = None) -> list[list[Drawing]]:
     """Each unit's drawings, the units shared round-robin among `workers` fresh Python processes
     (`python -m bioprobe.figures.worker`): unlike multiprocessing's fork, no thread pool of this process is
     inherited, and unlike its spawn, the caller's script is never re-imported."""
@@ -225,7 +230,8 @@ def _in_processes(units: list, out_dir: str, workers: int) -> list[list[Drawing]
         for worker in range(workers):
             mine = list(range(worker, len(units), workers))
             request, answer = Path(folder) / f"in{worker}.pkl", Path(folder) / f"out{worker}.pkl"
-            request.write_bytes(pickle.dumps((out_dir, [units[i] for i in mine]), protocol=pickle.HIGHEST_PROTOCOL))
+            request.write_bytes(pickle.dumps((out_dir, [units[i] for i in mine], width),
+                                             protocol=pickle.HIGHEST_PROTOCOL))
             process = subprocess.Popen([sys.executable, "-m", "bioprobe.figures.worker", str(request), str(answer)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             jobs.append((mine, answer, process))

@@ -241,6 +241,11 @@ PIECE_PAD = 0.15
 """Characters of shading on either side of a piece's text."""
 
 
+def per_line() -> float:
+    """Characters a line holds at the page width in force (`PER_LINE` at two columns, fewer in one)."""
+    return PER_LINE * style.page_width(style.TWO_COLUMN) / style.TWO_COLUMN
+
+
 def token_lines(item, scheme: str | None = None):
     """The lines of one example (`tokens`, `scores`): each a list of pieces (x in characters, text, position, weight =
     score / the largest |score|, 0 where missing), the pieces of a word side by side, a gap between words, a word
@@ -252,7 +257,7 @@ def token_lines(item, scheme: str | None = None):
     for group in word_groups(item.tokens):
         texts = [piece_text(item.tokens[p], scheme)[:14] for p in group]
         width = sum(len(t) + 2 * PIECE_PAD for t in texts)
-        if used + width > PER_LINE and row:
+        if used + width > per_line() and row:
             lines.append(row)
             row, used = [], 0.0
         for position, text in zip(group, texts):
@@ -307,9 +312,9 @@ def examples_figure(attributions, title: str = ""):
         lines += [("tokens", (row, explained)) for row in token_lines(item, scheme)]
     top = 0.52  # inches for the title and, under it, the colour key
     height = 0.17 * len(lines) + top + 0.05
-    figure, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))
+    figure, ax = plt.subplots(figsize=(style.page_width(style.TWO_COLUMN), height))
     figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
-    ax.set_xlim(0, PER_LINE)
+    ax.set_xlim(0, per_line())
     ax.set_ylim(len(lines) - 0.5, -0.5)
     ax.axis("off")
     for number, (kind, content) in enumerate(lines):

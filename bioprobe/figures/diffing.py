@@ -185,7 +185,7 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
     import matplotlib
     from matplotlib.patches import Rectangle
 
-    from bioprobe.figures.attribution import PER_LINE, PIECE_PAD, token_lines
+    from bioprobe.figures.attribution import PIECE_PAD, per_line, token_lines
 
     rows = analysis(table, "divergence")
     if rows.empty or "token" not in rows:
@@ -204,9 +204,9 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
         with style.theme():
             top = 0.5
             height = 0.17 * len(lines) + top + 0.05
-            figure, ax = plt.subplots(figsize=(style.TWO_COLUMN, height))
+            figure, ax = plt.subplots(figsize=(style.page_width(style.TWO_COLUMN), height))
             figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
-            ax.set_xlim(0, PER_LINE)
+            ax.set_xlim(0, per_line())
             ax.set_ylim(len(lines) - 0.5, -0.5)
             ax.axis("off")
             for number, row in enumerate(lines):

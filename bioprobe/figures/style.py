@@ -8,6 +8,7 @@ training sizes, and every category is also told apart by line style or marker.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,25 @@ def theme():
         yield plt
 
 
+_COLUMN: contextvars.ContextVar = contextvars.ContextVar("bioprobe_figure_width", default=None)
+
+
+@contextlib.contextmanager
+def column(width: float | None):
+    """Lay out the figures made inside the block at `width` inches (`ONE_COLUMN`: the one-column versions, at most
+    two panels a row); None: each at the width it asks for."""
+    token = _COLUMN.set(width)
+    try:
+        yield
+    finally:
+        _COLUMN.reset(token)
+
+
+def page_width(width: float) -> float:
+    """The width a figure that asks for `width` inches gets (the `column` in force, if any)."""
+    return _COLUMN.get() or width
+
+
 def grid(n_panels: int, ncols: int, width: float = TWO_COLUMN, panel_height: float = 1.6, sharex=False,
          sharey=False, nrows: int | None = None, extra_height: float = 0.0):
     """A figure of `n_panels` axes in rows of `ncols` at a paper width, constrained layout (unused axes hidden).
@@ -112,6 +132,8 @@ def grid(n_panels: int, ncols: int, width: float = TWO_COLUMN, panel_height: flo
         The figure and a flat list of `n_panels` axes.
     """
     plt = pyplot()
+    if _COLUMN.get():
+        width, ncols, nrows = _COLUMN.get(), min(ncols, 2), None
     ncols = max(1, min(ncols, n_panels))
     nrows = nrows or -(-n_panels // ncols)
     figure, axes = plt.subplots(nrows, ncols, figsize=(width, panel_height * nrows + extra_height), squeeze=False,
@@ -140,6 +162,8 @@ def legend_outside(figure, handles, labels, title: str | None = None, where: str
     if not entries:
         return None
     loc = {"right": "outside right upper", "bottom": "outside lower center", "top": "outside upper center"}[where]
+    if _COLUMN.get() and _COLUMN.get() <= ONE_COLUMN:  # one column: a key below, two entries a row
+        loc, ncol = "outside lower center", min(ncol if where != "right" else 2, 2)
     return figure.legend([h for h, _ in entries], [lbl for _, lbl in entries], loc=loc, title=title, ncol=ncol)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 
 def main(request: str, answer: str) -> None:
-    """Draw the units in `request` (`(out_dir, units)`) and write their drawings, per unit, to `answer`."""
+    """Draw the units in `request` (`(out_dir, units, width)`) and write their drawings, per unit, to `answer`."""
     from bioprobe.figures import _draw
 
-    out_dir, units = pickle.loads(Path(request).read_bytes())
-    Path(answer).write_bytes(pickle.dumps([_draw(unit, out_dir) for unit in units],
+    out_dir, units, width = pickle.loads(Path(request).read_bytes())
+    Path(answer).write_bytes(pickle.dumps([_draw(unit, out_dir, width) for unit in units],
                                           protocol=pickle.HIGHEST_PROTOCOL))
 
 
