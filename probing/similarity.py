@@ -680,6 +680,40 @@ def _nuclear_norms(mats: np.ndarray) -> np.ndarray:
         return np.concatenate(list(pool.map(norms, halves)))
 
 
+RANK_TOL = 1e-12
+"""Eigenvalues below this share of the largest count as 0 in `_nuclear_norms_in_item_space` (their square roots would
+add rounding noise of 1e-8 each to the nuclear norm)."""
+
+
+def _nuclear_norms_in_item_space(pair: Pair, counts: np.ndarray) -> np.ndarray:
+    """`[B]` nuclear norms of `X_c^T W Y_c` (each side centred on the resample's weighted mean) from the `n x n` Gram
+    matrices, for inputs with fewer items than dimensions: its singular values are the square roots of the
+    eigenvalues of `K_A^1/2 K_B K_A^1/2`, `K_A = W^1/2 X_c X_c^T W^1/2` (likewise `K_B`), two eigenproblems of the
+    resample's distinct items instead of one of `d x d` (40 NLI pairs of 768-dim entity-pair vectors: 40 x 40 for
+    768 x 768)."""
+    grams = [pair._cache.get(key) for key in ("item_gram_x", "item_gram_y")]
+    if grams[0] is None:
+        grams = [side.x @ side.x.T for side in (pair.x, pair.y)]
+        pair._cache.update(item_gram_x=grams[0], item_gram_y=grams[1])
+    out = np.empty(len(counts))
+    for b, weights in enumerate(pair.units.items(counts).astype(np.float64)):
+        keep = weights > 0
+        w, root = weights[keep], np.sqrt(weights[keep])
+        scaled = []
+        for gram in grams:
+            g = gram[np.ix_(keep, keep)]
+            mean = g @ w / w.sum()  # x_i . mean_w
+            centred = g - mean[:, None] - mean[None, :] + (w @ mean) / w.sum()
+            scaled.append(root[:, None] * centred * root[None, :])
+        values, vectors = np.linalg.eigh(scaled[0])
+        values[values <= RANK_TOL * max(values.max(), 0.0)] = 0.0  # centring leaves a zero (and rounding) at least
+        half = (vectors * np.sqrt(values)) @ vectors.T
+        squared = np.linalg.eigvalsh(half @ scaled[1] @ half)
+        squared[squared <= RANK_TOL * max(squared.max(), 0.0)] = 0.0
+        out[b] = np.sqrt(squared).sum()
+    return out
+
+
 def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
     """Orthogonal Procrustes distance of each resample (Ding, Denain & Steinhardt 2021; Williams et al. 2021).
 
@@ -697,14 +731,17 @@ def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
     w = counts.astype(np.float64)
     N = w @ pair.units.sizes
     sx, sy = w @ x.unit_sums, w @ y.unit_sums  # [B, d]
-    cross = _cross_resampled(pair, counts)
-    cross -= sx[:, :, None] * sy[:, None, :] / N[:, None, None]
     nx = w @ x.unit_sq - np.einsum("bd,bd->b", sx, sx) / N
     ny = w @ y.unit_sq - np.einsum("bd,bd->b", sy, sy) / N
-    if _all_ones(counts):
-        nuclear = np.array([np.linalg.svd(cross[0], compute_uv=False).sum()])
+    if not _all_ones(counts) and pair.units.n < min(x.d, y.d):  # fewer items than dimensions
+        nuclear = _nuclear_norms_in_item_space(pair, counts)
     else:
-        nuclear = _nuclear_norms(cross)
+        cross = _cross_resampled(pair, counts)
+        cross -= sx[:, :, None] * sy[:, None, :] / N[:, None, None]
+        if _all_ones(counts):
+            nuclear = np.array([np.linalg.svd(cross[0], compute_uv=False).sum()])
+        else:
+            nuclear = _nuclear_norms(cross)
     constant = (nx <= ZERO_TOL * (w @ x.unit_sq)) | (ny <= ZERO_TOL * (w @ y.unit_sq)) | (nx <= 0) | (ny <= 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(constant, np.nan, 2.0 - 2.0 * nuclear / np.sqrt(nx * ny))

@@ -352,6 +352,25 @@ def test_cka_and_procrustes_of_a_resample_are_those_of_the_resampled_data_set(de
         linear_cka(X[units.order][keep], Y[units.order][keep], debiased), abs=1e-10)
 
 
+def test_procrustes_with_fewer_items_than_dimensions_is_computed_in_item_space_with_the_same_values(monkeypatch):
+    """40 NLI pairs of 768-dim entity-pair vectors: the resamples' nuclear norms come from the items' Gram matrices
+    (two eigenproblems of the distinct items, not one of 768 x 768) and equal the resampled data set's distance."""
+    from bioprobe.probing import similarity
+
+    rng = np.random.default_rng(5)
+    X, Y = related(rng, 10, 16, 12, offset=1.5)  # 10 items, 16 and 12 dimensions
+    units = make_units(10)
+    pair = Pair(Side(X, units), Side(Y, units))
+    counts = draw_counts(units, 5, seed=8)
+    called = []
+    monkeypatch.setattr(similarity, "_nuclear_norms", lambda mats: called.append(len(mats)))  # the d x d route
+    procrustes = MEASURES["procrustes"].function(pair, counts)
+    assert called == []
+    for b in range(5):
+        Xb, Yb = resampled_set(X, units, counts[b]), resampled_set(Y, units, counts[b])
+        assert procrustes[b] == pytest.approx(ding_procrustes(Xb, Yb), abs=1e-10)
+
+
 def resampled_debiased_cka(X, Y, items):
     """Debiased CKA of a resampled data set by Song et al.'s formula with explicit kernels, in which every pair of
     copies of one item (`items`: each point's original item) is left out like the diagonal."""
