@@ -93,3 +93,29 @@ def test_attention_figures_mark_the_run_that_barely_moved(figures, tmp_path):
     panels = {ax.get_title().split(",")[0]: [t.get_text() for t in ax.texts] for ax in figures[0].axes}
     assert "100 %: barely moved" in panels["dec: NLI"] and "100 %: barely moved" not in panels["enc: NLI"]
     assert _texts(figures[1]).count("barely moved") == 1
+
+
+def test_the_units_get_the_flags_from_the_whole_table_though_they_draw_their_own_rows(tmp_path):
+    """A figure unit holds its analysis's rows only (no fine-tuning or diff rows), so the flags come with it."""
+    from bioprobe import figures
+
+    table = _with_attention(_rows())
+    units = [unit for unit in figures.plan(table) if "barely" in unit[2]]
+    assert {unit[0].__name__ for unit in units} == {"layer_curves", "depth_curves", "layer_change", "depth_change",
+                                                    "depth_comparison"}
+    assert all(unit[2]["barely"] == {("nli", "dec", "classifier", 100)} for unit in units)
+    comparison = next(unit for unit in units if unit[0].__name__ == "depth_comparison")
+    assert set(comparison[1]["analysis"]) == {"probing", "attention"}  # no finetune rows in the unit
+    (drawing,) = figures._draw(comparison, str(tmp_path))
+    assert "dec on nli at 100 %" in drawing.caption
+
+
+def test_an_empty_pretrained_cka_panel_says_there_is_no_baseline(figures, tmp_path):
+    rows = [row for row in _rows() if row["model"] == "enc"]
+    baseline = [{**row, "training_size": 0, "baseline": "random-init", "value": 0.3} for row in rows
+                if row["metric"] == "cka"]  # NLI has a random-init baseline
+    other = [{**row, "task": "re"} for row in rows]  # RE has none: its pretrained CKA panel is empty
+    probing.depth_curves(pd.DataFrame(rows + baseline + other), tmp_path, "cka")
+    (figure,) = figures
+    panels = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in figure.axes if ax.get_title()}
+    assert panels["RE, pretrained"] == ["no random-init baseline"] and panels["NLI, pretrained"] == []

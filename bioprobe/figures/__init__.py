@@ -19,6 +19,7 @@ from bioprobe.figures import causal as _causal
 from bioprobe.figures import depth as _depth
 from bioprobe.figures import diffing as _diffing
 from bioprobe.figures import finetune as _finetune
+from bioprobe.figures import flags as _flags
 from bioprobe.figures import probing as _probing
 from bioprobe.figures.attribution import attribution_examples
 from bioprobe.figures.style import Drawing
@@ -76,7 +77,8 @@ def probing_units(table) -> list[tuple]:
     if probing.empty:
         return []
     summary = probing[~probing["metric"].astype(str).str.endswith("_matrix")]
-    units = [(curves, summary, {"metric": metric}) for metric in _probing.PROBING_METRICS
+    barely = _flags.flagged(table)  # from the whole table: the fine-tuning and diff rows decide
+    units = [(curves, summary, {"metric": metric, "barely": barely}) for metric in _probing.PROBING_METRICS
              for curves in (_probing.layer_curves, _probing.depth_curves)]
     return units + [(_probing.cka_heatmap, summary, {}), (_probing.cka_matrices, probing, {}),
                     (_similarity.similarity_layers, summary, {})]
@@ -86,6 +88,7 @@ def attention_units(table) -> list[tuple]:
     """Per task, model and objective a heatmap per attention metric; the change by layer, of importance and by depth;
     and encoder against decoder on normalised depth (probing and attention)."""
     attention = _rows(table, "attention")
+    barely = _flags.flagged(table)  # from the whole table: the fine-tuning and diff rows decide
     units = []
     if not attention.empty:
         scales = _attention.family_scales(attention)  # one colour scale per metric, from the whole table
@@ -95,11 +98,11 @@ def attention_units(table) -> list[tuple]:
                     units.append((_attention.head_heatmaps, part[part["metric"] == metric],
                                   {"metrics": [metric], "scales": scales}))
         summary = attention[attention["metric"].isin(["cosine", "importance", "importance_change_spearman"])]
-        units += [(_attention.layer_change, summary, {}), (_attention.importance_change, summary, {}),
-                  (_attention.depth_change, summary, {})]
+        units += [(_attention.layer_change, summary, {"barely": barely}), (_attention.importance_change, summary, {}),
+                  (_attention.depth_change, summary, {"barely": barely})]
     units.append((_depth.depth_comparison, table[(table["analysis"] == "probing") |
                                                  ((table["analysis"] == "attention") &
-                                                  (table["metric"] == "cosine"))], {}))
+                                                  (table["metric"] == "cosine"))], {"barely": barely}))
     return units
 
 

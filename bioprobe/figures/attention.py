@@ -156,7 +156,7 @@ def _task_series_panels(frame, kinds) -> list[tuple[str, str]]:
     return [(t, s) for t, s, m in sorted(pairs, key=lambda x: (x[0], kinds.get(x[2]) != "encoder", x[1]))]
 
 
-def layer_change(table, out_dir: Path) -> list[style.Drawing]:
+def layer_change(table, out_dir: Path, barely: set | None = None) -> list[style.Drawing]:
     """`attention_layer_means`: per layer, the mean over heads of the cosine with the pretrained maps; one panel per
     task and model, the most changed layer named. A panel with several training sizes has one line per layer against
     training size, coloured by depth; one with a single size (a line against size would be dots on one x) has the
@@ -177,7 +177,7 @@ def layer_change(table, out_dir: Path) -> list[style.Drawing]:
              for task, name in panels]
     by_layer = [part["training_size"].nunique() == 1 for part in parts]
     mixed = len(set(by_layer)) > 1
-    barely, marked = flags.flagged(table), set()
+    barely, marked = flags.flagged(table) if barely is None else barely, set()
     with style.theme():
         figure, axes = style.grid(len(panels), ncols, panel_height=1.6)
         for i, (ax, (task, name), part, one_size) in enumerate(zip(axes, panels, parts, by_layer)):
@@ -295,7 +295,7 @@ def rho_lines(rows) -> list[str]:
     return ["\u03c1 by size: " + ", ".join(entries)] if entries else []
 
 
-def depth_change(table, out_dir: Path) -> list[style.Drawing]:
+def depth_change(table, out_dir: Path, barely: set | None = None) -> list[style.Drawing]:
     """`attention_depth`: mean cosine with the pretrained maps against normalised depth ((layer + 1) / layers),
     encoder and decoder on one axis; one row per task, one panel per training size; dashed = instruction-tuned."""
     heads = head_rows(table)
@@ -307,7 +307,7 @@ def depth_change(table, out_dir: Path) -> list[style.Drawing]:
     colors, markers = style.category_colors(models), style.category_markers(models)
     tasks = task_order(means["task"])
     sizes = size_order(means["training_size"])
-    barely, marked = flags.flagged(table), set()
+    barely, marked = flags.flagged(table) if barely is None else barely, set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(sizes), len(sizes), panel_height=1.45, sharex=True)
         for row, task in enumerate(tasks):

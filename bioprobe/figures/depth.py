@@ -17,7 +17,7 @@ COLUMNS = (  # key, panel title, y label
 )
 
 
-def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
+def depth_comparison(table, out_dir: Path, barely: set | None = None) -> list[style.Drawing]:
     """`depth_comparison`: one row per task; columns probe accuracy (thin: the pretrained model), CKA with the
     pretrained layer and attention change (1 - mean cosine over heads), against normalised depth, at each model's
     largest training size; colour = model, dashed = instruction-tuned."""
@@ -54,7 +54,7 @@ def depth_comparison(table, out_dir: Path) -> list[style.Drawing]:
     colors, markers = style.category_colors(models), style.category_markers(models)
     tasks = task_order(data["task"])
     columns = [c for c in COLUMNS if (data["key"] == c[0]).any()]
-    barely, marked = flags.flagged(table), set()
+    barely, marked = flags.flagged(table) if barely is None else barely, set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.55, sharex=True)
         for row, task in enumerate(tasks):

@@ -177,7 +177,8 @@ def _mark_chance(ax, level, limits):
                 ha="left", va="bottom")
 
 
-def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.Drawing]:
+def layer_curves(table, out_dir: Path, metric: str = "accuracy",
+                 barely: set | None = None) -> list[style.Drawing]:
     """`probing_{metric}_layers`: one panel per task and model (instruction-tuned runs in a panel of their own), x =
     layer, one line per training size (pretrained black dash-dot with hollow squares, random init grey dashed), bands =
     95 % bootstrap CI; accuracy panels mark chance (1 / labels) where the table tells the number of labels."""
@@ -197,7 +198,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
     tuned = [c for c in conditions if c[0].isdigit()]
     banded = tuned[-1] if tuned else None  # intervals of the pretrained model and the largest size only: legible
     data, chance_of = [], {}
-    barely, marked = flags.flagged(table), set()
+    barely, marked = flags.flagged(table) if barely is None else barely, set()
     n_series = len({p for _, p in panels})
     with style.theme():
         figure, axes = style.grid(len(panels), min(4, n_series), panel_height=1.55)
@@ -250,7 +251,8 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
     return [style.Drawing(name, files, data[order].round(4), caption, "probing")]
 
 
-def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.Drawing]:
+def depth_curves(table, out_dir: Path, metric: str = "accuracy",
+                 barely: set | None = None) -> list[style.Drawing]:
     """`probing_{metric}_depth`: encoder and decoder on normalised depth (layer / layers), one row per task and one
     panel per training size (the pretrained model with the random-init baseline dotted); colour = model, dashed =
     instruction-tuned."""
@@ -269,7 +271,7 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
         columns = ["pretrained"] + columns  # CKA: the random-init baseline only (the pretrained model is the reference)
     tasks = task_order(measured["task"])
     ylabel, what, fixed = PROBING_METRICS[metric]
-    data, barely, marked = [], flags.flagged(table), set()
+    data, barely, marked = [], flags.flagged(table) if barely is None else barely, set()
     with style.theme():
         figure, axes = style.grid(len(tasks) * len(columns), len(columns), panel_height=1.45, sharex=True)
         for row, task in enumerate(tasks):
@@ -298,6 +300,8 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy") -> list[style.D
                                 marked.add(run)
                             data.append(line.assign(task=task, model=model, objective=objective, condition=weights))
                 ax.set_title(f"{task_title(task)}, {'pretrained' if name == 'pretrained' else name}")
+                if not ax.get_lines():
+                    style.note(ax, "no random-init baseline" if name == "pretrained" else "no data")
                 ax.set_xlim(-0.03, 1.03)
                 ax.set_xticks([0, 0.5, 1])
                 if metric in REFERENCE:
