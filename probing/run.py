@@ -234,6 +234,9 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
     elif control:  # label sets of a multi-label task are shuffled whole, rows of `y`
         c_train, c_test = shuffled_labels(y_train, seed), shuffled_labels(y_test, seed + 1)
     mdl_probe = "logistic" if probe == "svc" else probe  # the online code needs probabilities; LinearSVC has none
+    # The accuracy of always answering the training split's commonest label, on these test items: the reference an
+    # accuracy is read against (NER: the share of O words); none for label sets.
+    majority = {} if spec.multilabel() else {"majority": float((y_test == np.bincount(y_train).argmax()).mean())}
 
     def fit_probe(x_train, labels_train, x_test, labels_test, C=None, **validating):
         if spec.multilabel():
@@ -255,7 +258,7 @@ def probe_layers(task: str, train, test, layers: list[int], probe: str = "logist
         fit = fit_probe(x_train, y_train, x_test, y_test, X_validation=x_validation,
                         y_validation=y_validation if validation is not None else None)
         extra = probe_extra(fit)
-        out = [_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, extra),
+        out = [_row(layer, "accuracy", fit.accuracy, fit.accuracy_ci, {**extra, **majority}),
                _row(layer, "macro_f1", fit.macro_f1, fit.macro_f1_ci, extra)]
         if validation is not None:
             out += [_row(layer, "validation_accuracy", fit.validation_accuracy, None, extra),

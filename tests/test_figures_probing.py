@@ -107,6 +107,19 @@ def test_accuracy_panels_draw_chance_where_the_table_gives_the_labels(tmp_path, 
     assert "chance, 1 / the number of labels" in drawing.caption
 
 
+def test_the_majority_class_replaces_chance_where_the_probe_recorded_it(tmp_path, figures):
+    rows = probe_rows(task="ner", n_labels=4, values={0: 0.90, 1: 0.92, 2: 0.95})
+    for row in rows:
+        if row["metric"] == "accuracy":
+            row["majority"] = 0.8  # four in five test words are O
+    (drawing,) = probing.layer_curves(pd.DataFrame(rows), tmp_path)
+    ner = figures[0].axes[0]
+    assert list(curves(ner)[probing.MAJORITY_LABEL].get_ydata()) == [0.8, 0.8]
+    assert probing.CHANCE_LABEL not in curves(ner)
+    assert [t.get_text() for t in ner.texts] == ["majority class 0.80 (below)"]  # 3 spans of the curves below them
+    assert "majority-class accuracy" in drawing.caption
+
+
 def test_other_metrics_draw_no_chance_line(tmp_path, figures):
     table = pd.DataFrame(probe_rows(n_labels=3, metrics=("selectivity",)))
     probing.layer_curves(table, tmp_path, "selectivity")

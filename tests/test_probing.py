@@ -103,6 +103,9 @@ def test_cued_ner_is_read_off_the_cue_words_and_beats_the_control_task(tiny_mode
     rows = table(runs, "ner", tiny_model_dirs["bert"], 0, "logistic-first").set_index("metric")
     assert rows.loc["accuracy", "value"] == 1.0 and rows.loc["macro_f1", "value"] == 1.0
     assert rows.loc["selectivity", "value"] >= 0
+    tags = [line.split("\t")[1] for line in (cued["ner"] / "test.conll").read_text().splitlines()
+            if "\t" in line]  # the majority class: O, the commonest training label; its share of the test words
+    assert rows.loc["accuracy", "majority"] == pytest.approx(tags.count("O") / len(tags))
 
 
 def test_lora_leaves_the_embeddings_alone_so_layer_0_cka_is_exactly_1(tiny_model_dirs, cued, tmp_path):

@@ -140,6 +140,21 @@ def chance_levels(rows) -> dict:
     return levels
 
 
+MAJORITY_LABEL = "majority class"
+
+
+def reference_levels(rows) -> dict:
+    """(task, model) -> (accuracy level, its key label) drawn on accuracy panels: the majority-class accuracy (always
+    answering the training split's commonest label, on the same test items: the `majority` column of the probe's
+    accuracy rows) where the table has it, else chance, 1 / the number of labels (`chance_levels`)."""
+    levels = {key: (level, CHANCE_LABEL) for key, level in chance_levels(rows).items()}
+    if "majority" in rows:
+        shares = rows[(rows["metric"] == "accuracy") & rows["majority"].notna()]
+        for (task, model), part in shares.groupby(["task", "model"]):
+            levels[(task, model)] = (float(part["majority"].median()), MAJORITY_LABEL)
+    return levels
+
+
 def _near(level, values):
     """`level` when it lies within one span of the values from them (a line worth widening the y axis for), else
     None: a chance line far below every curve would flatten them."""
@@ -169,11 +184,13 @@ def _draw_conditions(ax, here, conditions, colors, styles, banded) -> list:
     return drawn
 
 
-def _mark_chance(ax, level, limits):
-    """The chance line; where it lies below the axis (out of view), also a note in the panel saying so."""
-    ax.axhline(level, color="0.4", linestyle=":", linewidth=1.0, zorder=1, label=CHANCE_LABEL)
+def _mark_chance(ax, level, limits, label: str = CHANCE_LABEL):
+    """The reference line (chance or the majority class); where it lies below the axis (out of view), also a note in
+    the panel saying so."""
+    ax.axhline(level, color="0.4", linestyle=":", linewidth=1.0, zorder=1, label=label)
     if limits and level < limits[0]:
-        ax.text(0.01, 0.02, f"chance {level:.2f} (below)", transform=ax.transAxes, fontsize=6, color="0.35",
+        name = "chance" if label == CHANCE_LABEL else "majority class"
+        ax.text(0.01, 0.02, f"{name} {level:.2f} (below)", transform=ax.transAxes, fontsize=6, color="0.35",
                 ha="left", va="bottom")
 
 
@@ -193,7 +210,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy",
         return []
     conditions = condition_order(measured["condition"])
     colors, styles = condition_colors(conditions), condition_styles(conditions)
-    chances = chance_levels(rows) if metric == "accuracy" else {}
+    chances = reference_levels(rows) if metric == "accuracy" else {}
     ylabel, what, fixed = PROBING_METRICS[metric]
     tuned = [c for c in conditions if c[0].isdigit()]
     banded = tuned[-1] if tuned else None  # intervals of the pretrained model and the largest size only: legible
@@ -223,14 +240,14 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy",
             values = data.loc[data["task"] == task, [c for c in ("value", "ci_low", "ci_high") if c in data]]
             values = values.to_numpy().ravel()
             here = [ax for ax, (t, _) in zip(axes, panels) if t == task]
-            levels = [chance_of[ax] for ax in here if chance_of[ax] is not None]
+            levels = [chance_of[ax][0] for ax in here if chance_of[ax] is not None]
             include = REFERENCE.get(metric, _near(min(levels), values) if levels else None)
             limits = _limits(values, fixed, include)
             for ax in here:
                 if limits:
                     ax.set_ylim(*limits)
                 if chance_of[ax] is not None:
-                    _mark_chance(ax, chance_of[ax], limits)
+                    _mark_chance(ax, chance_of[ax][0], limits, chance_of[ax][1])
         for i, ax in enumerate(axes):
             if i % min(4, n_series) == 0:
                 ax.set_ylabel(ylabel)
@@ -246,8 +263,10 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy",
                "one grey dashed"
                + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)"
                   if metric == "accuracy" else "")
-               + ("; the dotted line is chance, 1 / the number of labels (from the MDL uniform code), where known."
-                  if any(level is not None for level in chance_of.values()) else ".") + flags.caption_note(marked))
+               + ("; the dotted line is the majority-class accuracy (always answering the commonest training "
+                  "label, on the same test items) or, where the table lacks it, chance, 1 / the number of labels "
+                  "(from the MDL uniform code)." if any(level is not None for level in chance_of.values()) else ".")
+               + flags.caption_note(marked))
     return [style.Drawing(name, files, data[order].round(4), caption, "probing")]
 
 
