@@ -27,6 +27,7 @@ RUN_KEYS = ["task", "model", "objective", "training_size", "seed"]
 
 
 def _rows(table, analysis: str, metric: str):
+    """The rows of one metric of one analysis, a missing objective read as "classifier"."""
     rows = table[(table["analysis"] == analysis) & (table["metric"] == metric)]
     if "objective" in rows:
         rows = rows.assign(objective=rows["objective"].fillna("classifier"))
@@ -59,13 +60,13 @@ def run_regimes(table):
         regime=("regime", "first"), steps=("steps", "max"), n_train=("n_train", "max")).reset_index()
 
     diff = _rows(table, "diff", "relative_change")
-    if diff is not None and len(diff) and "group" in diff:
+    if len(diff) and "group" in diff:
         body = diff[diff["group"] == "model"].groupby(RUN_KEYS, dropna=False)["value"].first().rename("weight_change")
         runs = runs.merge(body.reset_index(), on=RUN_KEYS, how="left")
     else:
         runs["weight_change"] = math.nan
     cka = _rows(table, "probing", "cka")
-    if cka is not None and len(cka):
+    if len(cka):
         if "baseline" in cka:
             cka = cka[cka["baseline"].isna() | (cka["baseline"] == "")]
         if "reference" in cka:  # against the run's own pretrained model, not an explicit other reference
