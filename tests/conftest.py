@@ -25,3 +25,18 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
 def tiny_model_dir(request, tiny_model_dirs) -> Path:
     """One tiny model folder; a test using it runs once per family."""
     return tiny_model_dirs[request.param]
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The matplotlib figures the figure functions save, in order (kept open for inspection)."""
+    from bioprobe.figures import style
+
+    saved, save = [], style.save
+
+    def keep(figure, path):
+        saved.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(style, "save", keep)
+    return saved

@@ -4,9 +4,8 @@ at 1.0 (flagged) and one whose CKA falls to 0.3 (not flagged)."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from bioprobe.figures import depth, flags, probing, style
+from bioprobe.figures import depth, flags, probing
 
 
 def _rows() -> list[dict]:
@@ -27,16 +26,6 @@ def _rows() -> list[dict]:
     return rows
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    saved, save = [], style.save
-
-    def keep(figure, path):
-        saved.append(figure)
-        return save(figure, path)
-
-    monkeypatch.setattr(style, "save", keep)
-    return saved
 
 
 def _texts(figure) -> list[str]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bioprobe.figures import probing, style
+from bioprobe.figures import probing
 
 
 def probe_rows(task="nli", model="enc", runs=((0, ""), (50, ""), (100, ""), (0, "random-init")), layers=(0, 1, 2),
@@ -33,17 +33,6 @@ def probe_rows(task="nli", model="enc", runs=((0, ""), (50, ""), (100, ""), (0, 
     return rows
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """The matplotlib figures the probing functions save, in order (kept open for inspection)."""
-    saved, save = [], style.save
-
-    def keep(figure, path):
-        saved.append(figure)
-        return save(figure, path)
-
-    monkeypatch.setattr(style, "save", keep)
-    return saved
 
 
 def curves(ax) -> dict:

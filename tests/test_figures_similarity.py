@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from bioprobe.figures import probing_units, style
+from bioprobe.figures import probing_units
 from bioprobe.figures.similarity import similarity_layers
 
 VALUES = {"cka": [0.95, 0.8, 0.6], "procrustes": [0.1, 0.3, 0.7], "mutual_knn": [0.9, 0.5, 0.2]}
@@ -38,16 +38,6 @@ def similarity_rows(intervals=True, metrics=tuple(VALUES)) -> list[dict]:
     return rows
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    saved, save = [], style.save
-
-    def keep(figure, path):
-        saved.append(figure)
-        return save(figure, path)
-
-    monkeypatch.setattr(style, "save", keep)
-    return saved
 
 
 def test_one_panel_per_measure_one_line_per_size_bands_are_the_intervals(tmp_path, figures):
