@@ -246,6 +246,18 @@ def per_line() -> float:
     return PER_LINE * style.page_width(style.TWO_COLUMN) / style.TWO_COLUMN
 
 
+def token_canvas(n_lines: int, top: float):
+    """A page-wide figure for `n_lines` lines of tokens (`token_lines`) under `top` inches of title and key: the
+    figure, its one axis (x in characters, line k at y = k, no frame) and its height in inches."""
+    height = 0.17 * n_lines + top + 0.05
+    figure, ax = style.pyplot().subplots(figsize=(style.page_width(style.TWO_COLUMN), height))
+    figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
+    ax.set_xlim(0, per_line())
+    ax.set_ylim(n_lines - 0.5, -0.5)
+    ax.axis("off")
+    return figure, ax, height
+
+
 def token_lines(item, scheme: str | None = None):
     """The lines of one example (`tokens`, `scores`): each a list of pieces (x in characters, text, position, weight =
     score / the largest |score|, 0 where missing), the pieces of a word side by side, a gap between words, a word
@@ -298,7 +310,6 @@ def examples_figure(attributions, title: str = ""):
     import matplotlib
     from matplotlib.patches import Rectangle
 
-    plt = style.pyplot()
     cmap = matplotlib.colormaps["RdBu_r"]
     lines = []
     for item in attributions:
@@ -310,13 +321,7 @@ def examples_figure(attributions, title: str = ""):
             lines.append(("warning", "\u26a0 " + warning))
         explained = None if item.position is None or item.position != item.position else int(item.position)
         lines += [("tokens", (row, explained)) for row in token_lines(item, scheme)]
-    top = 0.52  # inches for the title and, under it, the colour key
-    height = 0.17 * len(lines) + top + 0.05
-    figure, ax = plt.subplots(figsize=(style.page_width(style.TWO_COLUMN), height))
-    figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
-    ax.set_xlim(0, per_line())
-    ax.set_ylim(len(lines) - 0.5, -0.5)
-    ax.axis("off")
+    figure, ax, height = token_canvas(len(lines), top=0.52)  # 0.52 in for the title and, under it, the colour key
     for number, (kind, content) in enumerate(lines):
         if kind == "label":
             ax.text(0, number, content, fontsize=6.5, fontweight="bold", va="center")

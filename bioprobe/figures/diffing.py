@@ -185,7 +185,7 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
     import matplotlib
     from matplotlib.patches import Rectangle
 
-    from bioprobe.figures.attribution import PIECE_PAD, per_line, token_lines
+    from bioprobe.figures.attribution import PIECE_PAD, token_canvas, token_lines
 
     rows = analysis(table, "divergence")
     if rows.empty or "token" not in rows:
@@ -200,15 +200,8 @@ def divergence_tokens(table, out_dir: Path) -> list[style.Drawing]:
             continue
         largest = float(np.nanmax(item.scores)) if np.isfinite(item.scores).any() else 0.0
         lines = token_lines(item)
-        plt = style.pyplot()
         with style.theme():
-            top = 0.5
-            height = 0.17 * len(lines) + top + 0.05
-            figure, ax = plt.subplots(figsize=(style.page_width(style.TWO_COLUMN), height))
-            figure.subplots_adjust(left=0.01, right=0.99, top=1 - top / height, bottom=0.05 / height)
-            ax.set_xlim(0, per_line())
-            ax.set_ylim(len(lines) - 0.5, -0.5)
-            ax.axis("off")
+            figure, ax, height = token_canvas(len(lines), top=0.5)
             for number, row in enumerate(lines):
                 for x, text, position, weight in row:
                     width = len(text) + 2 * PIECE_PAD
