@@ -186,21 +186,13 @@ def run_divergence(settings: DivergenceSettings | None = None, *, n_boot: int = 
     """
     from bioprobe.causal.score import scored_items
     from bioprobe.diffing.items import prompt_items
-    from bioprobe.diffing.pair import find_pair, load
-    from bioprobe.probing.activations import _fingerprint
-    from bioprobe.registry import safe_name
-    from bioprobe.settings import build, values
+    from bioprobe.diffing.pair import common_columns, load, store, table_of
+    from bioprobe.settings import build
     from bioprobe.tasks import get_task
 
     s = build(DivergenceSettings, fields, "run_divergence") if settings is None else settings.replace(**fields)
     spec = get_task(s.task)
-    pair = find_pair(s, "divergence")
-    source = pair.source
-    variant = s.split + (f"-ref-{safe_name(pair.reference)}" if s.reference else "")
-    path = runstore.results_path(s.runs_dir, "divergence", spec.name, source.name, s.training_size, s.seed, variant,
-                                 objective=s.objective)
-    recorded = {**values(s, ("eval",)), "data": pair.data, "n_boot": n_boot,
-                "fingerprint": _fingerprint(source, s.model_name, s.seed)}
+    pair, path, recorded = table_of(s, "divergence", n_boot)
     if runstore.reusable(path, recorded, s.overwrite):
         rows = runstore.read_table(path).to_dict("records")
         return DivergenceResult(path, rows, _means(rows), reused=True)
@@ -214,16 +206,10 @@ def run_divergence(settings: DivergenceSettings | None = None, *, n_boot: int = 
     found = item_divergences(pair.readings, items)
     forward_s = time.perf_counter() - started
     measured = summary_rows(found, n_boot, s.seed) + token_rows(found, pair.tokenizer, s.examples)
-    common = {"analysis": "divergence", "task": spec.name, "model": source.name, "training_size": s.training_size,
-              "seed": s.seed, "objective": s.objective, "split": s.split, "kind": pair.kind,
-              "reference": pair.reference, "lora": pair.lora, "template": pair.template,
-              "n_items": items.n_items, "truncated": items.truncated, "data": task_data.source}
+    common = {**common_columns("divergence", s, pair, items, task_data.source), "template": pair.template}
     rows = [{**common, **row} for row in measured]
     seconds = {"load": round(loaded_s, 2), "forward": round(forward_s, 2)}
-    runstore.write_table(path, rows)
-    runstore.write_sidecar(path, recorded, analysis="divergence", table=path.name, task=spec.name, model=source.name,
-                           training_size=s.training_size, seed=s.seed, reference=pair.reference,
-                           n_items=items.n_items, seconds=seconds, environment=runstore.environment())
+    store(path, recorded, rows, "divergence", s, pair, items.n_items, seconds)
     return DivergenceResult(path, rows, _means(rows), seconds=seconds)
 
 

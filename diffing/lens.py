@@ -171,21 +171,14 @@ def run_lens(settings: LensSettings | None = None, *, n_boot: int = 1000, **fiel
     """
     from bioprobe.causal.score import scored_items
     from bioprobe.diffing.items import masked_items, prompt_items
-    from bioprobe.diffing.pair import find_pair, load
-    from bioprobe.probing.activations import _fingerprint
-    from bioprobe.registry import safe_name
-    from bioprobe.settings import build, values
+    from bioprobe.diffing.pair import common_columns, load, store, table_of
+    from bioprobe.probing.run import parse_layers
+    from bioprobe.settings import build
     from bioprobe.tasks import get_task
 
     s = build(LensSettings, fields, "run_lens") if settings is None else settings.replace(**fields)
     spec = get_task(s.task)
-    pair = find_pair(s, "lens")
-    source = pair.source
-    variant = s.split + (f"-ref-{safe_name(pair.reference)}" if s.reference else "")
-    path = runstore.results_path(s.runs_dir, "lens", spec.name, source.name, s.training_size, s.seed, variant,
-                                 objective=s.objective)
-    recorded = {**values(s, ("eval",)), "data": pair.data, "n_boot": n_boot,
-                "fingerprint": _fingerprint(source, s.model_name, s.seed)}
+    pair, path, recorded = table_of(s, "lens", n_boot)
     if runstore.reusable(path, recorded, s.overwrite):
         rows = runstore.read_table(path).to_dict("records")
         return LensResult(path, rows, _decodable(rows), reused=True)
@@ -200,24 +193,17 @@ def run_lens(settings: LensSettings | None = None, *, n_boot: int = 1000, **fiel
         items = prompt_items(spec, pair, rows_in, task_data.labels, s)
     loaded_s = time.perf_counter() - started
     started = time.perf_counter()
-    common = {"analysis": "lens", "task": spec.name, "model": source.name, "training_size": s.training_size,
-              "seed": s.seed, "objective": s.objective, "split": s.split, "kind": pair.kind,
-              "reference": pair.reference, "lora": pair.lora, "template": pair.template if pair.kind == "decoder"
-              else None, "read_at": "answer" if pair.kind == "decoder" else "masked", "n_items": items.n_items,
-              "truncated": items.truncated, "data": task_data.source}
-    from bioprobe.probing.run import parse_layers
-
-    chosen = [parse_layers(s.layers, reading.readout.n_layers, source.name if reading.name == "run" else
+    decoder = pair.kind == "decoder"
+    common = {**common_columns("lens", s, pair, items, task_data.source),
+              "template": pair.template if decoder else None, "read_at": "answer" if decoder else "masked"}
+    chosen = [parse_layers(s.layers, reading.readout.n_layers, pair.source.name if reading.name == "run" else
                            str(pair.reference)) for reading in pair.readings]
     rows = []
     for reading, layers in zip(pair.readings, chosen):
         measured = lens_rows(item_outcomes(reading, items, layers), n_boot, s.seed, layers, reading.readout.n_layers)
         rows += [{**common, "reading": reading.name, **row} for row in measured]
     seconds = {"load": round(loaded_s, 2), "forward": round(time.perf_counter() - started, 2)}
-    runstore.write_table(path, rows)
-    runstore.write_sidecar(path, recorded, analysis="lens", table=path.name, task=spec.name, model=source.name,
-                           training_size=s.training_size, seed=s.seed, reference=pair.reference,
-                           n_items=items.n_items, seconds=seconds, environment=runstore.environment())
+    store(path, recorded, rows, "lens", s, pair, items.n_items, seconds)
     return LensResult(path, rows, _decodable(rows), seconds=seconds)
 
 

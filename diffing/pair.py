@@ -121,6 +121,42 @@ def find_pair(s, analysis: str) -> Pair:
                 resolve_device(s.device))
 
 
+def table_of(s, analysis: str, n_boot: int):
+    """The run and its reference (found, not loaded: `find_pair`), where the analysis's table goes, and the settings
+    it records (what `runstore.reusable` compares): `(pair, path, recorded)`."""
+    from bioprobe import runstore
+    from bioprobe.probing.activations import _fingerprint
+    from bioprobe.registry import safe_name
+    from bioprobe.settings import values
+    from bioprobe.tasks import get_task
+
+    pair = find_pair(s, analysis)
+    variant = s.split + (f"-ref-{safe_name(pair.reference)}" if s.reference else "")
+    path = runstore.results_path(s.runs_dir, analysis, get_task(s.task).name, pair.source.name, s.training_size,
+                                 s.seed, variant, objective=s.objective)
+    recorded = {**values(s, ("eval",)), "data": pair.data, "n_boot": n_boot,
+                "fingerprint": _fingerprint(pair.source, s.model_name, s.seed)}
+    return pair, path, recorded
+
+
+def common_columns(analysis: str, s, pair: Pair, items, source: str) -> dict:
+    """The columns every row of a divergence or lens table carries: which run, against what, on which items."""
+    return {"analysis": analysis, "task": s.task, "model": pair.source.name, "training_size": s.training_size,
+            "seed": s.seed, "objective": s.objective, "split": s.split, "kind": pair.kind,
+            "reference": pair.reference, "lora": pair.lora, "n_items": items.n_items, "truncated": items.truncated,
+            "data": source}
+
+
+def store(path, recorded: dict, rows: list[dict], analysis: str, s, pair: Pair, n_items: int, seconds: dict) -> None:
+    """Write a divergence or lens table and its sidecar (the settings, what was read, where the time went)."""
+    from bioprobe import runstore
+
+    runstore.write_table(path, rows)
+    runstore.write_sidecar(path, recorded, analysis=analysis, table=path.name, task=s.task, model=pair.source.name,
+                           training_size=s.training_size, seed=s.seed, reference=pair.reference, n_items=n_items,
+                           seconds=seconds, environment=runstore.environment())
+
+
 def load(pair: Pair, s) -> Pair:
     """Load the run and its reference into `pair.readings` (the run first) and the run's tokenizer.
 
