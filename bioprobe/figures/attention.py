@@ -323,8 +323,7 @@ def depth_change(table, out_dir: Path, barely: set | None = None) -> list[style.
                         flags.mark_line(ax, line["depth"], line["value"], colors[model])
                         marked.add((task, model, objective, int(size)))
                 ax.set_title(f"{task_title(task)}, {size} %")
-                ax.set_xlim(0, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax, low=0.0)
                 if column == 0:
                     ax.set_ylabel("mean cosine")
                 if row == len(tasks) - 1:

@@ -134,8 +134,7 @@ def relative_change(table, out_dir: Path) -> list[style.Drawing]:
                 here = part[(part["model"] == model) & (part["objective"] == objective)]
                 _lines(ax, here, "depth", sizes, colors, band=False)
                 ax.set_title(_panel_title(rows, model, objective))
-                ax.set_xlim(-0.03, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax)
                 ax.set_ylim(bottom=0)
                 if i % ncols == 0:
                     ax.set_ylabel("relative weight change")
@@ -443,8 +442,7 @@ def amnesic(table, out_dir: Path) -> list[style.Drawing]:
                 ax.axhline(0.0, color="0.45", linewidth=0.6, zorder=0)
                 own = rows[(rows["task"] == task) & (rows["model"] == model) & (rows["objective"] == objective)]
                 ax.set_title(f"{_panel_title(rows, model, objective)}\n{_score_name(own)}")
-                ax.set_xlim(-0.03, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax)
                 ax.set_xlabel("depth (layer / layers)")
                 if i % ncols == 0:
                     ax.set_ylabel("drop beyond control")

@@ -74,8 +74,7 @@ def depth_comparison(table, out_dir: Path, barely: set | None = None) -> list[st
                         marked.add(run)
                 ax.set_title(f"{task_title(task)}: {title}")
                 ax.set_ylabel(ylabel)
-                ax.set_xlim(-0.03, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax)
                 if key == "cka":
                     ax.set_ylim(0, 1.02)
                 if key == "attention":

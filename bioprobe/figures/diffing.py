@@ -78,8 +78,7 @@ def lens_depth(table, out_dir: Path) -> list[style.Drawing]:
                         ax.fill_between(points["depth"], points["ci_low"], points["ci_high"], color=color, alpha=0.15,
                                         linewidth=0)
                 ax.set_yscale("log")
-                ax.set_xlim(-0.03, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax)
                 ax.set_xlabel("depth (layer / layers)")
                 where = "masked tokens" if kind == "encoder" else "answer tokens"
                 ax.set_title(f"{model} [{kind}]" + (f" ({objective})" if objective != "classifier" else "")

@@ -321,8 +321,7 @@ def depth_curves(table, out_dir: Path, metric: str = "accuracy",
                 ax.set_title(f"{task_title(task)}, {'pretrained' if name == 'pretrained' else name}")
                 if not ax.get_lines():
                     style.note(ax, "no random-init baseline" if name == "pretrained" else "no data")
-                ax.set_xlim(-0.03, 1.03)
-                ax.set_xticks([0, 0.5, 1])
+                style.depth_axis(ax)
                 if metric in REFERENCE:
                     ax.axhline(REFERENCE[metric], color="0.3", linewidth=0.6)
                 if column == 0:

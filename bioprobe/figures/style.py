@@ -144,6 +144,13 @@ def grid(n_panels: int, ncols: int, width: float = TWO_COLUMN, panel_height: flo
     return figure, flat[:n_panels]
 
 
+def depth_axis(ax, low: float = -0.03) -> None:
+    """The x axis of a panel on normalised depth (layer / layers), where an encoder and a decoder share one axis:
+    0 to 1 with a little room, ticks at 0, 0.5 and 1."""
+    ax.set_xlim(low, 1.03)
+    ax.set_xticks([0, 0.5, 1])
+
+
 def legend_outside(figure, handles, labels, title: str | None = None, where: str = "right", ncol: int = 1):
     """One legend for the whole figure, outside every axes (right of or below the panels).
 
