@@ -61,12 +61,9 @@ def divergence_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_lens_rank_by_depth_puts_an_encoder_and_a_decoder_in_one_figure(tmp_path, monkeypatch):
-    from bioprobe.figures import diffing, style
+def test_lens_rank_by_depth_puts_an_encoder_and_a_decoder_in_one_figure(tmp_path, figures):
+    from bioprobe.figures import diffing
 
-    figures = []
-    saved = style.save
-    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
     drawn = diffing.lens_depth(lens_rows(), tmp_path)
     assert [d.name for d in drawn] == ["lens_answer_rank_nli"] and drawn[0].section == "diffing"
     assert all(path.is_file() for path in drawn[0].files)
@@ -87,12 +84,9 @@ def test_lens_rank_by_depth_puts_an_encoder_and_a_decoder_in_one_figure(tmp_path
     assert next(line for line in axes[1].get_lines() if line.get_gid() == "lens-pretrained").get_linestyle() == "-."
 
 
-def test_kl_against_training_size_per_position_class_with_intervals(tmp_path, monkeypatch):
-    from bioprobe.figures import diffing, style
+def test_kl_against_training_size_per_position_class_with_intervals(tmp_path, figures):
+    from bioprobe.figures import diffing
 
-    figures = []
-    saved = style.save
-    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
     drawn = diffing.divergence_sizes(divergence_rows(), tmp_path)
     assert [d.name for d in drawn] == ["divergence_kl_nli"]
     data = drawn[0].data
@@ -112,14 +106,11 @@ def test_kl_against_training_size_per_position_class_with_intervals(tmp_path, mo
     assert (0.45, 0.55) in spans and (0.009, 0.011) in spans  # the intervals, not a fixed spread
 
 
-def test_the_most_changed_item_is_shaded_token_by_token(tmp_path, monkeypatch):
+def test_the_most_changed_item_is_shaded_token_by_token(tmp_path, figures):
     from matplotlib.patches import Rectangle
 
-    from bioprobe.figures import diffing, style
+    from bioprobe.figures import diffing
 
-    figures = []
-    saved = style.save
-    monkeypatch.setattr(style, "save", lambda figure, path: figures.append(figure) or saved(figure, path))
     drawn = diffing.divergence_tokens(divergence_rows(), tmp_path)
     assert [d.name for d in drawn] == ["divergence_tokens_nli_dec_size100"]
     assert drawn[0].data["token"].tolist() == ["ĠThe", "Ġdrug", "Ġhelps", "Ġyes"]  # example 1 only
