@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-WORD_MARKS = ("Ġ", "▁", "Ċ")
-"""Leading marks of byte-level / SentencePiece tokens, shown as a plain space (`Ċ`, a newline, as ⏎)."""
+def _shown(tokens: list[str]) -> list[str]:
+    """Tokens as the attribution figure shows them (`attribution.piece_text`: word markers "##", "Ġ", "▁", "</w>"
+    dropped, byte tokens decoded, a newline as ↵)."""
+    from bioprobe.figures.attribution import piece_text, token_scheme
 
-
-def _shown(token: str) -> str:
-    """A token as a label: GPT-2's `Ġ` and SentencePiece's `▁` (a word start) as a leading space, `Ċ` as ⏎."""
-    return token.replace("Ċ", "⏎").replace("Ġ", " ").replace("▁", " ")
+    scheme = token_scheme(tokens)
+    return [piece_text(token, scheme) for token in tokens]
 
 
 def _quantised(maps: np.ndarray) -> str:
@@ -48,7 +48,7 @@ def collect(root: Path) -> list[dict]:
         if objective == "nan":
             objective = "classifier"
         task, model, size = str(first["task"]), str(first["model"]), int(first["training_size"])
-        items = [{"tokens": [_shown(t) for t in kept["tokens"]], "layers": int(kept["tuned"].shape[0]),
+        items = [{"tokens": _shown(kept["tokens"]), "layers": int(kept["tuned"].shape[0]),
                   "heads": int(kept["tuned"].shape[1]), "n": int(kept["tuned"].shape[2]),
                   "pretrained": _quantised(kept["reference"]), "tuned": _quantised(kept["tuned"])}
                  for kept in read_maps(path)]

@@ -35,12 +35,19 @@ def test_the_view_carries_each_runs_maps_to_one_255th_with_readable_tokens(tmp_p
     assert [run["key"] for run in runs] == ["ner · minilm · classifier · 100 %", "ner · smollm2 · instruct · 100 %"]
     assert [run["figure"] for run in runs] == ["ner_minilm", "ner_smollm2_instruct"]  # matches attention_*_<figure>
     item = runs[0]["items"][0]
-    assert item["tokens"] == ["[CLS]", " glucose"] and (item["layers"], item["heads"], item["n"]) == (2, 3, 2)
+    assert item["tokens"] == ["[CLS]", "glucose"] and (item["layers"], item["heads"], item["n"]) == (2, 3, 2)
     got = np.frombuffer(base64.b64decode(item["tuned"]), dtype=np.uint8).reshape(2, 3, 2, 2)
     assert got[1, 2].tolist() == [[64, 191], [255, 0]] and got[0, 0].tolist() == [[128, 128], [128, 128]]
     assert np.abs(got / 255 - tuned.astype(np.float32)).max() <= 0.5 / 255
     pre = np.frombuffer(base64.b64decode(item["pretrained"]), dtype=np.uint8).reshape(2, 3, 2, 2)
     assert (pre[..., 0] == 255).all() and (pre[..., 1] == 0).all()
+
+
+def test_tokens_lose_the_word_markers_of_every_tokenizer_family():
+    assert mapview._shown(["ĠThe", "Ġdrug", "Ċ"]) == ["The", "drug", "↵"]  # GPT-2, SmolLM2
+    assert mapview._shown(["▁The", "▁dr", "ug"]) == ["The", "dr", "ug"]  # Llama, Mistral
+    assert mapview._shown(["the</w>", "dr", "ug</w>"]) == ["the", "dr", "ug"]  # BioGPT
+    assert mapview._shown(["[CLS]", "amy", "##loid"]) == ["[CLS]", "amy", "loid"]  # BERT
 
 
 def test_the_view_is_self_contained_and_its_data_parse(tmp_path):
