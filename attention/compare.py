@@ -159,7 +159,8 @@ def write_maps(path: Path, kept: dict, key) -> None:
         arrays[f"tokens_{k}"] = np.asarray(kept["tokens"][k], dtype=str)
         arrays[f"reference_{k}"] = kept["reference"][k]
         arrays[f"tuned_{k}"] = kept[key][k]
-    np.savez_compressed(maps_path(path), item=np.asarray(kept["items"], dtype=np.int64), **arrays)
+    with runstore.atomic(maps_path(path)) as partial, open(partial, "wb") as handle:
+        np.savez_compressed(handle, item=np.asarray(kept["items"], dtype=np.int64), **arrays)
 
 
 def read_maps(path: Path) -> list[dict]:

@@ -249,7 +249,8 @@ def demo_cmd(runs_dir, quick, overwrite):
     from bioprobe.study.runner import run_demo
 
     report, summary = run_demo(runs_dir=runs_dir, quick=quick, overwrite=overwrite, echo=click.echo)
-    click.echo(f"Report: {report}")
+    if report:
+        click.echo(f"Report: {report}")
     if problem := summary.problem(runs_dir):
         raise BioprobeError(problem)
 
@@ -287,7 +288,8 @@ def study_cmd(plan, dry_run, status, shard, submit, runs_dir, overwrite, verbose
     summary = run_study(loaded, part, echo=click.echo, verbose=verbose, overwrite=overwrite)
     for line in summary.lines():
         click.echo(line)
-    click.echo(f"Report: {complete(loaded, summary)}")
+    if report := complete(loaded, summary, echo=click.echo):
+        click.echo(f"Report: {report}")
     if problem := summary.problem(loaded.runs_dir):
         raise BioprobeError(problem)
 

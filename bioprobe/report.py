@@ -202,8 +202,8 @@ def write_report(root: str | Path | None, title: str = "bioprobe report", notes:
     others = sorted(path for path in figures_dir.glob("*.png") if path.stem not in shown)
     blocks = _blocks(drawn, built, others, root, section_texts(table))
     report = root / "report.md"
-    report.write_text(_markdown(title, notes, blocks))
-    (root / "report.html").write_text(_html(title, notes, blocks, root))
+    runstore.write_text(report, _markdown(title, notes, blocks))
+    runstore.write_text(root / "report.html", _html(title, notes, blocks, root))
     return report
 
 

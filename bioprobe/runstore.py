@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import subprocess
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from importlib import metadata
@@ -191,12 +194,32 @@ def environment() -> dict:
     }
 
 
-def write_json(path: Path, record: dict) -> None:
-    """Write JSON atomically (a crash never leaves half a file)."""
+@contextmanager
+def atomic(path: str | Path):
+    """Write `path` atomically: the block writes the yielded temporary file (beside `path`, its name unique to this
+    host, process and moment, ending in `.partial` so no glob for results matches it), which then replaces `path` in
+    one rename. A reader sees the old file or the new one, never half of one; writers running at once (workers of one
+    study finishing together) never share a temporary name, and the last rename wins with a whole file. When the
+    block raises, the temporary file is removed and `path` is left as it was."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    partial.replace(path)
+    partial = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}-{time.time_ns()}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (`atomic`)."""
+    with atomic(path) as partial:
+        partial.write_text(text)
+
+
+def write_json(path: Path, record: dict) -> None:
+    """Write JSON atomically (`atomic`: a crash or a concurrent writer never leaves half a file)."""
+    write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
 def read_json(path: Path) -> dict:
@@ -222,10 +245,8 @@ def write_table(path: Path, rows: list[dict]) -> None:
             frame[column] = None
     extra = [c for c in frame.columns if c not in TIDY_COLUMNS]
     frame = frame[list(TIDY_COLUMNS) + extra]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    frame.to_csv(partial, index=False)
-    partial.replace(path)
+    with atomic(path) as partial:
+        frame.to_csv(partial, index=False)
 
 
 def sidecar(table: Path) -> Path:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bioprobe import runstore
 from bioprobe.rows import (GENERATIVE_TITLE, MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer,
                            main_probing_rows, task_order, task_title, without_repeated_released)
 from bioprobe.tasks import TASKS
@@ -630,6 +631,6 @@ def write_latex(tables: list[Table], folder: Path) -> list[Path]:
     written = []
     for table in tables:
         path = folder / f"{table.name}.tex"
-        path.write_text(latex_file(table))
+        runstore.write_text(path, latex_file(table))
         written.append(path)
     return written

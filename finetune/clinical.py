@@ -487,10 +487,8 @@ def _store(s, table, generations, wanted, items, stored, metrics, name, objectiv
 
     for entry, item in zip(stored, items):
         entry["parse"] = _parse(s.prompt, item, entry["output"])
-    generations.parent.mkdir(parents=True, exist_ok=True)
-    partial = generations.with_name(generations.name + ".partial")
-    partial.write_text("".join(json.dumps(entry, ensure_ascii=False, default=float) + "\n" for entry in stored))
-    partial.replace(generations)
+    runstore.write_text(generations, "".join(json.dumps(entry, ensure_ascii=False, default=float) + "\n"
+                                             for entry in stored))
     rows = _tidy_rows(s.prompt, name, s.training_size, s.seed, metrics, 0, len(items), objective=objective,
                       four_bit=wanted["four_bit"])
     for row in rows:

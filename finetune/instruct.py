@@ -287,12 +287,7 @@ def _eval_settings(prepared: Prepared, record: runstore.RunRecord, data: str | N
 
 
 def _write_jsonl(path: Path, items: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    partial.replace(path)
+    runstore.write_text(path, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
 
 
 def _score_and_store(prepared: Prepared, record: runstore.RunRecord, items: list[dict], wanted: dict,

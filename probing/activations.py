@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,8 +286,6 @@ def _load_now(task: str, source: Source, model_name: str, seed: int, device: str
 
 def _extract(s: ExtractSettings, source: Source, folder: Path, key: dict, template: str | None) -> Activations:
     """Extract one split (`s.split`) into `folder` (written aside first, so an old cache survives a failed run)."""
-    import time
-
     from bioprobe.data import load_task_data
 
     task, split, pooling, seed, max_length = s.task, s.split, s.pooling, s.seed, s.length
@@ -303,8 +303,10 @@ def _extract(s: ExtractSettings, source: Source, folder: Path, key: dict, templa
         plan = plan_in_prompt(task, columns, chosen, tokenizer, pooling, max_length, template, seed, task_data.labels)
     else:
         plan = spec.probe_plan(columns, tokenizer, pooling, source.kind, max_length)
-    partial = folder.with_name(f"{folder.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    # Written aside under a name of this process's own: two workers of one study may extract the same activations
+    # (the pretrained model's, for probes of several sizes) at once; each writes its own copy, the first to finish
+    # installs it and the other's is dropped (the same numbers).
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}-{time.time_ns()}.partial")
     partial.mkdir(parents=True)
     started = time.perf_counter()
     stats = run_plan(loaded.model, plan, partial / "features.npy", tokenizer.pad_token_id, s.batch_tokens,
@@ -325,7 +327,26 @@ def _extract(s: ExtractSettings, source: Source, folder: Path, key: dict, templa
         "seconds": round(seconds, 2), "environment": runstore.environment(),
     }
     runstore.write_json(partial / "meta.json", meta)
-    if folder.exists():
-        shutil.rmtree(folder)
-    partial.rename(folder)
+    _install(partial, folder, meta["fingerprint"], s.overwrite)
     return _open(folder)
+
+
+def _install(partial: Path, folder: Path, fingerprint: str | None, overwrite: bool) -> None:
+    """Put a finished extraction in place of the folder's cache, unless a concurrent worker has just installed the
+    same one (same fingerprint, no `overwrite`): then this copy is dropped."""
+    present = _open(folder)
+    if present is not None and not overwrite and fingerprint is not None and present.meta["fingerprint"] == fingerprint:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    if folder.exists():
+        old = folder.with_name(f"{folder.name}.{os.getpid()}-{time.time_ns()}.old")
+        try:
+            folder.rename(old)
+        except FileNotFoundError:
+            pass
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        partial.rename(folder)
+    except OSError:  # a concurrent worker installed its copy first
+        shutil.rmtree(partial, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +300,31 @@ def test_extraction_reads_columns_whole_not_item_by_item(task, tiny_model_dirs, 
         assert len(np.unique(acts.unit)) == n
         reads.append(row_reads[0])
     assert reads[0] == reads[1]  # the same reads for 4 and for 40 items: none per item or word
+
+
+def test_two_workers_extracting_the_same_activations_keep_one_whole_cache(tmp_path):
+    """Two study workers may extract the pretrained model's activations at once (probes of two sizes): they used to
+    share one `.partial` folder, and one removed it while the other wrote. Each now writes its own; the second to
+    finish drops its copy when the first installed the same (fingerprint), and replaces a stale cache."""
+    import json
+
+    import numpy as np
+
+    from bioprobe.probing.activations import _install, _open
+
+    def written(name: str, fingerprint: str, value: float) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        np.save(folder / "features.npy", np.full((1, 2, 3), value, dtype=np.float16))
+        np.savez(folder / "items.npz", unit=np.zeros(2), word=np.zeros(2), text=np.array(["a", "b"]),
+                 label=np.array(["O", "O"]))
+        (folder / "meta.json").write_text(json.dumps({"fingerprint": fingerprint}))
+        return folder
+
+    cache = tmp_path / "train-first"
+    _install(written("first.1-1.partial", "model-a", 1.0), cache, "model-a", overwrite=False)
+    _install(written("second.2-2.partial", "model-a", 2.0), cache, "model-a", overwrite=False)
+    assert float(_open(cache).features[0, 0, 0]) == 1.0  # the first copy stays, whole
+    _install(written("third.3-3.partial", "model-b", 3.0), cache, "model-b", overwrite=False)
+    assert float(_open(cache).features[0, 0, 0]) == 3.0  # a stale cache (other model files) is replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-first"]

@@ -212,6 +212,100 @@ def test_two_concurrent_workers_never_run_one_cell_twice(tiny_model_dirs, cued, 
     assert len({e["pid"] for e in events}) == 2  # both workers took part
 
 
+def _finished_study(tmp_path: Path, cued: Path) -> tuple[Path, Path]:
+    """A plan whose cells are all recorded finished, each with its fine-tuning table: what workers of a study see
+    when they reach its end."""
+    from bioprobe import runstore
+
+    plan = write_plan(tmp_path, ["minilm"], cued, sizes=(0, 30, 100), analyses=("finetune",))
+    runs, store = tmp_path / "runs", Store.of(tmp_path / "runs")
+    for cell in expand(load_plan(plan)):
+        size = cell.settings.training_size
+        table = runstore.results_path(runs, "finetune", "ner", "minilm", size, 42)
+        runstore.write_table(table, [{"analysis": "finetune", "task": "ner", "model": "minilm", "training_size": size,
+                                      "seed": 42, "metric": "f1", "value": 0.5 + size / 1000}])
+        store.finish(cell.id, {"cell": cell.id, "tables": [str(table)], "seconds": 1.0})
+    return plan, runs
+
+
+def _partials(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if ".partial" in p.name]
+
+
+def test_workers_collecting_at_once_never_collide(cued, tmp_path):
+    """Four `bioprobe collect` at once, five times: each used to write `study.parquet.partial` under one name, and 10
+    of 20 failed with a traceback. Temporary names are now the writer's own and the replace atomic."""
+    _, runs = _finished_study(tmp_path, cued)
+    for _ in range(5):
+        workers = [subprocess.Popen([BIOPROBE, "collect", "--runs-dir", str(runs)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+        outputs = [w.communicate(timeout=300)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0] * 4, outputs
+        assert not any("Traceback" in out for out in outputs)
+        merged = pd.read_parquet(runs / "results" / "study.parquet")
+        assert sorted(merged["training_size"]) == [0, 30, 100]
+        assert len(pd.read_csv(runs / "results" / "study.csv")) == 3
+    assert _partials(runs) == []
+
+
+def test_workers_finishing_together_write_one_whole_report(cued, tmp_path):
+    """Three workers reach the end of a study at once: each exits 0, one (or, one after another, more) writes the
+    report and the others say in one line that it includes their cells; the page is never half written."""
+    plan, runs = _finished_study(tmp_path, cued)
+    code = ("import sys; from bioprobe.study import load_plan; from bioprobe.study.runner import Summary, complete; "
+            "print('Report:', complete(load_plan(sys.argv[1]), Summary()))")
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(plan)], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0] * 3, outputs
+    wrote = [out for out in outputs if f"Report: {runs / 'report.md'}" in out]
+    left = [out for out in outputs if "Another worker is writing the report; it includes this worker's cells." in out]
+    assert wrote and len(wrote) + len(left) == 3, outputs
+    assert (runs / "report.html").read_text().rstrip().endswith("</html>")
+    assert "f1" in (runs / "report.md").read_text() or "F1" in (runs / "report.md").read_text()
+    assert _partials(runs) == [] and not Store.of(runs).path("locks", "_report", ".lock").exists()
+
+
+def test_the_report_writer_runs_again_for_a_worker_that_finished_during_its_run(tmp_path):
+    """Worker B finishes while A writes the report and finds the lock taken: B leaves, and A, seeing B's request
+    after its run, writes again so the report has B's results (B is played here from inside A's run)."""
+    store, runs = Store.of(tmp_path), []
+
+    def a():
+        runs.append("a")
+        if len(runs) == 1:
+            assert store.write_report(lambda: runs.append("b")) is False  # the lock is A's: B leaves it to A
+
+    assert store.write_report(a) is True
+    assert runs == ["a", "a"]
+    assert store.write_report(lambda: runs.append("c")) is True and runs[-1] == "c"
+
+
+def test_a_worker_leaves_the_report_to_workers_still_running_cells(cued, tmp_path):
+    from bioprobe.study.runner import Summary, complete
+
+    plan, runs = _finished_study(tmp_path, cued)
+    loaded, store = load_plan(plan), Store.of(runs)
+    busy = expand(loaded)[-1].id
+    store.path("cells", busy).unlink()
+    assert store.acquire(busy)  # held by a live worker: this process
+    lines = []
+    assert complete(loaded, Summary(), echo=lines.append) is None
+    assert lines == [f"1 cells still run in other workers ({busy}); the last of them to finish writes the report."]
+    assert not (runs / "report.md").exists()
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file_and_no_partial(tmp_path):
+    from bioprobe import runstore
+
+    path = tmp_path / "table.csv"
+    runstore.write_text(path, "old\n")
+    with pytest.raises(RuntimeError), runstore.atomic(path) as partial:
+        partial.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert path.read_text() == "old\n" and _partials(tmp_path) == []
+
+
 def test_collect_reports_stale_tables_after_the_plan_changed(tiny_model_dirs, cued, tmp_path):
     model = str(tiny_model_dirs["bert"])
     plan = write_plan(tmp_path, [model], cued, sizes=(0,), analyses=("finetune",))
@@ -334,7 +428,7 @@ def test_the_demo_exits_non_zero_when_a_cell_failed_or_could_not_run(monkeypatch
 
     summary = Summary(done=["a"], failed={"finetune-x": "out of memory"}, blocked={"probe-x": "needs finetune-x"})
     monkeypatch.setattr(runner, "run_study", lambda plan, **kwargs: summary)
-    monkeypatch.setattr(runner, "complete", lambda plan, summary, title=None: tmp_path / "report.md")
+    monkeypatch.setattr(runner, "complete", lambda plan, summary, title=None, echo=print: tmp_path / "report.md")
     result = CliRunner().invoke(main, ["demo", "--quick", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "1 cells failed and 1 could not run" in result.output and "report.md" in result.output

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bioprobe import runstore
 
 ONE_COLUMN = 3.3
 """Width in inches of a one-column figure."""
@@ -420,7 +423,8 @@ def save(figure, path: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".pdf"):
         target = path.with_suffix(suffix)
-        figure.savefig(target, dpi=DPI)
+        with runstore.atomic(target) as partial:  # a report being read, or drawn by a second worker, stays whole
+            figure.savefig(partial, format=suffix[1:], dpi=DPI)
         written.append(target)
     cells = heatmaps_of(figure)
     svg = path.with_suffix(".svg")
@@ -671,7 +675,9 @@ def write_svg(figure, target: Path, heatmaps: list[HeatmapCells]) -> Path:
         image.set_visible(False)
     try:
         with pyplot().rc_context({"svg.hashsalt": stem, "svg.fonttype": "path"}):
-            figure.savefig(target, format="svg", dpi=DPI, metadata={"Date": None})
+            with io.StringIO() as drawn:
+                figure.savefig(drawn, format="svg", dpi=DPI, metadata={"Date": None})
+                text = drawn.getvalue()
     finally:
         for rectangle in added:
             rectangle.remove()
@@ -679,8 +685,8 @@ def write_svg(figure, target: Path, heatmaps: list[HeatmapCells]) -> Path:
             cells.image.set_visible(True)
     text = re.sub(r'<g id="([A-Za-z0-9_-]+-cell-\d+-\d+-\d+)">',
                   lambda match: f"{match.group(0)}\n    <title>{escape(titles[match.group(1)])}</title>",
-                  target.read_text())
-    target.write_text(text)
+                  text)
+    runstore.write_text(target, text)
     return target
 
 

@@ -158,11 +158,9 @@ def collect(runs_dir, plan=None) -> Collected:
     out.parent.mkdir(parents=True, exist_ok=True)
     for column in merged.columns:
         merged[column] = one_type(merged[column])
-    partial = out.with_name(out.name + ".partial")
-    merged.to_parquet(partial, index=False)
-    partial.replace(out)
+    with runstore.atomic(out) as partial:
+        merged.to_parquet(partial, index=False)
     csv = out.with_suffix(".csv")
-    partial = csv.with_name(csv.name + ".partial")
-    merged.to_csv(partial, index=False)
-    partial.replace(csv)
+    with runstore.atomic(csv) as partial:
+        merged.to_csv(partial, index=False)
     return Collected(out, csv, len(merged), len(files), duplicates, stale, unowned)

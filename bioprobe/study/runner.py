@@ -357,21 +357,43 @@ def notes(plan: Plan, summary: Summary) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def complete(plan: Plan, summary: Summary, title: str | None = None) -> Path:
-    """After a run: merge every table (`bioprobe collect`) and write the report and figures."""
+def complete(plan: Plan, summary: Summary, title: str | None = None, echo=print) -> Path | None:
+    """After a run: merge every table (`bioprobe collect`) and write the report and figures — once for the study,
+    however many workers finish at once. A worker whose plan still has cells running in other (live) workers leaves
+    the report to them; of the workers finishing together, one writes it (`Store.write_report`).
+
+    Returns:
+        Path of the report, or None when another worker writes it (said in one line through `echo`).
+    """
     from bioprobe.report import write_report
     from bioprobe.study.collect import collect
 
-    collect(plan.runs_dir, plan)
-    return write_report(plan.runs_dir, title=title or f"bioprobe study {plan.name}", notes=notes(plan, summary))
+    store = Store.of(plan.runs_dir)
+    running = [cell.id for cell in expand(plan) if store.done(cell.id) is None
+               and (held := store.holder(cell.id)) is not None and not held["stale"]]
+    if running:
+        echo(f"{len(running)} cells still run in other workers ({', '.join(running[:3])}"
+             f"{', ...' if len(running) > 3 else ''}); the last of them to finish writes the report.")
+        return None
+    report = runstore.runs_dir(plan.runs_dir) / "report.md"
+
+    def work():
+        collect(plan.runs_dir, plan)
+        write_report(plan.runs_dir, title=title or f"bioprobe study {plan.name}", notes=notes(plan, summary))
+
+    if not store.write_report(work):
+        echo("Another worker is writing the report; it includes this worker's cells.")
+        return None
+    return report
 
 
 def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite: bool = False,
-             echo=print) -> tuple[Path, Summary]:
+             echo=print) -> tuple[Path | None, Summary]:
     """`bioprobe demo`: the built-in plan `demo` (or `demo-quick`) run to the end, then the report.
 
     Returns:
-        Path of the report, and the run's summary (its failed and blocked cells).
+        Path of the report (None when a concurrent worker on the same runs dir writes it), and the run's summary
+        (its failed and blocked cells).
     """
     from bioprobe.study.plan import load_plan
 
@@ -379,4 +401,4 @@ def run_demo(runs_dir: str | Path = "runs/demo", quick: bool = False, overwrite:
     summary = run_study(plan, echo=echo, overwrite=overwrite)
     for line in summary.lines():
         echo(line)
-    return complete(plan, summary, title="bioprobe demo"), summary
+    return complete(plan, summary, title="bioprobe demo", echo=echo), summary

@@ -152,6 +152,33 @@ class Store:
             thread.join()
             self.release(cell_id)
 
+    # --- the report ----------------------------------------------------------------------------------------------
+
+    def write_report(self, work) -> bool:
+        """Run `work` (merge the tables, write the report) as the study's one report writer, so workers finishing at
+        once do not all rewrite it: True when this worker ran it, False when another worker holds the report's lock
+        and will include this worker's results.
+
+        Each caller first leaves a new token in `report.wanted`; the writer reads the token before it starts and,
+        after releasing the lock, starts again when the token changed meanwhile (a worker that finished during its
+        run and found the lock taken). So the last report always follows the last worker's results.
+        """
+        wanted = self.root / "report.wanted"
+        runstore.write_text(wanted, f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}")
+        wrote = False
+        while self.acquire(REPORT_LOCK):
+            with self.holding(REPORT_LOCK):
+                seen = wanted.read_text()
+                work()
+                wrote = True
+            if wanted.read_text() == seen:
+                break
+        return wrote
+
+
+REPORT_LOCK = "_report"
+"""The lock name of the report writer (cell ids never start with an underscore)."""
+
 
 def owner() -> dict:
     """This worker: host, pid and Slurm job (array) id when there is one."""
