@@ -202,6 +202,7 @@ def load_model(
     device: str | None = None,
     dtype: str = "float32",
     random_init: bool = False,
+    training: str | None = None,
 ) -> Loaded:
     """Load a model and tokenizer for a task head.
 
@@ -217,9 +218,14 @@ def load_model(
         dtype: "float32", "bfloat16" or "float16" for the non-quantized weights.
         random_init: The same architecture with freshly initialised weights (seed with `transformers.set_seed`
             first): the baseline that shows what the architecture alone gives.
+        training: "full" or "lora" when the model is loaded to be fine-tuned (what the memory check counts).
 
     Returns:
         The loaded model (eval mode) with its tokenizer.
+
+    Raises:
+        BioprobeError: for a model that cannot be read, or whose estimated memory (`bioprobe.memory`, from its config,
+            before any weight is loaded) exceeds what the device has free.
     """
     import torch
     import transformers
@@ -230,6 +236,7 @@ def load_model(
     resolved = convert_gguf(resolved)
     device = resolve_device(device)
     tokenizer = load_tokenizer(resolved)
+    check_memory(resolved, head, labels, device, four_bit, dtype, training)
 
     auto = {
         "token": transformers.AutoModelForTokenClassification,
@@ -292,6 +299,21 @@ def load_model(
         model.to(device)
     model.eval()
     return Loaded(model=model, tokenizer=tokenizer, resolved=resolved)
+
+
+def check_memory(resolved: ResolvedModel, head: str, labels, device: str, four_bit: bool = False,
+                 dtype: str = "float32", training: str | None = None) -> None:
+    """Refuse a model that cannot fit the device (`bioprobe.memory.check_fits`), before loading it; a config that
+    cannot be read is left for the load to report."""
+    from bioprobe import memory
+
+    if memory.skip_check():
+        return
+    try:
+        need = memory.estimate(resolved.source, head, labels, dtype)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    memory.check_fits(resolved.name, need, device, four_bit, training)
 
 
 def _require_masked_lm_head(resolved, model, info: dict) -> None:

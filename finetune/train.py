@@ -326,6 +326,23 @@ class Training:
     position_limit: int | None
 
 
+def _regime_before_loading(settings, resolved, head: str, labels, four_bit: bool) -> str:
+    """"lora" or "full": the rule `load_for_training` applies after loading, told from the config (the parameter
+    count of the meta-device model) so the memory check counts the training state a full fine-tune would need."""
+    if settings.lora is not None:
+        return "lora" if settings.lora else "full"
+    if resolved.spec.lora or four_bit:
+        return "lora"
+    if resolved.spec.kind != "decoder":
+        return "full"
+    from bioprobe import memory
+
+    try:
+        return "lora" if memory.estimate(resolved.source, head, labels).parameters >= 1_000_000_000 else "full"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "full"
+
+
 def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | None = None,
                       adapters: bool = True, new_tokens: list[str] = ()) -> Training:
     """Load the model to train (LoRA adapters attached when used, unless `adapters` is False: nothing will train);
@@ -345,7 +362,9 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
     four_bit = wants_four_bit(resolved, settings.four_bit)
     resolved = convert_gguf(resolved)
     transformers.set_seed(settings.seed)  # after any conversion, which draws from the RNG: the same head every time
-    loaded = load_model(resolved, head=head, labels=labels, four_bit=four_bit, device=prepared.device)
+    loaded = load_model(resolved, head=head, labels=labels, four_bit=four_bit, device=prepared.device,
+                        training=_regime_before_loading(settings, resolved, head, labels, four_bit) if adapters
+                        else None)
     resolved = loaded.resolved  # the kind of an unregistered model is now read from its config
     limit = _position_limit(loaded.model.config)
     wanted = settings.max_length if settings.objective == "instruct" else settings.length
