@@ -252,6 +252,17 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, labels
     return out
 
 
+def default_batch_tokens(model) -> int:
+    """Tokens per pass of the integration: `BATCH_TOKENS["cpu"]` on a CPU; on a GPU, from the memory it has free
+    after loading (`bioprobe.memory.batch_tokens`, the activations a backward pass keeps), at least
+    `BATCH_TOKENS["cuda"]`."""
+    from bioprobe import memory
+
+    if next(model.parameters()).device.type != "cuda":
+        return BATCH_TOKENS["cpu"]
+    return memory.batch_tokens(model, BATCH_TOKENS["cuda"], gradients=True, keep_hidden=False)
+
+
 def run_attribution(settings: AttributeSettings | None = None, **fields) -> AttributeResult:
     """Explain a tuned model's predictions with Integrated Gradients; what `bioprobe attribute` calls.
 
@@ -307,8 +318,7 @@ def run_attribution(settings: AttributeSettings | None = None, **fields) -> Attr
     else:  # the model as released
         own = resolve_model(s.model_name)
         loaded = load_model(own, head="causal-lm", device=s.device, four_bit=wants_four_bit(own))
-    batch_tokens = s.batch_tokens or BATCH_TOKENS.get(next(loaded.model.parameters()).device.type,
-                                                      BATCH_TOKENS["cuda"])
+    batch_tokens = s.batch_tokens or default_batch_tokens(loaded.model)
     shown = list(range(min(s.examples, len(rows))))
     chosen = _select(len(rows), s.limit, s.seed) if spec.share_name else []
     needed = sorted(set(shown) | set(chosen))  # an item both drawn and averaged is attributed once

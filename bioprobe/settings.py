@@ -434,7 +434,8 @@ class AnalysisSettings:
 POOLING_HELP = ("NER: first (default), mean or last subword of each word. NLI: joint-mean (default), cls (encoders), "
                 "last, or separate-mean (premise and hypothesis apart, concatenated).")
 LIMIT_HELP = "Use a seeded sample of this many sentences / pairs of each split."
-BATCH_HELP = "Padded tokens per forward pass [default: 2048 on a CPU, 8192 on a GPU]."
+BATCH_HELP = ("Padded tokens per forward pass [default: 2048 on a CPU; on a GPU, from the memory it has free after "
+              "loading, at least 8192].")
 BASELINE_HELP = "random-init: the same architecture with fresh weights (with --training_size 0)."
 
 
@@ -554,8 +555,9 @@ class AttributeSettings(AnalysisSettings):
     split: str = setting("test", "Split to explain.", choices=("train", "validation", "test"), role="eval")
     steps: int = setting(50, "Integration steps.", minimum=2, role="eval")
     batch_tokens: int | None = setting(None, "Tokens per forward pass of the integration: an item's steps are chunked "
-                                             "to fit [default: 4096 on a CPU, 2048 on a GPU: a 4-bit 7B model's 512-"
-                                             "token prompt, 4 steps a pass, fits a 24 GB card].", minimum=16,
+                                             "to fit [default: 4096 on a CPU; on a GPU, from the memory it has free "
+                                             "after loading, at least 2048: a 4-bit 7B model's 512-token prompt, 4 "
+                                             "steps a pass, fits a 24 GB card].", minimum=16,
                                        role="run")
     overwrite: bool = setting(False, "Attribute again even when the table for these settings exists.", role="run",
                               flag="--overwrite")

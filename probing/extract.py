@@ -91,6 +91,16 @@ def _pool_index(targets, width: int, reduce: str, n_items: int, blocks: int):
     return torch.tensor(positions), slots_t, counts
 
 
+def default_batch_tokens(model) -> int:
+    """Tokens per extraction pass: `BATCH_TOKENS["cpu"]` on a CPU; on a GPU, from the memory it has free after
+    loading (`bioprobe.memory.batch_tokens`, every hidden state kept), at least `BATCH_TOKENS["cuda"]`."""
+    from bioprobe import memory
+
+    if next(model.parameters()).device.type != "cuda":
+        return BATCH_TOKENS["cpu"]
+    return memory.batch_tokens(model, BATCH_TOKENS["cuda"], keep_hidden=True)
+
+
 def run_plan(model, plan: Plan, path: Path, pad_id: int, batch_tokens: int | None = None,
              desc: str = "Extracting") -> dict:
     """Run the model over the plan and write `[layers, items, dim * blocks]` float16 to `path` (`.npy`).
@@ -103,7 +113,7 @@ def run_plan(model, plan: Plan, path: Path, pad_id: int, batch_tokens: int | Non
         plan: What to run (`Task.probe_plan`, `plan_in_prompt`).
         path: Output `.npy` file.
         pad_id: Padding id.
-        batch_tokens: Padded tokens per forward pass (default: `BATCH_TOKENS` of the model's device).
+        batch_tokens: Padded tokens per forward pass (default: `default_batch_tokens`).
         desc: Progress bar label.
 
     Returns:
@@ -116,7 +126,7 @@ def run_plan(model, plan: Plan, path: Path, pad_id: int, batch_tokens: int | Non
         raise BioprobeError("There is nothing to extract: the split has no items left (empty, or every word cut by "
                             "--max-length).")
     device = next(model.parameters()).device
-    batches = length_batches(plan.units, batch_tokens or BATCH_TOKENS.get(device.type, BATCH_TOKENS["cuda"]))
+    batches = length_batches(plan.units, batch_tokens or default_batch_tokens(model))
     handle, header, shape, dtype_size = None, 0, None, np.dtype(np.float16).itemsize
     row, tokens, clipped = 0, 0, 0
     model.eval()

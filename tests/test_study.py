@@ -210,6 +210,10 @@ def test_two_concurrent_workers_never_run_one_cell_twice(tiny_model_dirs, cued, 
     starts = Counter(e["cell"] for e in events if e["event"] == "start")
     assert len(starts) == 14 and set(starts.values()) == {1}
     assert len({e["pid"] for e in events}) == 2  # both workers took part
+    ends = ("Report: ", "the last of them to finish writes the report.", "Another worker is writing the report")
+    assert any("Report: " in out for out in outputs)  # whoever finished last wrote it, the other said why not
+    assert all(any(end in out for end in ends) for out in outputs), outputs
+    assert (tmp_path / "runs" / "report.html").read_text().rstrip().endswith("</html>")
 
 
 def _finished_study(tmp_path: Path, cued: Path) -> tuple[Path, Path]:
