@@ -73,11 +73,11 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
 
     from bioprobe.finetune.lora import trainable_parameters
     from bioprobe.finetune.prompts import Collator, Example, check_template, encode_example, keeps_logits
-    from bioprobe.finetune.train import base_record, load_for_training, train, training_arguments
+    from bioprobe.finetune.train import base_record, train, training_arguments
 
     settings, folder, state = prepared.settings, prepared.folder, prepared.state
     size = settings.training_size
-    setup = load_for_training(prepared, "causal-lm", adapters=size > 0)
+    setup = _load(prepared, size)
     tokenizer = setup.loaded.tokenizer
     check_template(tokenizer, settings.template, prepared.resolved.name)
     max_length = settings.max_length or min(settings.length, setup.position_limit or settings.length)
@@ -127,6 +127,33 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
     return record, model, tokenizer
 
 
+def _load(prepared: Prepared, size: int):
+    """The model to tune (`bioprobe.finetune.train.load_for_training`: LoRA adapters attached where used) or, at size
+    0, the released model, loaded by the same rules (4-bit where the registry or `--4bit` says, the same `--max-length`
+    check, the same record) without the training machinery: `transformers.set_seed` imports the Trainer's utilities
+    and with them peft and bitsandbytes (4.6 s of a zero-shot evaluation's start-up), and nothing here is random."""
+    from bioprobe.finetune.train import DEFAULTS, Training, _position_limit, load_for_training
+
+    if size > 0:
+        return load_for_training(prepared, "causal-lm")
+    from bioprobe.models import convert_gguf, count_parameters, load_model, wants_four_bit
+
+    settings = prepared.settings
+    four_bit = wants_four_bit(prepared.resolved, settings.four_bit)
+    loaded = load_model(convert_gguf(prepared.resolved), head="causal-lm", four_bit=four_bit, device=prepared.device)
+    resolved, limit = loaded.resolved, _position_limit(loaded.model.config)
+    if limit is not None and settings.max_length is not None and settings.max_length > limit:
+        raise BioprobeError(f"--max-length {settings.max_length} is longer than {resolved.name} can read ({limit} "
+                            "positions); pass a smaller --max-length.")
+    n_params = count_parameters(loaded.model)
+    lora = settings.lora
+    if lora is None:  # what a tuned run of this model would use (recorded with the run's settings)
+        lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
+    defaults = DEFAULTS[settings.objective]
+    lr = settings.lr if settings.lr is not None else defaults.lr_lora if lora else defaults.lr_full
+    return Training(loaded, loaded.model, bool(lora), bool(four_bit), n_params, lr, limit)
+
+
 def expected_cap(task, tokenizer, gold) -> int:
     """New tokens an answer may take: the tokens of the task's longest well-formed answer to the item
     (`Task.cap_answers`: NER every word labelled O, a label-word task its longest label) and its EOS, plus the task's
@@ -164,7 +191,7 @@ def evaluate(prepared: Prepared, record: runstore.RunRecord, instructions: Instr
     from bioprobe.data import data_key
     from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.finetune.decode import stop_rule, writes_newlines
-    from bioprobe.finetune.generate import generate
+    from bioprobe.finetune.generate import generate_and_score
     from bioprobe.finetune.prompts import prompt_ids, prompt_text
 
     settings, spec = prepared.settings, prepared.spec
@@ -200,11 +227,11 @@ def evaluate(prepared: Prepared, record: runstore.RunRecord, instructions: Instr
                                     f"{record.model} can read ({limit}); use --test-limit or shorter inputs.")
             cap = min(cap, limit - len(ids[-1]))
         caps.append(cap)
-    answers = generate(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
-                       desc=f"Generating {record.model} {spec.name} {settings.training_size} %")
-    labels = tuple(record.labels)
-    words = spec.answer_words(labels)
-    logliks = label_logliks(model, tokenizer, texts, ids, words) if words else None
+    words = spec.answer_words(tuple(record.labels))
+    # one reading of each prompt (its shared instruction prefix read once for all) serves the answer and the ranking
+    answers, logliks = generate_and_score(model, tokenizer, ids, caps, stop_rule(tokenizer, template),
+                                          label_answers(tokenizer, texts, words) if words else None,
+                                          desc=f"Generating {record.model} {spec.name} {settings.training_size} %")
     seconds = time.perf_counter() - started
     flat = not writes_newlines(tokenizer)
     items = []
@@ -222,10 +249,19 @@ def evaluate(prepared: Prepared, record: runstore.RunRecord, instructions: Instr
     return _score_and_store(prepared, record, items, wanted, timing), False
 
 
-def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]], words: dict[str, str]):
+def label_answers(tokenizer, texts: list[str], words: dict[str, str]) -> list[list[list[int]]]:
+    """Each label's answer word as it follows each prompt in text (`bioprobe.finetune.prompts.continuation_ids`):
+    `[prompts][labels]` token ids, in the order of `words`."""
+    from bioprobe.finetune.prompts import continuation_ids
+
+    return [[continuation_ids(tokenizer, text, word) for word in words.values()] for text in texts]
+
+
+def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]], words: dict[str, str],
+                  share_prefix: bool = True):
     """Log-likelihood of each label's answer word after each prompt, the word tokenised as it follows that prompt in
-    text (`bioprobe.finetune.prompts.continuation_ids`; prompts whose endings tokenise a word alike are scored
-    together).
+    text (`label_answers`), without generating (`bioprobe.finetune.generate.generate_and_score` with every cap 0:
+    shared prefixes read once, each prompt's rest once).
 
     Args:
         model: The causal LM.
@@ -233,24 +269,16 @@ def label_logliks(model, tokenizer, texts: list[str], prompts: list[list[int]], 
         texts: Each prompt's text.
         prompts: Each prompt's ids.
         words: Label -> its answer word (`Task.answer_words`).
+        share_prefix: Read the prompts' shared token prefixes once.
 
     Returns:
         `[prompts, labels]`, in the order of `words`.
     """
-    import numpy as np
+    from bioprobe.finetune.generate import generate_and_score
 
-    from bioprobe.finetune.generate import answer_logliks
-    from bioprobe.finetune.prompts import continuation_ids
-
-    groups: dict[tuple, list[int]] = {}
-    for index, text in enumerate(texts):
-        tokens = tuple(tuple(continuation_ids(tokenizer, text, word)) for word in words.values())
-        groups.setdefault(tokens, []).append(index)
-    scores = np.zeros((len(texts), len(words)))
-    for tokens, members in groups.items():
-        scores[members] = answer_logliks(model, [prompts[i] for i in members], [list(t) for t in tokens],
-                                         tokenizer.pad_token_id)
-    return scores
+    return generate_and_score(model, tokenizer, prompts, [0] * len(prompts), None,
+                              label_answers(tokenizer, texts, words), batch_size=16, progress=False,
+                              share_prefix=share_prefix)[1]
 
 
 def _limit(model) -> int | None:

@@ -491,8 +491,8 @@ def test_nli_answers_are_normalised_label_words():
     def nli_scores(gold, parsed):
         return nli.score_answers([], gold, parsed)
 
-    cases = {"Entailment": "entailment", "answer: NEUTRAL.": "neutral", "The relation is contradiction": "contradiction",
-             "Entails": "entailment", "maybe": "", "": "",
+    cases = {"Entailment": "entailment", "answer: NEUTRAL.": "neutral",
+             "The relation is contradiction": "contradiction", "Entails": "entailment", "maybe": "", "": "",
              "Neutral: the premise neither entails nor contradicts it.": "neutral"}
     parsed = {text: parse_nli(text) for text in cases}
     assert {text: p.labels[0] for text, p in parsed.items()} == cases
@@ -644,6 +644,140 @@ def test_label_logliks_score_the_label_word_as_it_follows_the_prompt(family, tin
         assert moved == 6
 
 
+def test_shared_prefixes_are_read_on_the_token_ids_and_chosen_where_they_save_most():
+    from bioprobe.finetune.generate import shared_prefixes
+
+    a, b = [1, 2, 3, 4, 5, 6, 7, 1], [1, 2, 3, 4, 5, 6, 7, 2, 9]
+    c, d = [1, 2, 9, 9, 9], [1, 2, 9, 9, 8]
+    # two runs of 7 and 4 common tokens save 7 + 4; one run of all four shares only 2 tokens (saves 3 x 2)
+    assert shared_prefixes([a, c, b, d], min_saved=1) == [7, 4, 7, 4]
+    assert shared_prefixes([a, c, b, d], min_saved=5) == [7, 0, 7, 0]      # the 4-token run saves too little
+    assert shared_prefixes([a, c, b, d], min_saved=8) == [0, 0, 0, 0]
+    assert shared_prefixes([a, b, [1, 2, 3, 4, 5, 9]], min_saved=1) == [5, 5, 5]  # the run's shortest common prefix
+    # a prompt that is another's prefix (or equal to it) keeps its last token to read after the prefix
+    assert shared_prefixes([[5, 6, 7], [5, 6, 7, 8], [5, 6, 7]], min_saved=1) == [2, 2, 2]
+    assert shared_prefixes([[5, 6, 7]], min_saved=0) == [0] and shared_prefixes([], min_saved=0) == []
+
+
+def _nli_prompts(tokenizer, n: int = 13, seed: int = 0):
+    """`n` NLI prompts in the five paraphrases (each prompt's own inputs of 2-12 and 1-5 words), their ids and their
+    label words' ids as they follow each prompt."""
+    import random
+
+    from bioprobe.finetune.instruct import label_answers
+    from bioprobe.finetune.prompts import prompt_ids, prompt_text
+    from bioprobe.tasks.nli import INSTRUCTIONS, WORDS, prompt_input
+
+    rng = random.Random(seed)
+    words = "the gene protein was treated with drug cells expression of kinase in cell patient cancer".split()
+    texts = [prompt_text(tokenizer, "medtuned", INSTRUCTIONS[i % len(INSTRUCTIONS)],
+                         prompt_input(" ".join(rng.choices(words, k=rng.randint(2, 12))),
+                                      " ".join(rng.choices(words, k=rng.randint(1, 5))))) for i in range(n)]
+    ids = [prompt_ids(tokenizer, "medtuned", text) for text in texts]
+    return texts, ids, label_answers(tokenizer, texts, WORDS)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral"])
+def test_shared_prefix_caches_give_the_same_answers_and_logliks(family, tiny_model_dirs):
+    """The instruction's prefix read once and its cache reused, in batches that mix prefixes of different lengths and
+    rests of different lengths (left-padded both): the same greedy answers as without it and as transformers'
+    `generate` one prompt at a time, and the same label log-likelihoods as one unpadded pass over prompt and word."""
+    import torch
+    from transformers import GenerationConfig
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.decode import StopRule
+    from bioprobe.finetune.generate import generate_and_score, shared_prefixes
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    texts, ids, answers = _nli_prompts(tokenizer)
+    starts = shared_prefixes(ids)
+    assert all(start >= 20 for start in starts) and len({tuple(p[:s]) for p, s in zip(ids, starts)}) == 5
+    caps = [1 + (7 * i) % 9 for i in range(len(ids))]
+    stop = StopRule(ids=frozenset({tokenizer.eos_token_id}))
+    shared, shared_scores = generate_and_score(model, tokenizer, ids, caps, stop, answers, batch_size=4,
+                                               progress=False)
+    whole, whole_scores = generate_and_score(model, tokenizer, ids, caps, stop, answers, batch_size=4,
+                                             progress=False, share_prefix=False)
+    assert shared == whole and sum(g.tokens for g in shared) > len(ids)
+    assert shared_scores == pytest.approx(whole_scores, abs=1e-4)
+    for p, (prompt, cap, got) in enumerate(zip(ids, caps, shared)):
+        config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=cap,
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        with torch.inference_mode():
+            new = model.generate(input_ids=torch.tensor([prompt]), generation_config=config)[0, len(prompt):].tolist()
+        end = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else len(new)
+        assert got.tokens == end and got.text == tokenizer.decode(new[:end], skip_special_tokens=True).rstrip()
+        for a, answer in enumerate(answers[p]):
+            with torch.inference_mode():
+                logp = torch.log_softmax(model(torch.tensor([prompt + answer])).logits[0].float(), -1)
+            expected = sum(float(logp[len(prompt) - 1 + k, token]) for k, token in enumerate(answer))
+            assert shared_scores[p, a] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_a_prefix_shared_in_text_but_not_in_tokens_is_cut_where_the_tokens_part(family, tiny_model_dirs):
+    """"... the gene" and "... the genes" share the text "the gene" but not its token ("Ġgene" / "Ġg en es"): the
+    shared prefix ends before it, and the results are those without sharing."""
+    import torch
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.decode import StopRule
+    from bioprobe.finetune.generate import generate_and_score, shared_prefixes
+
+    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    head = "### Instruction:\nDecide whether the premise entails the hypothesis in the cell and the protein:"
+    texts = [head + " the gene", head + " the genes", head + " the gene was treated"]
+    ids = [tokenizer(text)["input_ids"] for text in texts]
+    starts = shared_prefixes(ids)
+    assert starts == [len(ids[0]) - 1] * 3 and ids[0][-1] != ids[1][starts[1]]  # it ends before "gene"'s token
+    assert len(tokenizer.decode(ids[0][:starts[0]], skip_special_tokens=True)) < len(head + " the gene")
+    answers = [[tokenizer(" cell", add_special_tokens=False)["input_ids"], [tokenizer.eos_token_id]]] * 3
+    stop = StopRule(ids=frozenset({tokenizer.eos_token_id}))
+    shared = generate_and_score(model, tokenizer, ids, [5, 5, 5], stop, answers, progress=False)
+    whole = generate_and_score(model, tokenizer, ids, [5, 5, 5], stop, answers, progress=False, share_prefix=False)
+    assert shared[0] == whole[0] and shared[1] == pytest.approx(whole[1], abs=1e-4)
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(torch.tensor([ids[1] + answers[1][0]])).logits[0].float(), -1)
+    expected = sum(float(logp[len(ids[1]) - 1 + k, t]) for k, t in enumerate(answers[1][0]))
+    assert shared[1][1, 0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_each_prompt_is_read_once_for_its_answer_and_its_logliks(tiny_model_dirs):
+    """Tokens through the model, counted per forward pass: each distinct shared prefix once, each prompt's rest once
+    (one padded batch), one pass for the label word of two tokens; no second reading of any prompt for the ranking.
+    Without sharing, each prompt is read whole once."""
+    from bioprobe.models import load_model
+    from bioprobe.finetune.decode import StopRule
+    from bioprobe.finetune.generate import generate_and_score, shared_prefixes
+
+    loaded = load_model(str(tiny_model_dirs["gpt2"]), head="causal-lm")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    texts, ids, _ = _nli_prompts(tokenizer, n=10)
+    answers = [[[5], [6, 7]]] * len(ids)   # one word of one token, one of two
+    read = []
+    handle = model.register_forward_pre_hook(
+        lambda module, args, kwargs: read.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        stop = StopRule(ids=frozenset({tokenizer.eos_token_id}))
+        generate_and_score(model, tokenizer, ids, [1] * len(ids), stop, answers, batch_size=10, progress=False)
+        shared = list(read)
+        read.clear()
+        generate_and_score(model, tokenizer, ids, [1] * len(ids), stop, answers, batch_size=10, progress=False,
+                           share_prefix=False)
+    finally:
+        handle.remove()
+    starts = shared_prefixes(ids)
+    prefixes = sorted(len(prefix) for prefix in {tuple(p[:s]) for p, s in zip(ids, starts)})
+    rest = max(len(p) - s for p, s in zip(ids, starts))
+    assert len(prefixes) == 5
+    # the five prefixes (first seen in the batch's order), the batch's rests, the second word's first token
+    assert sorted(shared[:5]) == [(1, n) for n in prefixes] and shared[5:] == [(10, rest), (10, 1)]
+    assert read == [(10, max(len(p) for p in ids)), (10, 1)]
+
+
 # --- end to end --------------------------------------------------------------------------------------------------
 
 
@@ -678,6 +812,54 @@ def test_instruction_tuning_teaches_the_answer_format_and_to_stop(family, tiny_m
     items = [json.loads(line) for line in lines.splitlines()]
     assert len(items) == 12 and items[0]["prompt"].startswith("### Instruction:\nEntailment, Neutral or Contradiction?")
     assert {"output", "gold", "parse", "stopped", "loglik"} <= set(items[0])
+
+
+_MODULES = ("peft", "bitsandbytes", "transformers.trainer", "transformers.training_args")
+
+
+def test_a_zero_shot_evaluation_imports_no_training_machinery_and_stores_exact_answers(tiny_model_dirs, tmp_path):
+    """`bioprobe finetune --objective instruct --training_size 0` trains nothing, so peft, bitsandbytes and the
+    Trainer are never imported (4.6 s of its start-up on smollm2); the answers and label log-likelihoods it stores,
+    computed with each prompt read once and the paraphrases' shared prefixes read once, equal those computed with
+    every prompt read whole."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from bioprobe.models import load_model
+    from bioprobe.finetune.decode import stop_rule
+    from bioprobe.finetune.generate import generate, shared_prefixes
+    from bioprobe.finetune.instruct import label_logliks
+    from bioprobe.finetune.prompts import prompt_ids
+    from bioprobe.tasks.nli import WORDS
+
+    model = str(tiny_model_dirs["gpt2"])
+    code = ("import json, sys\nfrom bioprobe.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as end:\n"
+            "    assert not end.code, end.code\n"
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {_MODULES[:2]!r} or m in "
+            f"{_MODULES[2:]!r})))")
+    done = subprocess.run([sys.executable, "-c", code, "finetune", "--objective", "instruct", "--task", "nli",
+                           "--model_name", model, "--data", "demo", "--training_size", "0", "--test-limit", "12",
+                           "--runs-dir", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert "wrote" in done.stdout
+
+    stored = tmp_path / "generations/nli/gpt2-local/size0-seed42-instruct-test-0shot.jsonl"
+    items = [json.loads(line) for line in stored.read_text().splitlines()]
+    loaded = load_model(model, head="causal-lm")
+    tokenizer = loaded.tokenizer
+    texts = [item["prompt"] for item in items]
+    ids = [prompt_ids(tokenizer, "medtuned", text) for text in texts]
+    assert len(items) == 12 and sum(start > 0 for start in shared_prefixes(ids)) >= 10
+    whole = generate(loaded.model, tokenizer, ids, [item["cap"] for item in items], stop_rule(tokenizer, "medtuned"),
+                     progress=False, share_prefix=False)
+    assert [(g.text, g.raw, g.tokens, g.stopped) for g in whole] == \
+        [(item["output"], item["raw_output"], item["tokens"], item["stopped"]) for item in items]
+    scores = label_logliks(loaded.model, tokenizer, texts, ids, WORDS, share_prefix=False)
+    stored = [[item["loglik"][label] for label in WORDS] for item in items]
+    assert np.array(stored) == pytest.approx(scores, abs=1e-4)
 
 
 def test_instruction_defaults_are_chosen_per_objective_and_model_size_and_recorded(tiny_model_dirs, cued, tmp_path):
@@ -785,5 +967,9 @@ def test_bad_instruct_requests_are_one_sentence(tiny_model_dirs, cued, tmp_path)
                                    "--model_name", str(tiny_model_dirs["gpt2"]), "--training_size", "30",
                                    "--runs-dir", str(tmp_path)])
     assert_one_sentence(rescore, "no finished instruction run")
+    too_long = runner.invoke(main, ["finetune", "--task", "nli", "--objective", "instruct", "--model_name",
+                                    str(tiny_model_dirs["gpt2"]), "--data", str(cued["nli"]), "--training_size", "0",
+                                    "--max-length", "100000", "--runs-dir", str(tmp_path / "long")])
+    assert_one_sentence(too_long, "--max-length 100000 is longer than", "can read (512 positions)")
     shots = runner.invoke(main, ["finetune", "--task", "nli", "--shots", "1"])
     assert_one_sentence(shots, "--shots is an option of --objective instruct")
