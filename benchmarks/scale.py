@@ -31,10 +31,11 @@ biomedical length (25-40 words; instruction prompts of about 150 tokens):
 
 Reported per stage: tokens/s (what the unit column says: real tokens trained or read; for attention the tokens of
 the items, each read by both models; for attribute the tokens times the integration steps; for generate the new
-tokens), the peak memory of the stage with its models, each stage loading its own (CPU: the process's peak resident
-set, reset before the models load, minus the resident set then; CUDA: `torch.cuda.max_memory_allocated`), and MFU:
-model FLOPs / seconds / the device's matmul peak, measured here (a float32 matmul of 2048^2 on the CPU, a bf16 matmul
-of 8192^2 on CUDA; measured again after the runs, and a busier start reported). Model FLOPs per token
+tokens), timed after an untimed warm-up call on two items (the first pass of a model builds oneDNN primitives and
+allocator pools); the peak memory of the stage with its models, each stage loading its own (CPU: the process's peak
+resident set, reset before the models load, minus the resident set then; CUDA: `torch.cuda.max_memory_allocated`);
+and MFU: model FLOPs / seconds / the device's matmul peak, measured here (a float32 matmul of 2048^2 on the CPU, a
+bf16 matmul of 8192^2 on CUDA; measured again after the runs, and a busier start reported). Model FLOPs per token
 (`forward_flops`): 2 x the non-embedding parameters + 4 x layers x context x width (attention scores and their
 weighted sum) + 2 x width x outputs where a head computes logits; a training step is 3 forward passes, a step that
 needs no weight gradients (LoRA's frozen weights, importance, Integrated Gradients) 2.
@@ -502,6 +503,7 @@ class Bench:
         with PeakMemory(self.device) as memory:
             tuned = self.load("token", eager=True)
             sequences = get_task("ner").attention_inputs(rows[:], tuned.tokenizer, self.spec.kind, 128)[0]
+            head_importance("ner", tuned, rows.select(range(2)), 128, 4096)  # warm-up, untimed
             started = _now(self.device)
             head_importance("ner", tuned, rows, 128, 4096)
             seconds = _now(self.device) - started
@@ -520,9 +522,12 @@ class Bench:
         with PeakMemory(self.device) as memory:
             reference, tuned = self.load("token", eager=True), self.load("token", eager=True)
             sequences = get_task("ner").attention_inputs(rows[:], tuned.tokenizer, self.spec.kind, 128)[0]
+            special = structural_special_ids(tuned.tokenizer)
+            attention_statistics(reference.model, {"tuned": tuned.model}, sequences[:2], tuned.tokenizer.pad_token_id,
+                                 special, 4096)  # warm-up, untimed
             started = _now(self.device)
             stats = attention_statistics(reference.model, {"tuned": tuned.model}, sequences,
-                                         tuned.tokenizer.pad_token_id, structural_special_ids(tuned.tokenizer), 4096)
+                                         tuned.tokenizer.pad_token_id, special, 4096)
             seconds = _now(self.device) - started
             del reference, tuned
         share = stats.forward_s / max(seconds, 1e-9)
@@ -531,7 +536,7 @@ class Bench:
 
     def attribute(self) -> tuple:
         """`attribute_examples` (Integrated Gradients, NER) on `--ig-items` items."""
-        from bioprobe.attention.attribute import BATCH_TOKENS, attribute_examples
+        from bioprobe.attention import attribute as ig
         from bioprobe.tasks import get_task
 
         n = self.args.ig_items
@@ -539,9 +544,14 @@ class Bench:
         with PeakMemory(self.device) as memory:
             loaded = self.load("token")
             sequences = get_task("ner").attention_inputs(rows[:], loaded.tokenizer, self.spec.kind, 128)[0]
+            # the batch size `bioprobe attribute` uses (`default_batch_tokens`: sized from the free GPU memory)
+            sized = getattr(ig, "default_batch_tokens", None)
+            batch_tokens = sized(loaded.model) if sized else ig.BATCH_TOKENS[_kind(self.device)]
+            ig.attribute_examples("ner", loaded, rows.select([0]), 2, 128, progress=False,
+                                  batch_tokens=batch_tokens)  # warm-up, untimed
             started = _now(self.device)
-            found = attribute_examples("ner", loaded, rows, self.args.ig_steps, 128, progress=False,
-                                       batch_tokens=BATCH_TOKENS[_kind(self.device)])
+            found = ig.attribute_examples("ner", loaded, rows, self.args.ig_steps, 128, progress=False,
+                                          batch_tokens=batch_tokens)
             seconds = _now(self.device) - started
             del loaded
         tokens = sum(map(len, sequences)) * self.args.ig_steps
@@ -560,6 +570,8 @@ class Bench:
             loaded = self.load("token")
             plan = get_task("ner").probe_plan(rows[:], loaded.tokenizer, "first", self.spec.kind, 128)
             with tempfile.TemporaryDirectory(prefix="scale-extract-") as folder:
+                warm = get_task("ner").probe_plan(rows[:2], loaded.tokenizer, "first", self.spec.kind, 128)
+                run_plan(loaded.model, warm, Path(folder) / "warm.npy", loaded.tokenizer.pad_token_id)  # untimed
                 started = _now(self.device)
                 result = run_plan(loaded.model, plan, Path(folder) / "x.npy", loaded.tokenizer.pad_token_id)
                 seconds = _now(self.device) - started
@@ -586,6 +598,7 @@ class Bench:
                 instruction, _ = ner.analysis_instruction(i, 42, labels)
                 prompts.append(prompt_ids(tok, "medtuned", prompt_text(tok, "medtuned", instruction,
                                                                        ner.prompt_input(row))))
+            generate(loaded.model, tok, prompts[:2], [2, 2], stop_rule(tok, "medtuned"), progress=False)  # warm-up
             started = _now(self.device)
             answers = generate(loaded.model, tok, prompts, [self.args.new_tokens] * len(prompts),
                                stop_rule(tok, "medtuned"), progress=False)
@@ -617,6 +630,7 @@ class Bench:
                 prompts.append(prompt_ids(tok, "medtuned", before))
                 answers = answers or [continuation_ids(tok, before, w) for w in ("Entailment", "Neutral",
                                                                                  "Contradiction")]
+            answer_logliks(loaded.model, prompts[:2], answers, tok.pad_token_id)  # warm-up, untimed
             started = _now(self.device)
             answer_logliks(loaded.model, prompts, answers, tok.pad_token_id)
             seconds = _now(self.device) - started
