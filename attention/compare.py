@@ -34,19 +34,28 @@ class Statistics:
     extra: dict = field(default_factory=dict)
 
 
+_NO_MAPS = ("{name} returned no attention maps; it needs an eager attention implementation that can output them "
+            "(load with attn_implementation='eager').")
+
+
 def _attentions(model, inputs: dict, name: str):
     outputs = model(**inputs, output_attentions=True)
     attentions = getattr(outputs, "attentions", None)
     if not attentions or any(a is None for a in attentions):
-        raise BioprobeError(f"{name} returned no attention maps; it needs an eager attention implementation that "
-                            "can output them (load with attn_implementation='eager').")
+        raise BioprobeError(_NO_MAPS.format(name=name))
     return attentions
 
 
 def attention_statistics(reference, models: dict, sequences: list[list[int]], pad_id: int, special_ids,
                          batch_tokens: int = 4096, metrics=None, reference_name: str = "pretrained",
-                         type_ids: list[list[int]] | None = None, spans: dict | None = None) -> Statistics:
+                         type_ids: list[list[int]] | None = None, spans: dict | None = None,
+                         importance: dict | None = None) -> Statistics:
     """Run `reference` and each of `models` on the same length-sorted batches; reduce every layer's maps at once.
+
+    With `importance`, a model's pass over each batch is the gradient pass of its head importance (Michel et al.:
+    `bioprobe.attention.importance.GateGradients`, gates fixed at 1), and the maps compared are that pass's, so the
+    model runs once per batch for both; its scores are `extra["importance"][key]`, the same as `head_importance`
+    gives on the same items (they are batched the same way).
 
     Args:
         reference: The pretrained model (eager attention).
@@ -62,18 +71,30 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
         spans: The task's own statistics (`Task.attention_inputs`): name -> per sequence a `(from, to)` pair of
             position masks; each becomes `<name>_a` / `<name>_b`, the mass from the first span to the second
             (`pair_mass`) in the reference and in the compared model.
+        importance: `{key: LabelledItems}` (`bioprobe.attention.importance.labelled_items`) for the models whose
+            head importance is computed in the same pass; their `input_ids` must be `sequences` (and `type_ids`
+            theirs).
 
     Returns:
         The per-sentence statistics (sentences in length-sorted order, the same for every model) and where the time
-        went.
+        went (`forward_s`: inference passes; a shared gradient pass, forward and backward, counts in
+        `extra["importance_s"][key]`).
     """
+    import contextlib
+
     import torch
     from tqdm.auto import tqdm
 
-    from bioprobe.attention.stats import METRICS, layer_stats, pair_mass
-    from bioprobe.units import Unit, collate, length_batches
+    from bioprobe.attention.importance import GateGradients
+    from bioprobe.attention.stats import METRICS
+    from bioprobe.units import Unit, length_batches
 
     spans = spans or {}
+    importance = importance or {}
+    for key, items in importance.items():
+        if len(items.input_ids) != len(sequences) or any(len(a) != len(b) for a, b in zip(items.input_ids, sequences)):
+            raise ValueError(f"The labelled items of {key} are not the compared sequences; importance cannot share "
+                             "their pass.")
     metrics = tuple(metrics or METRICS)
     pair_metrics = tuple(f"{name}_{side}" for name in spans for side in "ab")
     device = next(reference.parameters()).device
@@ -82,36 +103,65 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
     parts: dict = {key: {m: [] for m in metrics + pair_metrics} for key in models}
     result = Statistics({}, len(sequences))
-    for batch in tqdm(length_batches(units, batch_tokens), desc="Comparing attention", unit="batch", leave=False):
-        inputs, _, _ = collate(batch, pad_id)
-        real = inputs["attention_mask"].bool()
-        width = real.shape[1]
-        masks = {name: [torch.stack([_padded(per[unit.items[0][0]][side], width) for unit in batch])
-                        for side in (0, 1)] for name, per in spans.items()}
-        is_special = torch.isin(inputs["input_ids"], special) & real
-        result.tokens += int(real.sum())
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        real, is_special = real.to(device), is_special.to(device)
-        with torch.inference_mode():
-            started = time.perf_counter()
-            maps_a = _attentions(reference, inputs, reference_name)
-            result.forward_s += time.perf_counter() - started
-            for key, model in models.items():
-                started = time.perf_counter()
-                maps_b = _attentions(model, inputs, str(key))
-                result.forward_s += time.perf_counter() - started
-                started = time.perf_counter()
-                per_layer = [layer_stats(a, b, real, is_special) for a, b in zip(maps_a, maps_b)]
-                for m in metrics:
-                    parts[key][m].append(torch.stack([stats[m] for stats in per_layer], dim=1).cpu().numpy())
-                for name, (source, target) in masks.items():
-                    for side, maps in (("a", maps_a), ("b", maps_b)):
-                        parts[key][f"{name}_{side}"].append(torch.stack(
-                            [pair_mass(m, source, target) for m in maps], dim=1).cpu().numpy())
-                result.stats_s += time.perf_counter() - started
+    seconds = {key: 0.0 for key in importance}
+    with contextlib.ExitStack() as stack:
+        gradients = {key: stack.enter_context(GateGradients(models[key])) for key in importance}
+        for batch in tqdm(length_batches(units, batch_tokens), desc="Comparing attention", unit="batch",
+                          leave=False):
+            _compare_batch(batch, pad_id, reference, models, reference_name, spans, special, device, metrics,
+                           pair_metrics, parts, result, gradients, importance, seconds)
+    if importance:
+        result.extra["importance"] = {key: g.scores() for key, g in gradients.items()}
+        result.extra["importance_s"] = seconds
     result.values = {key: {m: np.concatenate(chunks) for m, chunks in per_metric.items()}
                      for key, per_metric in parts.items()}
     return result
+
+
+def _compare_batch(batch, pad_id, reference, models, reference_name, spans, special, device, metrics, pair_metrics,
+                   parts, result, gradients, importance, seconds) -> None:
+    """One batch of `attention_statistics`: the reference's inference pass, each model's (inference or shared
+    gradient) pass, and the reduction of every layer's maps, appended to `parts`."""
+    import torch
+
+    from bioprobe.attention.stats import layer_stats, pair_mass
+    from bioprobe.units import collate
+
+    inputs, _, _ = collate(batch, pad_id)
+    real = inputs["attention_mask"].bool()
+    width = real.shape[1]
+    index = [unit.items[0][0] for unit in batch]
+    masks = {name: [torch.stack([_padded(per[i][side], width) for i in index]) for side in (0, 1)]
+             for name, per in spans.items()}
+    is_special = torch.isin(inputs["input_ids"], special) & real
+    result.tokens += int(real.sum())
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    real, is_special = real.to(device), is_special.to(device)
+    with torch.inference_mode():
+        started = time.perf_counter()
+        maps_a = _attentions(reference, inputs, reference_name)
+        result.forward_s += time.perf_counter() - started
+    for key, model in models.items():
+        started = time.perf_counter()
+        if key in gradients:
+            maps_b = gradients[key].step(inputs, importance[key].gold(index, width), attentions=True)
+            if maps_b is None:
+                raise BioprobeError(_NO_MAPS.format(name=key))
+            seconds[key] += time.perf_counter() - started
+        else:
+            with torch.inference_mode():
+                maps_b = _attentions(model, inputs, str(key))
+            result.forward_s += time.perf_counter() - started
+        started = time.perf_counter()
+        with torch.inference_mode():
+            per_layer = [layer_stats(a, b, real, is_special) for a, b in zip(maps_a, maps_b)]
+            for m in metrics:
+                parts[key][m].append(torch.stack([stats[m] for stats in per_layer], dim=1).cpu().numpy())
+            for name, (source, target) in masks.items():
+                for side, maps in (("a", maps_a), ("b", maps_b)):
+                    parts[key][f"{name}_{side}"].append(torch.stack(
+                        [pair_mass(m, source, target) for m in maps], dim=1).cpu().numpy())
+        result.stats_s += time.perf_counter() - started
 
 
 MAP_TOKENS = (8, 48)
@@ -169,6 +219,16 @@ def read_maps(path: Path) -> list[dict]:
         return [{"item": int(item), "tokens": [str(t) for t in stored[f"tokens_{k}"]],
                  "reference": stored[f"reference_{k}"], "tuned": stored[f"tuned_{k}"]}
                 for k, item in enumerate(stored["item"])]
+
+
+def _same_inputs(items, sequences: list[list[int]], type_ids: list[list[int]] | None) -> bool:
+    """Whether head importance's labelled items are the compared sequences (same ids, same token types), so that its
+    gradient pass can give the compared maps."""
+    if [list(ids) for ids in items.input_ids] != [list(ids) for ids in sequences]:
+        return False
+    if not items.type_ids or not type_ids:
+        return not items.type_ids and not type_ids
+    return [list(t) for t in items.type_ids] == [list(t) for t in type_ids]
 
 
 def _padded(mask, width: int):
@@ -243,6 +303,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     from bioprobe.finetune.checkpoints import load_finetuned
     from bioprobe.probing.activations import _fingerprint, _select, find_source, run_data
 
+    began, began_at = time.perf_counter(), time.time()
     s = build(AttentionSettings, fields, "compare_attention") if settings is None else settings.replace(**fields)
     spec = get_task(s.task)
     sizes = s.sizes()
@@ -312,14 +373,21 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     sequences, type_ids, truncated, masks = _inputs(spec.name, rows, tokenizer, first.kind, s.length,
                                                     (template, s.seed, chosen) if s.in_prompt else None,
                                                     task_data.labels)
-    scores, seconds = {}, {}
+    loaded_s = time.perf_counter() - began  # data, models, tokenising
+    scores, seconds, shared = {}, {}, {}
     if recorded["importance"]:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights there
-        from bioprobe.attention.importance import head_importance
+        from bioprobe.attention.importance import head_importance, labelled_items
 
         instructions = {"template": template, "seed": s.seed, "labels": task_data.labels} \
             if s.objective == "instruct" else None
         for size, loaded in models.items():
             started = time.perf_counter()
+            if instructions is None and not s.in_prompt:
+                items = labelled_items(spec.name, loaded, rows, s.length)
+                if _same_inputs(items, sequences, type_ids):  # importance's gradient pass gives the tuned maps
+                    shared[size] = items
+                    seconds[size] = time.perf_counter() - started
+                    continue
             scores[size] = head_importance(spec.name, loaded, rows,
                                            s.prompt_length if instructions else s.length, s.batch_tokens,
                                            instructions=instructions)
@@ -327,9 +395,14 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     stats = attention_statistics(reference.model, {size: loaded.model for size, loaded in models.items()},
                                  sequences, tokenizer.pad_token_id, structural_special_ids(tokenizer),
                                  s.batch_tokens, metrics, reference_name=f"{reference_model.name} (reference)",
-                                 type_ids=type_ids, spans=masks)
+                                 type_ids=type_ids, spans=masks, importance=shared)
+    for size in shared:
+        scores[size] = stats.extra["importance"][size]
+        seconds[size] = round(seconds[size] + stats.extra["importance_s"][size], 2)
+    started = time.perf_counter()
     kept = attention_maps(reference.model, {size: loaded.model for size, loaded in models.items()}, sequences,
                           tokenizer, s.maps, type_ids) if s.maps else None
+    maps_s = time.perf_counter() - started
     importance_rows = {}
     if recorded["importance"]:
         from bioprobe.attention.importance import importance_rows as rank_rows
@@ -338,6 +411,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             change = 1 - np.nanmean(stats.values[size]["cosine"], axis=0) if "cosine" in stats.values[size] else None
             importance_rows[size] = rank_rows(scores[size], change)
         stats.extra["importance_s"] = seconds
+        stats.extra["importance_shared"] = sorted(shared)
 
     tables, all_rows = [], []
     common = {"analysis": "attention", "task": spec.name, "model": first.name, "seed": s.seed, "split": s.split,
@@ -367,8 +441,11 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             seed=s.seed, split=s.split, limit=s.limit, max_length=s.length, metrics=list(stats.values[size]),
             n_sentences=stats.n_sentences, truncated=truncated, data=task_data.source,
             sample=chosen if s.limit else None,
-            seconds={"forward": round(stats.forward_s, 2), "statistics": round(stats.stats_s, 2),
+            started_at=began_at,
+            seconds={"load": round(loaded_s, 2), "forward": round(stats.forward_s, 2),
+                     "statistics": round(stats.stats_s, 2), "maps": round(maps_s, 2),
                      **({"importance": stats.extra["importance_s"][size]} if recorded["importance"] else {})},
+            **({"importance_pass": "shared" if size in shared else "separate"} if recorded["importance"] else {}),
             environment=runstore.environment())
         tables.append(path)
         all_rows += out

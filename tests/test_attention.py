@@ -156,6 +156,102 @@ def test_head_gates_reproduce_the_gradient_by_finite_differences(tiny_model_dirs
     np.testing.assert_allclose(np.linalg.norm(scores["normalised"], axis=1), 1.0)
 
 
+NER_ROWS = {"tokens": [words for words in SENTENCES], "tags": [["B-Chemical", "O", "B-Chemical", "O"],
+                                                                 ["B-Gene", "O", "B-Gene"] + ["O"] * 8,
+                                                                 ["B-Chemical"], ["O", "B-Gene", "O", "O", "O"]]}
+NLI_ROWS = {"premise": ["the gene was treated", "insulin and aspirin", "metformin lowers glucose in patients", "x"],
+            "hypothesis": ["increased expression", "reduced protein", "the drug", "aspirin was given to them"],
+            "label": ["entailment", "contradiction", "neutral", "entailment"]}
+
+
+@pytest.mark.parametrize("family, task", [("bert", "ner"), ("gpt2", "ner"), ("bert", "nli"), ("llama", "nli")])
+def test_a_shared_importance_pass_gives_the_same_statistics_and_importance_as_two_passes(family, task,
+                                                                                         tiny_model_dirs):
+    """With importance sharing its gradient pass, the tuned model runs once per batch instead of twice, and every
+    statistic and the importance equal those of a separate inference pass and a separate `head_importance`."""
+    import datasets
+
+    from bioprobe.attention.importance import labelled_items
+    from bioprobe.tasks import get_task
+
+    folder = str(tiny_model_dirs[family])
+    rows = datasets.Dataset.from_dict(NER_ROWS if task == "ner" else NLI_ROWS)
+    labels = ("B-Chemical", "B-Gene", "O") if task == "ner" else ("entailment", "neutral", "contradiction")
+    reference = eager(folder)
+    tuned = load_model(folder, head="token" if task == "ner" else "sequence", labels=labels, eager_attention=True,
+                       device="cpu")
+    torch.manual_seed(0)
+    with torch.no_grad():  # a "fine-tuned" model: the same body, perturbed
+        for parameter in tuned.model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    spec = get_task(task)
+    ids, type_ids, _, spans = spec.attention_inputs(rows[:], reference.tokenizer, tuned.resolved.spec.kind, 64)
+    items = labelled_items(task, tuned, rows, 64)
+    assert items.input_ids == ids and (items.type_ids or None) == (type_ids or None)
+    assert (type_ids is not None) == (family == "bert" and task == "nli")
+    trainable = [p.requires_grad for p in tuned.model.parameters()]
+    calls = []
+    tuned.model.register_forward_hook(lambda module, args, output: calls.append(1))
+    pad, special = reference.tokenizer.pad_token_id or 0, reference.tokenizer.all_special_ids
+
+    def compare(importance=None):
+        calls.clear()
+        stats = attention_statistics(reference.model, {30: tuned.model}, ids, pad, special, batch_tokens=30,
+                                     type_ids=type_ids, spans=spans, importance=importance)
+        return stats, len(calls)
+
+    apart, inference_calls = compare()
+    calls.clear()
+    alone = head_importance(task, tuned, rows, 64, batch_tokens=30)
+    gradient_calls = len(calls)
+    shared, shared_calls = compare({30: items})
+    assert inference_calls == gradient_calls == shared_calls > 1  # several batches; one pass each, not two
+    assert set(shared.values[30]) == set(apart.values[30])
+    for metric, values in apart.values[30].items():
+        np.testing.assert_allclose(shared.values[30][metric], values, atol=1e-6, rtol=1e-6, err_msg=metric)
+    assert (apart.values[30]["cosine"] < 1 - 1e-4).any()  # the perturbation is visible
+    for kind in ("raw", "normalised"):
+        np.testing.assert_allclose(shared.extra["importance"][30][kind], alone[kind], rtol=1e-5, atol=1e-9)
+    assert (alone["raw"] > 0).all()
+    assert [p.requires_grad for p in tuned.model.parameters()] == trainable  # given back as it was
+    assert shared.extra["importance_s"][30] > 0 and 30 not in apart.extra.get("importance_s", {})
+
+
+def test_the_attention_command_shares_the_importance_pass_and_its_statistics_stay_the_same(tiny_model_dirs, cued,
+                                                                                           tmp_path):
+    """`bioprobe attention` with importance (one pass of the tuned model) writes the same statistic rows as with
+    `--no-importance` (an inference pass), and the importance of `head_importance` on the checkpoint."""
+    from bioprobe.finetune.checkpoints import load_finetuned
+
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["bert"])
+    ok("finetune", "--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--training_size", "30",
+       "--epochs", "1", "--runs-dir", str(runs))
+    path = runstore.results_path(runs, "attention", "ner", "bert-local", 30, 42, "test")
+    tables = {}
+    for flag in ("--importance", "--no-importance"):
+        ok("attention", "--task", "ner", "--model_name", model, "--training_size", "30", "--runs-dir", str(runs),
+           "--limit", "20", "--batch-tokens", "64", flag)
+        tables[flag] = pd.read_csv(path)
+        sidecar = runstore.read_json(runstore.sidecar(path))
+        assert sidecar.get("importance_pass") == ("shared" if flag == "--importance" else None)
+    with_importance, without = tables["--importance"], tables["--no-importance"]
+    statistics = with_importance[with_importance["metric"].isin(without["metric"].unique())].reset_index(drop=True)
+    assert set(without.columns) <= set(statistics.columns) and len(statistics) == len(without) > 0
+    pd.testing.assert_frame_equal(statistics[["layer", "head", "metric"]], without[["layer", "head", "metric"]],
+                                  check_dtype=False)  # layer is float where importance rows leave it empty
+    for column in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(statistics[column], without[column], atol=1e-6, err_msg=column)
+    loaded = load_finetuned(runs, "ner", "bert-local", 30, 42, eager_attention=True, device="cpu")
+    from bioprobe.data import load_task_data
+    from bioprobe.probing.activations import _select
+
+    rows = load_task_data("ner", str(cued["ner"])).splits["test"]
+    rows = rows.select(_select(len(rows), 20, 42))
+    expected = head_importance("ner", loaded, rows, 128, 64)["normalised"]
+    importance = with_importance[with_importance["metric"] == "importance"].sort_values(["layer", "head"])
+    np.testing.assert_allclose(importance["value"].to_numpy(), expected.ravel(), rtol=1e-5, atol=1e-9)
+
+
 def test_integrated_gradients_add_up_to_the_change_in_output(tiny_model_dirs, cued, tmp_path):
     """Completeness: with enough steps the attributions sum to f(input) - f(baseline) (small convergence delta)."""
     from bioprobe.attention.attribute import attribute_examples, segment_share

@@ -346,3 +346,24 @@ def test_bootstrap_bad_input():
         bootstrap_mean(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_mean(np.zeros(3), n_boot=0)
+
+
+def test_spearman_by_hand_and_against_scipy():
+    """The importance-change correlation without scipy.stats: ranks by hand, ties at their average rank."""
+    from scipy.stats import spearmanr
+
+    from bioprobe.attention.importance import importance_rows, spearman
+
+    assert spearman(np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 30, 40])) == pytest.approx(1.0)
+    assert spearman(np.array([1.0, 2, 3, 4]), np.array([4.0, 3, 2, 1])) == pytest.approx(-1.0)
+    # ranks [1, 2.5, 2.5, 4] and [1, 3, 2, 4]: centred dot 4.5, norms^2 4.5 and 5 -> 3 / sqrt(10)
+    assert spearman(np.array([1.0, 2, 2, 3]), np.array([1.0, 3, 2, 4])) == pytest.approx(3 / math.sqrt(10))
+    assert math.isnan(spearman(np.array([1.0, 1, 1]), np.array([1.0, 2, 3])))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x, y = rng.integers(0, 4, 12).astype(float), rng.normal(size=12)
+        assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    scores = {"raw": np.array([[1.0, 2.0], [3.0, 4.0]]), "normalised": np.array([[0.1, 0.2], [0.3, 0.4]])}
+    rows = importance_rows(scores, np.array([[0.4, 0.3], [0.2, 0.1]]), top_fraction=0.25)
+    by_metric = {row["metric"]: row["value"] for row in rows if row["layer"] is None}
+    assert by_metric == {"importance_change_spearman": pytest.approx(-1.0), "importance_change_top_overlap": 0.0}
