@@ -78,12 +78,18 @@ def test_regimes_follow_the_registry(scale):
 def test_memory_estimate_by_hand(scale):
     counts = {"total": 1000, "embedding": 200, "linear": 600}
     d = {"layers": 2, "width": 8, "heads": 2, "vocab": 50}
-    # full fine-tuning: 4 bytes of weights + 12 of gradient and two Adam moments per parameter; no tokens
-    assert scale.estimate_bytes(counts, d, "full", "finetune", 0, 0, untied_head=False) == 16_000
+    # full fine-tuning: 4 bytes of weights + 18 of gradient, two Adam moments and step temporaries per parameter
+    assert scale.estimate_bytes(counts, d, "full", "finetune", 0, 0, untied_head=False) == 22_000
+    # LoRA: the weights, and about 1 % of them trained
+    assert scale.estimate_bytes(counts, d, "lora", "finetune", 0, 0, untied_head=False) == 4000 + 10 * 18
     # 4-bit: 600 linear weights at 0.5 + 0.127 / 8 bytes, 400 others and an untied head of 50 x 8 in float32
     assert scale.weight_bytes(counts, "qlora", 400) == pytest.approx(600 * (0.5 + 0.127 / 8) + 800 * 4)
-    # the attention comparison holds two models; 10 tokens of forward activations (4 floats x layers x width) and
+    # the attention comparison holds two models; 10 tokens of forward activations (2 floats x layers x width) and
     # both models' maps (heads x context x layers)
     assert scale.estimate_bytes(counts, d, "full", "attention", 10, 5, False) == \
-        2 * 4000 + 10 * (2 * 8 * 4 * 4 + 2 * 2 * 5 * 4 * 2)
+        2 * 4000 + 10 * (2 * 8 * 2 * 4 + 2 * 2 * 5 * 4 * 2)
+    # a backward pass keeps 20 floats per token, layer and width
+    assert scale.estimate_bytes(counts, d, "full", "importance", 10, 5, False) == \
+        4000 + 10 * (2 * 8 * 20 * 4 + 2 * 2 * 5 * 4 * 2)
     assert scale.fits(counts, d, "finetune", 0, 0, False, 5000) == ["lora", "qlora"]
+    assert scale.fits(counts, d, "finetune", 0, 0, False, 22_000) == ["full", "lora", "qlora"]
