@@ -5,6 +5,7 @@ prefix that prompts share (an instruction's paraphrase) read once for all of the
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,8 +90,9 @@ def generate_and_score(model, tokenizer, prompts: list[list[int]], caps: list[in
             measurements).
 
     Returns:
-        One `Generated` per prompt (None where its cap is 0), and `[prompts, answers]` float64 log-likelihoods
-        (natural log, summed over the answer's tokens) or None without answers.
+        One `Generated` per prompt (None for every prompt without a stop rule: scoring only), and
+        `[prompts, answers]` float64 log-likelihoods (natural log, summed over the answer's tokens) or None without
+        answers.
     """
     return _evaluate(model, tokenizer, tokenizer.pad_token_id, prompts, caps, stop, answers, batch_size, progress, desc,
                      share_prefix)
@@ -116,19 +118,27 @@ def _evaluate(model, tokenizer, pad_id: int, prompts: list[list[int]], caps: lis
     order = sorted(range(len(prompts)), key=lambda i: (-caps[i], -(len(prompts[i]) - starts[i]), -starts[i]))
     out: list = [None] * len(prompts)
     scores = np.zeros((len(prompts), len(answers[0]) if answers else 0)) if answers is not None else None
-    prefixes: dict[tuple[int, ...], list] = {}  # prefix ids -> its cache, computed once for all batches
+    prefixes: dict[tuple[int, ...], list] = {}  # prefix ids -> its cache, computed once, dropped after its last use
+    uses = Counter(tuple(prompts[i][:starts[i]]) for i in order if starts[i])
     model.eval()
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     for chunk in tqdm(batches, desc=desc, unit="batch", leave=False, disable=not progress):
         with torch.inference_mode():
             read = _read_prompts(model, [prompts[i] for i in chunk], pad_id, device, [starts[i] for i in chunk],
                                  prefixes)
+            for i in chunk:
+                if starts[i]:
+                    key = tuple(prompts[i][:starts[i]])
+                    uses[key] -= 1
+                    if not uses[key]:
+                        del prefixes[key]
             if scores is not None and scores.shape[1]:
                 scores[chunk] = _answer_scores(model, read, [answers[i] for i in chunk], pad_id)
-            if any(caps[i] > 0 for i in chunk):
-                new = _greedy(model, tokenizer, read, [caps[i] for i in chunk], stop, device)
+            new = _greedy(model, tokenizer, read, [caps[i] for i in chunk], stop, device) \
+                if any(caps[i] > 0 for i in chunk) else [[] for _ in chunk]
+            if stop is not None:
                 for i, tokens in zip(chunk, new):
-                    out[i] = cut_answer(tokens, tokenizer, caps[i], stop) if caps[i] > 0 else None
+                    out[i] = cut_answer(tokens, tokenizer, caps[i], stop)
     return out, scores
 
 
