@@ -709,15 +709,20 @@ def run_arch(arch: Arch, device: str, args, peak: float, rows: list[dict]) -> No
         tokens, context = wanted[stage]
         stage_regime = regime if stage == "finetune" else ("qlora" if regime == "qlora" else "full")
         need = estimate_bytes(counts, d, stage_regime, stage, tokens, context, untied)
-        # saving the random weights first holds the model in memory once (bf16 on a GPU, fp32 on a CPU)
-        need = max(need, counts["total"] * (2.0 if device != "cpu" else 4.0))
+        # building the random weights holds the whole model once (bf16 on a GPU, float32 on a CPU)
+        build = (counts["total"] + (d["vocab"] * d["width"] if untied else 0)) * (2.0 if device != "cpu" else 4.0)
+        gib = 2 ** 30
         if need > free:
             other = [r for r in fits(counts, d, stage, tokens, context, untied, free) if r != stage_regime]
-            print(f"skip {arch.name} {stage}: needs about {need / 2 ** 30:.1f} GiB ({stage_regime}), "
-                  f"{free / 2 ** 30:.1f} GiB free; " + (f"{' or '.join(other)} would fit." if other else
-                                                         "no regime would fit."))
+            print(f"skip {arch.name} {stage}: needs about {need / gib:.1f} GiB ({stage_regime}), {free / gib:.1f} GiB "
+                  "free; " + (f"{' or '.join(other)} would fit." if other else "no regime would fit."), flush=True)
+        elif build > free:
+            print(f"skip {arch.name} {stage}: building its random weights needs about {build / gib:.1f} GiB, "
+                  f"{free / gib:.1f} GiB free (the stage itself, {stage_regime}, about {need / gib:.1f} GiB).",
+                  flush=True)
+        if max(need, build) > free:
             rows.append({"model": arch.name, "stage": stage, "regime": stage_regime, "skipped": True,
-                         "estimate_gib": round(need / 2 ** 30, 2)})
+                         "estimate_gib": round(max(need, build) / gib, 2)})
         else:
             runnable.append(stage)
     if not runnable:
