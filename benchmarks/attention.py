@@ -1,118 +1,277 @@
-"""Attention comparison speed: ours against the study's loop on the same model and sentences, measured in-process.
+"""Attention comparison speed as a user meets it: `bioprobe attention` against the study's loop, each a whole process
+on the same tuned checkpoint and the same sentences read from CoNLL files by our loader.
 
-    .venv/bin/python benchmarks/attention.py [--model minilm] [--sentences 300]
+    .venv/bin/python benchmarks/attention.py [--model minilm] [--sentences 923] [--repeats 1] [--keep DIR]
 
-The study's loop, run once per training size: each sentence tokenized on its own, the pretrained and the fine-tuned
-model at batch 1 with attention maps, then for every layer and head a scikit-learn cosine of the flattened numpy
-maps. Ours: `bioprobe.attention.compare.attention_statistics`, length-sorted batches, the pretrained pass shared by all sizes,
-every map reduced to statistics at once; timed with the cosine only (the study's work) and with all 13 statistics.
-The four "fine-tuned" models are the pretrained weights plus seeded noise (the same architecture and cost as real
-checkpoints, so the timing is that of real ones; the cosine values are checked to agree, not interpreted).
+The corpus: CoNLL train / dev / test files shaped as NCBI-disease (test: `--sentences` sentences, 923 by default;
+about 25 words per sentence; disease mentions tagged B-Disease / I-Disease, every other demo-corpus entity left O),
+made of consecutive demo-corpus sentences cut at a length drawn from N(25, 12) (3 to 120 words). The run: minilm
+fine-tuned on 100 of the training sentences for one epoch by `bioprobe finetune`, into the runs dir's
+`checkpoints/` where `bioprobe attention` finds it.
+
+Both sides, one training size, the test split:
+
+- ours: `bioprobe attention --task ner --model_name minilm --training_size 100` as a subprocess (figures and
+  kept maps included: what the user waits for), with `--no-importance` and with head importance (the default);
+- the study's loop as a subprocess of this script: load the pretrained and the tuned checkpoint (transformers, eager
+  attention), read the test file with our loader, then per sentence both models at batch 1 (tokenised alone), maps to
+  numpy, a scikit-learn cosine per layer and head; with importance, also head importance the naive way (Michel et
+  al. 2019: a separate gradient pass per batch of 32 sentences in file order, padded, gates on each head's output).
+
+Prints each whole-process time, its breakdown (start-up: from the process's start to the first compared batch:
+interpreter, imports, models, data and tokenising; ours imports torch and transformers lazily, so its imports fall in
+there too; comparison, and of it the forward passes; importance: ours the shared gradient pass, forward and backward;
+writing: bootstrap, tables, kept maps, figures and exit) and the ratios (goals: >= 3x without importance, >= 2x with
+it), and checks that both sides give the same mean cosine per layer and head. `--threads 1` runs both sides on one
+thread: on a machine that other jobs load, torch's two threads make a batch-1 pass wait on a descheduled thread
+(minilm, one 32-token sentence: 420 ms a pass with two threads against 29 ms with one, at a load average of 3.3 on
+2 CPUs), which would flatter our batched passes.
+
+Measured on 2026-12-07 (2 CPUs shared with two other workers, load average 4.2-5.0, `--threads 1`): without
+importance 115.1 s (study loop) against 51.6 s (ours): 2.23x (goal 3x: not met); ours was 7.2 s start-up, 36.3 s
+comparison (32.9 s of it forward passes of the two models), 8.1 s writing (the figures alone: 8.4 s, run apart);
+with importance 176.8 s against 78.6 s: 2.25x (goal 2x: met), ours 7.5 s start-up, 21.2 s comparison (the
+pretrained model's passes and the statistics), 36.7 s the tuned model's one gradient pass (its maps compared from
+it), 13.2 s writing. The same mean cosine per layer and head to 7.3e-6; importance ranks 0.981 alike (Spearman) to
+the naive one, whose batches differ.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+MEAN_WORDS, SD_WORDS = 25, 12  # NCBI-disease: about 25 words per sentence
+BATCH = 32  # the naive importance's batch (Michel et al.'s scripts: a fixed number of sentences, padded)
 
-SIZES = (10, 30, 50, 100)
+
+def write_corpus(folder: Path, n_test: int, n_train: int = 400, n_dev: int = 100, seed: int = 0) -> dict:
+    """Write NCBI-disease-shaped CoNLL files (`word<TAB>tag`, a blank line between sentences): Disease mentions as
+    B-Disease / I-Disease, other words O. Returns sentences and words per file."""
+    import numpy as np
+
+    from bioprobe.data import load_task_data
+
+    splits = load_task_data("ner", "demo").splits
+    pool = [(words, [tag if tag.endswith("-Disease") else "O" for tag in tags])
+            for split in ("train", "validation", "test")
+            for words, tags in zip(splits[split]["tokens"][:], splits[split]["tags"][:])]
+    rng, k, counts = np.random.default_rng(seed), 0, {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, size in (("train", n_train), ("dev", n_dev), ("test", n_test)):
+        lines, n_words = [], 0
+        for _ in range(size):
+            target = int(np.clip(round(rng.normal(MEAN_WORDS, SD_WORDS)), 3, 120))
+            words, tags = [], []
+            while len(words) < target:
+                more_words, more_tags = pool[k % len(pool)]
+                words, tags, k = words + more_words, tags + more_tags, k + 1
+            tags = tags[:target]
+            if tags[0].startswith("I-"):
+                tags[0] = "B-" + tags[0][2:]
+            lines += [f"{w}\t{t}" for w, t in zip(words[:target], tags)] + [""]
+            n_words += target
+        (folder / f"{name}.conll").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        counts[name] = (size, n_words)
+    return counts
 
 
-def study_loop(reference, model, tokenizer, sentences) -> tuple[list, float, float]:
-    """Per sentence: both models at batch 1, then sklearn cosine per layer and head. Returns
-    `[sentence][layer][head]` cosines, seconds in forward passes, seconds in the cosine loop."""
+def naive_child(model_name: str, runs: str, data: str, importance: bool, out: str) -> None:
+    """The study's loop as its own process; writes its phases' seconds, mean cosines and importance to `out`."""
+    started = time.perf_counter()
+    import numpy as np
     import torch
     from sklearn.metrics.pairwise import cosine_similarity
+    from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
-    values, forward_s, cosine_s = [], 0.0, 0.0
+    from bioprobe.data import load_task_data
+    from bioprobe.registry import resolve_model
+
+    imported = time.perf_counter()
+    checkpoint = Path(runs) / "checkpoints" / "ner" / model_name / "size100-seed42"
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    pretrained = AutoModel.from_pretrained(resolve_model(model_name).source, attn_implementation="eager").eval()
+    tuned = AutoModelForTokenClassification.from_pretrained(checkpoint, attn_implementation="eager").eval()
+    modelled = time.perf_counter()
+    test = load_task_data("ner", data).splits["test"]
+    sentences, tags = test["tokens"][:], test["tags"][:]
+    read = time.perf_counter()
+
+    cosines, forward_s = [], 0.0
     for words in sentences:
-        inputs = tokenizer(" ".join(words), return_tensors="pt", truncation=True, max_length=128)
-        started = time.perf_counter()
+        inputs = tokenizer(words, is_split_into_words=True, truncation=True, max_length=128, return_tensors="pt")
+        began = time.perf_counter()
         with torch.no_grad():
-            maps_a = reference(**inputs, output_attentions=True).attentions
-            maps_b = model(**inputs, output_attentions=True).attentions
-        forward_s += time.perf_counter() - started
-        started = time.perf_counter()
+            maps_a = pretrained(**inputs, output_attentions=True).attentions
+            maps_b = tuned(**inputs, output_attentions=True).attentions
+        forward_s += time.perf_counter() - began
         per_layer = []
         for a, b in zip(maps_a, maps_b):
             a, b = a[0].numpy(), b[0].numpy()
             per_layer.append([cosine_similarity(a[h].flatten().reshape(1, -1), b[h].flatten().reshape(1, -1))[0, 0]
                               for h in range(a.shape[0])])
-        values.append(per_layer)
-        cosine_s += time.perf_counter() - started
-    return values, forward_s, cosine_s
+        cosines.append(per_layer)
+    compared = time.perf_counter()
+
+    scores = None
+    if importance:  # Michel et al.: |d loss / d gate| summed over batches, a gate on each head's output
+        config = tuned.config
+        heads, width = config.num_attention_heads, config.hidden_size // config.num_attention_heads
+        gates = torch.ones(config.num_hidden_layers, heads, requires_grad=True)
+        for parameter in tuned.parameters():
+            parameter.requires_grad_(False)
+        projections = [m for n, m in tuned.named_modules() if n.endswith("attention.output.dense")]
+        for layer, module in enumerate(projections):
+            module.register_forward_pre_hook(lambda m, args, layer=layer: (
+                (args[0].view(*args[0].shape[:-1], heads, width) * gates[layer].view(heads, 1)).view(args[0].shape),))
+        label_id = {label: int(i) for i, label in config.id2label.items()}
+        raw = torch.zeros_like(gates)
+        for start in range(0, len(sentences), BATCH):
+            words, gold = sentences[start:start + BATCH], tags[start:start + BATCH]
+            inputs = tokenizer(words, is_split_into_words=True, truncation=True, max_length=128, padding=True,
+                               return_tensors="pt")
+            labels = torch.full(inputs["input_ids"].shape, -100)
+            for row in range(len(words)):
+                seen = set()
+                for position, word in enumerate(inputs.word_ids(row)):
+                    if word is not None and word not in seen:
+                        seen.add(word)
+                        labels[row, position] = label_id[gold[row][word]]
+            loss = tuned(**inputs, labels=labels).loss
+            (grad,) = torch.autograd.grad(loss, gates)
+            raw += grad.abs()
+        scores = raw.numpy().tolist()
+    done = time.perf_counter()
+    Path(out).write_text(json.dumps({
+        "seconds": {"imports": imported - started, "models": modelled - imported, "data": read - modelled,
+                    "comparison": compared - read, "importance": done - compared}, "forward": forward_s,
+        "mean_cosine": np.mean(np.array(cosines), axis=0).tolist(), "importance": scores}))
+
+
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Run `command`; return its wall-clock seconds and its start and end (epoch seconds)."""
+    began, started = time.time(), time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return seconds, began, began + seconds
+
+
+def ours(bioprobe: str, model: str, runs: Path, importance: bool) -> dict:
+    """`bioprobe attention` as a whole process, and its breakdown from the table's sidecar."""
+    import pandas as pd
+
+    flag = "--importance" if importance else "--no-importance"
+    seconds, began, ended = timed([bioprobe, "attention", "--task", "ner", "--model_name", model, "--training_size",
+                                   "100", "--runs-dir", str(runs), "--overwrite", flag])
+    table = next((runs / "results" / "attention").rglob("*.csv"))
+    sidecar = json.loads(table.with_suffix(".json").read_text())
+    inner = sidecar["seconds"]
+    rows = pd.read_csv(table)
+    start_up = sidecar["started_at"] - began + inner["load"]
+    comparison = inner["forward"] + inner["statistics"] + inner["maps"]
+    share = inner.get("importance", 0.0)
+    return {"whole": seconds, "start-up": start_up, "comparison": comparison, "forward": inner["forward"],
+            "importance": share,
+            "writing": seconds - start_up - comparison - share, "pass": sidecar.get("importance_pass", "-"),
+            "cosine": rows[rows["metric"] == "cosine"].sort_values(["layer", "head"])["value"].to_numpy(),
+            "importance_raw": rows[rows["metric"] == "importance_raw"].sort_values(["layer", "head"])[
+                "value"].to_numpy()}
+
+
+def naive(model: str, runs: Path, data: Path, importance: bool, out: Path) -> dict:
+    seconds, _, _ = timed([sys.executable, __file__, "--model", model, "--naive-child", str(runs), str(data),
+                           "1" if importance else "0", str(out)])
+    child = json.loads(out.read_text())
+    inner = child["seconds"]
+    return {"whole": seconds, "start-up": seconds - inner["comparison"] - inner["importance"],
+            "comparison": inner["comparison"], "forward": child["forward"], "importance": inner["importance"],
+            "writing": 0.0,
+            "cosine": child["mean_cosine"], "importance_raw": child["importance"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--sentences", type=int, default=300)
+    parser.add_argument("--sentences", type=int, default=923)
+    parser.add_argument("--repeats", type=int, default=1, help="Runs of each side (interleaved); the fastest counts.")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of both sides [default: torch's own choice]; "
+                        "on a machine others load, 1 keeps batch-1 passes from waiting on descheduled threads.")
+    parser.add_argument("--sides", default="off,on", help="Importance settings to measure: off, on or off,on.")
+    parser.add_argument("--keep", help="Folder for the corpus and the tuned run (reused when already there).")
+    parser.add_argument("--naive-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.naive_child:
+        runs, data, importance, out = args.naive_child
+        naive_child(args.model, runs, data, importance == "1", out)
+        return
 
     import numpy as np
-    import torch
 
-    from bioprobe.attention.compare import attention_statistics
-    from bioprobe.data import load_task_data
-    from bioprobe.models import load_model
+    bioprobe = str(Path(sys.executable).with_name("bioprobe"))
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    settings = [{"off": False, "on": True}[side] for side in args.sides.split(",")]
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(args.keep) if args.keep else Path(temp)
+        data, runs = folder / "data", folder / "runs"
+        if not (data / "test.conll").is_file():
+            write_corpus(data, args.sentences)
+        if not (runs / "checkpoints" / "ner" / args.model / "size100-seed42" / "run.json").is_file():
+            timed([bioprobe, "finetune", "--task", "ner", "--model_name", args.model, "--data", str(data),
+                   "--training_size", "100", "--train-limit", "100", "--test-limit", "20", "--epochs", "1",
+                   "--runs-dir", str(runs)])
+        words = sum(1 for line in (data / "test.conll").read_text().splitlines() if line.strip())
+        load = os.getloadavg()
+        print(f"model {args.model} fine-tuned on 100 NER sentences (1 epoch); test split: {args.sentences} "
+              f"NCBI-disease-shaped CoNLL sentences, {words} words ({words / args.sentences:.1f} per sentence); "
+              f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
+        results = {}
+        for _ in range(args.repeats):
+            for importance in settings:
+                for side in ("naive", "ours"):
+                    run = (ours(bioprobe, args.model, runs, importance) if side == "ours" else
+                           naive(args.model, runs, data, importance, folder / "naive.json"))
+                    print(f"  {side}, importance {'on' if importance else 'off'}: {run['whole']:.1f} s", flush=True)
+                    key = (side, importance)
+                    if key not in results or run["whole"] < results[key]["whole"]:
+                        results[key] = run
+        load = os.getloadavg()
+        print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        parts = ("start-up", "comparison", "forward", "importance", "writing")
+        print(f"{'':34s} {'whole':>7s} " + " ".join(f"{p:>13s}" for p in parts))
+        for importance in settings:
+            for side in ("naive", "ours"):
+                run = results[(side, importance)]
+                label = (f"{'study loop' if side == 'naive' else 'bioprobe attention'}, "
+                         f"{'importance' if importance else 'no importance'}")
+                print(f"{label:34s} {run['whole']:6.1f}s " + " ".join(f"{run[p]:12.1f}s" for p in parts))
+            ratio = results[("naive", importance)]["whole"] / results[("ours", importance)]["whole"]
+            goal = 2 if importance else 3
+            print(f"  ratio {'with' if importance else 'without'} importance: {ratio:.2f}x (goal >= {goal}x: "
+                  f"{'met' if ratio >= goal else 'NOT met'}); threads {os.environ.get('OMP_NUM_THREADS', 'default')}; "
+                  "our importance pass: "
+                  f"{results[('ours', True)]['pass'] if importance else '-'}")
+        worst = max(float(np.abs(results[("ours", imp)]["cosine"] - np.ravel(results[("naive", imp)]["cosine"])).max())
+                    for imp in settings)
+        print(f"same mean cosine per layer and head: largest difference {worst:.1e}")
+        if True not in settings:
+            return
+        theirs, mine = np.ravel(results[("naive", True)]["importance_raw"]), results[("ours", True)]["importance_raw"]
+        from bioprobe.attention.importance import spearman
 
-    loaded = load_model(args.model, head="base", eager_attention=True, device="cpu")
-    reference, tokenizer = loaded.model, loaded.tokenizer
-    tuned = {}
-    for size in SIZES:
-        model = copy.deepcopy(reference)
-        generator = torch.Generator().manual_seed(size)
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(0.02 * parameter.std() * torch.randn(parameter.shape, generator=generator))
-        tuned[size] = model
-    sentences = load_task_data("ner", "demo").splits["test"]["tokens"][: args.sentences]
-    ids = [tokenizer(" ".join(words), truncation=True, max_length=128)["input_ids"] for words in sentences]
-    special = tokenizer.all_special_ids
-    print(f"model {args.model}, {len(sentences)} demo NER test sentences, {sum(map(len, ids))} tokens, "
-          f"{reference.config.num_hidden_layers} layers x {reference.config.num_attention_heads} heads, "
-          f"torch threads {torch.get_num_threads()}")
-    attention_statistics(reference, {0: tuned[10]}, ids[:16], tokenizer.pad_token_id, special)  # warm-up
-
-    study, study_forward, study_cosine = {}, 0.0, 0.0
-    for size in SIZES:
-        study[size], forward_s, cosine_s = study_loop(reference, tuned[size], tokenizer, sentences)
-        study_forward += forward_s
-        study_cosine += cosine_s
-        if size == SIZES[0]:
-            one = (forward_s, cosine_s)
-    results = {}
-    for label, sizes, metrics in (("one size, cosine", SIZES[:1], ["cosine"]), ("one size, all statistics",
-                                                                               SIZES[:1], None),
-                                  ("four sizes, cosine", SIZES, ["cosine"]), ("four sizes, all statistics", SIZES,
-                                                                              None)):
-        started = time.perf_counter()
-        stats = attention_statistics(reference, {size: tuned[size] for size in sizes}, ids, tokenizer.pad_token_id,
-                                     special, metrics=metrics)
-        results[label] = (time.perf_counter() - started, stats)
-
-    # Same cosine values: ours lists sentences longest first (stable), the study's in data order.
-    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    ours = results["four sizes, all statistics"][1].values
-    worst = max(float(np.abs(ours[size]["cosine"][row] - np.array(study[size][i])).max())
-                for size in SIZES for row, i in enumerate(order))
-    print(f"study loop, one size  : {sum(one):6.1f} s (forward passes {one[0]:.1f} s, sklearn cosines {one[1]:.1f} s)")
-    print(f"study loop, four sizes: {study_forward + study_cosine:6.1f} s (forward passes {study_forward:.1f} s, "
-          f"sklearn cosines {study_cosine:.1f} s)")
-    for label, (seconds, stats) in results.items():
-        baseline = sum(one) if label.startswith("one") else study_forward + study_cosine
-        goal = "3x" if label.startswith("one") else "5x"
-        print(f"bioprobe, {label:26s}: {seconds:6.1f} s (forward passes {stats.forward_s:.1f} s, statistics "
-              f"{stats.stats_s:.1f} s) -> {baseline / seconds:.1f}x (goal >= {goal})")
-    print(f"same cosine values: largest difference {worst:.1e} over {len(SIZES)} sizes x {len(ids)} sentences x every "
-          "layer and head")
+        print(f"importance (raw) rank correlation, ours (length-sorted token batches) against the naive (batches of "
+              f"{BATCH} in file order): {spearman(mine, theirs):.3f}")
 
 
 if __name__ == "__main__":
