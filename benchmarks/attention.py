@@ -27,13 +27,19 @@ thread: on a machine that other jobs load, torch's two threads make a batch-1 pa
 (minilm, one 32-token sentence: 420 ms a pass with two threads against 29 ms with one, at a load average of 3.3 on
 2 CPUs), which would flatter our batched passes.
 
-Measured on 2026-12-07 (2 CPUs shared with two other workers, load average 4.2-5.0, `--threads 1`): without
-importance 115.1 s (study loop) against 51.6 s (ours): 2.23x (goal 3x: not met); ours was 7.2 s start-up, 36.3 s
-comparison (32.9 s of it forward passes of the two models), 8.1 s writing (the figures alone: 8.4 s, run apart);
-with importance 176.8 s against 78.6 s: 2.25x (goal 2x: met), ours 7.5 s start-up, 21.2 s comparison (the
-pretrained model's passes and the statistics), 36.7 s the tuned model's one gradient pass (its maps compared from
-it), 13.2 s writing. The same mean cosine per layer and head to 7.3e-6; importance ranks 0.981 alike (Spearman) to
-the naive one, whose batches differ.
+Measured on 2026-12-07, `--threads 1`, 2 CPUs shared with two other workers (two runs):
+
+- load average 2.6-2.9: without importance 70.5 s (study loop: 6.9 s start-up, 63.7 s comparison of which 38.7 s
+  forward passes and the rest sklearn cosines) against 37.2 s (ours: 4.5 s start-up, 26.1 s comparison of which
+  23.7 s forward passes, 6.5 s writing, nearly all of it the figures): **1.90x** (goal 3x: not met); with importance
+  118.9 s (49.1 s of it the naive importance) against 56.1 s (15.4 s the pretrained model's passes and the
+  statistics, 27.2 s the tuned model's one gradient pass, 7.3 s writing): **2.12x** (goal 2x: met).
+- load average 4.2-5.0: 115.1 s against 51.6 s (2.23x) and 176.8 s against 78.6 s (2.25x).
+
+Both: the same mean cosine per layer and head to 7.3e-6; importance ranks alike to the naive one's (Spearman
+0.981; its batches differ). Our forward passes are compute-bound (batched, they beat batch 1 by 1.6x only on this
+CPU), so without importance the gain is the sklearn cosines and the start-up; the figures (about 6-8 s, drawn by
+`bioprobe.figures`) are now the largest part of our time after the passes.
 """
 
 from __future__ import annotations
