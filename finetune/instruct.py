@@ -129,29 +129,10 @@ def _train(prepared: Prepared, instructions: InstructionData, indices: list[int]
 
 def _load(prepared: Prepared, size: int):
     """The model to tune (`bioprobe.finetune.train.load_for_training`: LoRA adapters attached where used) or, at size
-    0, the released model, loaded by the same rules (4-bit where the registry or `--4bit` says, the same `--max-length`
-    check, the same record) without the training machinery: `transformers.set_seed` imports the Trainer's utilities
-    and with them peft and bitsandbytes (4.6 s of a zero-shot evaluation's start-up), and nothing here is random."""
-    from bioprobe.finetune.train import DEFAULTS, Training, _position_limit, load_for_training
+    0, the released model loaded by the same rules without adapters (nothing trains)."""
+    from bioprobe.finetune.train import load_for_training
 
-    if size > 0:
-        return load_for_training(prepared, "causal-lm")
-    from bioprobe.models import convert_gguf, count_parameters, load_model, wants_four_bit
-
-    settings = prepared.settings
-    four_bit = wants_four_bit(prepared.resolved, settings.four_bit)
-    loaded = load_model(convert_gguf(prepared.resolved), head="causal-lm", four_bit=four_bit, device=prepared.device)
-    resolved, limit = loaded.resolved, _position_limit(loaded.model.config)
-    if limit is not None and settings.max_length is not None and settings.max_length > limit:
-        raise BioprobeError(f"--max-length {settings.max_length} is longer than {resolved.name} can read ({limit} "
-                            "positions); pass a smaller --max-length.")
-    n_params = count_parameters(loaded.model)
-    lora = settings.lora
-    if lora is None:  # what a tuned run of this model would use (recorded with the run's settings)
-        lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
-    defaults = DEFAULTS[settings.objective]
-    lr = settings.lr if settings.lr is not None else defaults.lr_lora if lora else defaults.lr_full
-    return Training(loaded, loaded.model, bool(lora), bool(four_bit), n_params, lr, limit)
+    return load_for_training(prepared, "causal-lm", adapters=size > 0)
 
 
 def expected_cap(task, tokenizer, gold) -> int:

@@ -862,27 +862,24 @@ def test_a_zero_shot_evaluation_imports_no_training_machinery_and_stores_exact_a
     assert np.array(stored) == pytest.approx(scores, abs=1e-4)
 
 
-@pytest.mark.parametrize("lora", [None, True])
-def test_the_released_model_is_loaded_and_recorded_as_the_training_loader_would(lora, tiny_model_dirs, tmp_path):
-    """Size 0 loads the released model without the training loader (whose `transformers.set_seed` imports peft and
-    bitsandbytes), by the same rules: the same weights, LoRA decision, learning rate and position limit recorded."""
+def test_the_training_loader_seeds_as_transformers_does_without_importing_the_trainer():
+    """`seed_all` replaces `transformers.set_seed` in the training loader (which size 0 uses too), whose module imports
+    the Trainer's utilities and with them peft and bitsandbytes: the same draws from Python, NumPy and torch after."""
+    import random
+
+    import numpy as np
     import torch
+    import transformers
 
-    from bioprobe.settings import FinetuneSettings, build
-    from bioprobe.finetune.instruct import _load
-    from bioprobe.finetune.train import load_for_training, prepare_run
+    from bioprobe.finetune.train import seed_all
 
-    settings = build(FinetuneSettings, {"task": "nli", "objective": "instruct", "model_name":
-                                        str(tiny_model_dirs["llama"]), "training_size": 0, "data": "demo",
-                                        "runs_dir": str(tmp_path), "lora": lora})
-    prepared = prepare_run(settings)
-    ours, theirs = _load(prepared, 0), load_for_training(prepared, "causal-lm", adapters=False)
-    assert (ours.lora, ours.four_bit, ours.n_params, ours.lr, ours.position_limit) == \
-        (theirs.lora, theirs.four_bit, theirs.n_params, theirs.lr, theirs.position_limit) == \
-        (bool(lora), False, theirs.loaded.model.num_parameters(), 2e-4 if lora else 1e-4, 512)
-    assert ours.model is ours.loaded.model and not hasattr(ours.model, "peft_config")
-    for (name, mine), (_, other) in zip(ours.model.state_dict().items(), theirs.model.state_dict().items()):
-        assert torch.equal(mine, other), name
+    def draws():
+        return random.random(), float(np.random.rand()), torch.rand(3).tolist(), torch.nn.Linear(4, 2).weight.tolist()
+
+    transformers.set_seed(123)
+    theirs = draws()
+    seed_all(123)
+    assert draws() == theirs
 
 
 def test_instruction_defaults_are_chosen_per_objective_and_model_size_and_recorded(tiny_model_dirs, cued, tmp_path):
