@@ -40,6 +40,11 @@ bf16 matmul of 8192^2 on CUDA; measured again after the runs, and a busier start
 weighted sum) + 2 x width x outputs where a head computes logits; a training step is 3 forward passes, a step that
 needs no weight gradients (LoRA's frozen weights, importance, Integrated Gradients) 2.
 
+With few items the length-sorted batches of the analyses are small (16 NER items of 31-74 tokens ran as 5 extraction
+batches of 1-7 items), and a CPU multiplies small matrices at a fraction of its peak: `--items 64` or more gives
+steady-state numbers. On a shared machine, run nothing else beside it (two processes of 2 threads each on 2 cores
+slowed a stage up to 20x in the runs made for issue 22).
+
 Before an architecture loads, its memory is estimated from its config (`estimate_bytes`: weights at the regime's
 bytes per parameter, gradients and Adam state for trained weights, activations); a stage whose estimate exceeds the
 device's free memory is skipped with one line saying the estimate and the regimes that would fit.
