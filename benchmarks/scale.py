@@ -342,8 +342,8 @@ def nli_items(n: int) -> list[dict]:
 
 def build_tokenizer(family: str, vocab_size: int, learned: int = 2000):
     """A fast WordPiece tokenizer of exactly `vocab_size` entries: `learned` of them learned from the demo corpus
-    (whole frequent words, `##` pieces for the rest; about 1.3 pieces per word), the rest unused fillers. BERT gets
-    [CLS] x [SEP] (pairs: [CLS] a [SEP] b [SEP]) and [PAD]; Llama and Mistral a BOS; GPT-2 and BioGPT nothing
+    (whole frequent words, `##` pieces for the rest; 1.6 pieces per word on the NER items), the rest unused fillers.
+    BERT gets [CLS] x [SEP] (pairs: [CLS] a [SEP] b [SEP]) and [PAD]; Llama and Mistral a BOS; GPT-2 and BioGPT nothing
     around a sequence and no pad token (bioprobe's loader pads decoders with EOS)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
