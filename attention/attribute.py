@@ -253,13 +253,14 @@ def attribute_prompted(task: str, loaded, rows, template: str, seed: int, labels
 
 
 def default_batch_tokens(model) -> int:
-    """Tokens per pass of the integration: `BATCH_TOKENS["cpu"]` on a CPU; on a GPU, from the memory it has free
-    after loading (`bioprobe.memory.batch_tokens`, the activations a backward pass keeps), at least
-    `BATCH_TOKENS["cuda"]`."""
+    """Tokens per pass of the integration, from the memory free after loading (`bioprobe.memory.batch_tokens`, the
+    activations a backward pass keeps): on a GPU at least `BATCH_TOKENS["cuda"]`; on a CPU at most
+    `BATCH_TOKENS["cpu"]` (a larger pass is no faster there), fewer where the machine's memory would not hold it
+    (GPT-2 Medium's 4,096-token passes peaked at 11.2 GiB)."""
     from bioprobe import memory
 
     if next(model.parameters()).device.type != "cuda":
-        return BATCH_TOKENS["cpu"]
+        return memory.batch_tokens(model, 256, gradients=True, keep_hidden=False, ceiling=BATCH_TOKENS["cpu"])
     return memory.batch_tokens(model, BATCH_TOKENS["cuda"], gradients=True, keep_hidden=False)
 
 

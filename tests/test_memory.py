@@ -105,3 +105,24 @@ def test_batch_tokens_follow_the_memory_the_device_has():
     # 4 GiB free for Integrated Gradients: 2 GiB / 740,352 = 2,900.6 -> 2,816; never under the least given
     assert memory.batch_tokens(model, 2048, gradients=True, keep_hidden=False, free=4 * memory.GIB) == 2816
     assert memory.batch_tokens(model, 2048, gradients=True, keep_hidden=False, free=1 * memory.GIB) == 2048
+
+
+def test_integrated_gradients_on_a_cpu_take_fewer_tokens_when_memory_is_short(monkeypatch):
+    """GPT-2 Medium: 4 x (1,024 + 24 x (2 x 4,096 + 4 x 1,024 + 16 x 512)) = 1,970,176 bytes a token with gradients.
+    With 20 GiB free the CPU default (4,096) stands; with 6 GiB, 3 GiB / 1,970,176 = 1,635.0 -> 1,536 tokens."""
+    import transformers
+
+    from bioprobe.attention.attribute import default_batch_tokens
+
+    config = transformers.GPT2Config(n_layer=24, n_embd=1024, n_head=16)
+    assert memory.token_bytes(config, gradients=True, keep_hidden=False) == 1_970_176
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config, self.weight = config, torch.nn.Parameter(torch.zeros(1))
+
+    monkeypatch.setattr(memory, "available", lambda device: 20.0 * memory.GIB)
+    assert default_batch_tokens(Model()) == 4096
+    monkeypatch.setattr(memory, "available", lambda device: 6.0 * memory.GIB)
+    assert default_batch_tokens(Model()) == 1536
