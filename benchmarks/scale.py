@@ -68,6 +68,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # the stages' progress bars would break the table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bioprobe.memory import FOUR_BIT_BYTES, available  # noqa: E402  (after the path above)
+
 STAGES = ("finetune", "importance", "attention", "extract", "attribute", "generate", "logliks")
 DECODER_STAGES = ("generate", "logliks")
 CPU_MODELS = ("bert", "gpt2")
@@ -163,22 +165,24 @@ def forward_flops(non_embedding: int, layers: int, width: int, context: float, o
 
 
 def regime_of(spec, n_params: int) -> str:
-    """The registry's default fine-tuning regime of a model: "full", "lora" or "qlora" (4-bit + LoRA); the rule of
-    `finetune.train.load_for_training` (LoRA for the registry's LoRA models, 4-bit ones and decoders of 1B+)."""
+    """The registry's default fine-tuning regime of a model: "full", "lora" or "qlora" (4-bit + LoRA), by the training
+    loader's own rule (`finetune.train.wants_lora`, with no `--lora` given)."""
+    from types import SimpleNamespace
+
+    from bioprobe.finetune.train import wants_lora
+
     if spec.four_bit:
         return "qlora"
-    if spec.lora or (spec.kind == "decoder" and n_params >= 1_000_000_000):
-        return "lora"
-    return "full"
+    return "lora" if wants_lora(SimpleNamespace(lora=None), spec, False, n_params) else "full"
 
 
 def weight_bytes(counts: dict, regime: str, vocab_width: int = 0) -> float:
     """Bytes of the weights as bioprobe loads them: float32, or 4-bit NF4 linear weights (0.5 byte, plus the double-
-    quantized block scales: about 0.127 bit per weight) with everything else, an untied LM head (`vocab_width`
+    quantized block scales: `bioprobe.memory.FOUR_BIT_BYTES`) with everything else, an untied LM head (`vocab_width`
     parameters) included, in float32."""
     if regime == "qlora":
         quantized = counts["linear"]
-        return quantized * (0.5 + 0.127 / 8) + (counts["total"] - quantized + vocab_width) * 4.0
+        return quantized * FOUR_BIT_BYTES + (counts["total"] - quantized + vocab_width) * 4.0
     return (counts["total"] + vocab_width) * 4.0
 
 
@@ -244,17 +248,6 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
-
-
-def free_bytes(device: str) -> float:
-    """Memory available to load into: the GPU's free memory, or the machine's available memory."""
-    if device == "cpu":
-        import psutil
-
-        return float(psutil.virtual_memory().available)
-    import torch
-
-    return float(torch.cuda.mem_get_info()[0])
 
 
 def _rss_kib(field: str) -> int:
@@ -706,7 +699,7 @@ def run_arch(arch: Arch, device: str, args, peak: float, rows: list[dict]) -> No
     regime = regime_of(spec, counts["total"])
     stages = [s for s in args.stages if s not in DECODER_STAGES or spec.kind == "decoder"]
     untied = not getattr(config, "tie_word_embeddings", True)
-    free = free_bytes(device)
+    free = available(device) or float("inf")  # unknown: nothing skipped
     wanted = {"finetune": (16 * 45, 64), "importance": (4096, 64), "attention": (4096, 64), "extract": (2048, 64),
               "attribute": (4096, 64), "generate": (32 * 250, 250), "logliks": (16 * 3 * 160, 160)}
     runnable = []

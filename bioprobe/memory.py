@@ -4,6 +4,7 @@ out-of-memory crash minutes into a load."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -33,26 +34,28 @@ class Estimate:
     quantizable: int
     dtype: str = "float32"
 
-    def weights(self, four_bit: bool = False, dtype: str | None = None) -> float:
+    def weights(self, four_bit: bool = False) -> float:
         """Bytes of the weights as loaded (4-bit: the body's linear layers in NF4, the rest in `dtype`)."""
-        width = DTYPE_BYTES[dtype or self.dtype]
+        width = DTYPE_BYTES[self.dtype]
         if not four_bit:
             return self.parameters * width
         return self.quantizable * FOUR_BIT_BYTES + (self.parameters - self.quantizable) * width
 
-    def need(self, four_bit: bool = False, training: str | None = None, dtype: str | None = None) -> float:
+    def need(self, four_bit: bool = False, training: str | None = None) -> float:
         """Bytes needed at least: the weights, and under full fine-tuning (`training="full"`) the gradients and
         AdamW state of every parameter (LoRA's few trained parameters are left out; activations always are)."""
-        total = self.weights(four_bit, dtype)
+        total = self.weights(four_bit)
         if training == "full":
             total += self.parameters * ADAMW_BYTES
         return total
 
 
+@functools.lru_cache(maxsize=32)
 def estimate(source: str, head: str = "base", labels: tuple[str, ...] | None = None,
              dtype: str = "float32") -> Estimate:
     """Count a model's parameters from its config: the architecture built on the meta device (no memory, no
-    weights read), so the count is exact for any model transformers knows.
+    weights read), so the count is exact for any model transformers knows. Kept per process (the training loader
+    asks before loading for its LoRA rule, the memory check then for the same model).
 
     Args:
         source: A local folder or hub id with a config.
@@ -63,12 +66,9 @@ def estimate(source: str, head: str = "base", labels: tuple[str, ...] | None = N
     import torch
     import transformers
 
-    from bioprobe.models import CLASSIFIERS, _HEAD_MODULES, _quiet
+    from bioprobe.models import CLASSIFIERS, _HEAD_MODULES, _quiet, auto_class
 
-    auto = {"base": transformers.AutoModel, "causal-lm": transformers.AutoModelForCausalLM,
-            "masked-lm": transformers.AutoModelForMaskedLM, "token": transformers.AutoModelForTokenClassification,
-            "sequence": transformers.AutoModelForSequenceClassification,
-            "multilabel": transformers.AutoModelForSequenceClassification}[head]
+    auto = auto_class(head)
     options = {"num_labels": len(labels)} if head in CLASSIFIERS and labels else {}
     with _quiet():
         config = transformers.AutoConfig.from_pretrained(source, **options)

@@ -238,14 +238,7 @@ def load_model(
     tokenizer = load_tokenizer(resolved)
     check_memory(resolved, head, labels, device, four_bit, dtype, training)
 
-    auto = {
-        "token": transformers.AutoModelForTokenClassification,
-        "sequence": transformers.AutoModelForSequenceClassification,
-        "multilabel": transformers.AutoModelForSequenceClassification,
-        "base": transformers.AutoModel,
-        "causal-lm": transformers.AutoModelForCausalLM,
-        "masked-lm": transformers.AutoModelForMaskedLM,
-    }[head]
+    auto = auto_class(head)
     kwargs: dict = {"dtype": getattr(torch, dtype)}
     if head in CLASSIFIERS:
         if not labels:
@@ -301,6 +294,20 @@ def load_model(
     return Loaded(model=model, tokenizer=tokenizer, resolved=resolved)
 
 
+def auto_class(head: str):
+    """The transformers Auto* class a head loads with (`HEADS`)."""
+    import transformers
+
+    return {
+        "token": transformers.AutoModelForTokenClassification,
+        "sequence": transformers.AutoModelForSequenceClassification,
+        "multilabel": transformers.AutoModelForSequenceClassification,
+        "base": transformers.AutoModel,
+        "causal-lm": transformers.AutoModelForCausalLM,
+        "masked-lm": transformers.AutoModelForMaskedLM,
+    }[head]
+
+
 def check_memory(resolved: ResolvedModel, head: str, labels, device: str, four_bit: bool = False,
                  dtype: str = "float32", training: str | None = None) -> None:
     """Refuse a model that cannot fit the device (`bioprobe.memory.check_fits`), before loading it; a config that
@@ -310,7 +317,7 @@ def check_memory(resolved: ResolvedModel, head: str, labels, device: str, four_b
     if memory.skip_check():
         return
     try:
-        need = memory.estimate(resolved.source, head, labels, dtype)
+        need = memory.estimate(str(resolved.source), head, tuple(labels) if labels else None, dtype)
     except (OSError, ValueError, KeyError, TypeError):
         return
     memory.check_fits(resolved.name, need, device, four_bit, training)

@@ -326,21 +326,26 @@ class Training:
     position_limit: int | None
 
 
-def _regime_before_loading(settings, resolved, head: str, labels, four_bit: bool) -> str:
-    """"lora" or "full": the rule `load_for_training` applies after loading, told from the config (the parameter
-    count of the meta-device model) so the memory check counts the training state a full fine-tune would need."""
+def wants_lora(settings, spec, four_bit: bool, n_params: int | None) -> bool:
+    """Whether a run trains LoRA adapters: `--lora/--no-lora` when given, else the registry's LoRA models, 4-bit
+    models and decoders of 1B+ parameters (`n_params` None: not counted, taken as below 1B)."""
     if settings.lora is not None:
-        return "lora" if settings.lora else "full"
-    if resolved.spec.lora or four_bit:
-        return "lora"
-    if resolved.spec.kind != "decoder":
-        return "full"
-    from bioprobe import memory
+        return bool(settings.lora)
+    return bool(spec.lora or four_bit or (spec.kind == "decoder" and (n_params or 0) >= 1_000_000_000))
 
-    try:
-        return "lora" if memory.estimate(resolved.source, head, labels).parameters >= 1_000_000_000 else "full"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "full"
+
+def _regime_before_loading(settings, resolved, head: str, labels, four_bit: bool) -> str:
+    """"lora" or "full" (`wants_lora`), told from the config before loading (its parameters counted on the meta
+    device), so the memory check counts the training state a full fine-tune would need."""
+    n_params = None
+    if settings.lora is None and resolved.spec.kind == "decoder":
+        from bioprobe import memory
+
+        try:
+            n_params = memory.estimate(str(resolved.source), head, tuple(labels) if labels else None).parameters
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return "lora" if wants_lora(settings, resolved.spec, four_bit, n_params) else "full"
 
 
 def seed_all(seed: int) -> None:
@@ -386,9 +391,7 @@ def load_for_training(prepared: Prepared, head: str, labels: tuple[str, ...] | N
         raise BioprobeError(f"--max-length {wanted} is longer than {resolved.name} can read ({limit} "
                             "positions); pass a smaller --max-length.")
     n_params = count_parameters(loaded.model)
-    lora = settings.lora
-    if lora is None:
-        lora = resolved.spec.lora or four_bit or (resolved.spec.kind == "decoder" and n_params >= 1_000_000_000)
+    lora = wants_lora(settings, resolved.spec, four_bit, n_params)
     if four_bit and not lora and adapters:
         raise BioprobeError("4-bit weights cannot be fine-tuned directly; drop --no-lora (QLoRA) or pass --no-4bit.")
     if new_tokens and lora:

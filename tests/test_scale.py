@@ -82,8 +82,9 @@ def test_memory_estimate_by_hand(scale):
     assert scale.estimate_bytes(counts, d, "full", "finetune", 0, 0, untied_head=False) == 22_000
     # LoRA: the weights, and about 1 % of them trained
     assert scale.estimate_bytes(counts, d, "lora", "finetune", 0, 0, untied_head=False) == 4000 + 10 * 18
-    # 4-bit: 600 linear weights at 0.5 + 0.127 / 8 bytes, 400 others and an untied head of 50 x 8 in float32
-    assert scale.weight_bytes(counts, "qlora", 400) == pytest.approx(600 * (0.5 + 0.127 / 8) + 800 * 4)
+    # 4-bit: 600 linear weights at 0.5 + 1 / 64 + 4 / (64 x 256) bytes, 400 others and an untied head of 50 x 8 in
+    # float32
+    assert scale.weight_bytes(counts, "qlora", 400) == pytest.approx(600 * (0.5 + 1 / 64 + 4 / (64 * 256)) + 800 * 4)
     # the attention comparison holds two models; 10 tokens of forward activations (2 floats x layers x width) and
     # both models' maps (heads x context x layers)
     assert scale.estimate_bytes(counts, d, "full", "attention", 10, 5, False) == \
