@@ -114,7 +114,9 @@ def _evaluate(model, tokenizer, pad_id: int, prompts: list[list[int]], caps: lis
             raise ValueError("An empty answer has no log-likelihood to rank.")
     device = next(model.parameters()).device
     batch_size = batch_size or BATCH.get(device.type, BATCH["cuda"])
-    starts = shared_prefixes(prompts) if share_prefix and _extensible_cache(model) else [0] * len(prompts)
+    longest = 2 * max(map(len, prompts), default=0) + max(caps, default=0) + max(
+        (len(answer) for row in answers or () for answer in row), default=0)  # a row's cache, padding included
+    starts = shared_prefixes(prompts) if share_prefix and _extensible_cache(model, longest) else [0] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: (-caps[i], -(len(prompts[i]) - starts[i]), -starts[i]))
     out: list = [None] * len(prompts)
     scores = np.zeros((len(prompts), len(answers[0]) if answers else 0)) if answers is not None else None
@@ -200,13 +202,15 @@ def _common_length(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _extensible_cache(model) -> bool:
-    """Whether every layer of the model's key/value cache keeps all its tokens (no sliding window), so a prefix's
-    cache can be padded and extended by any row."""
+def _extensible_cache(model, longest: int) -> bool:
+    """Whether every layer of the model's key/value cache keeps all the tokens of a cache `longest` tokens long, so a
+    prefix's cache can be padded and extended by any row: a full layer always, a sliding-window layer (Mistral-7B-v0.1:
+    4,096) while `longest` stays inside its window, where it keeps every token and its mask is the causal one."""
     from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+    return all(type(layer) is DynamicLayer or type(layer) is DynamicSlidingWindowLayer
+               and longest < layer.sliding_window - 1 for layer in DynamicCache(config=model.config).layers)
 
 
 def _greedy(model, tokenizer, read: _Read, caps: list[int], stop: StopRule, device) -> list[list[int]]:

@@ -677,8 +677,19 @@ def _nli_prompts(tokenizer, n: int = 13, seed: int = 0):
     return texts, ids, label_answers(tokenizer, texts, WORDS)
 
 
-@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral"])
-def test_shared_prefix_caches_give_the_same_answers_and_logliks(family, tiny_model_dirs):
+def _with_window(folder, tmp_path, window: int):
+    """A copy of a tiny Mistral whose config has a sliding window (the registry's Mistral-7B-v0.1: 4,096)."""
+    import shutil
+
+    copy = tmp_path / f"mistral-window{window}"
+    shutil.copytree(folder, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "sliding_window": window}))
+    return copy
+
+
+@pytest.mark.parametrize("family", ["gpt2", "biogpt", "llama", "mistral", "mistral-window"])
+def test_shared_prefix_caches_give_the_same_answers_and_logliks(family, tiny_model_dirs, tmp_path):
     """The instruction's prefix read once and its cache reused, in batches that mix prefixes of different lengths and
     rests of different lengths (left-padded both): the same greedy answers as without it and as transformers'
     `generate` one prompt at a time, and the same label log-likelihoods as one unpadded pass over prompt and word."""
@@ -687,11 +698,14 @@ def test_shared_prefix_caches_give_the_same_answers_and_logliks(family, tiny_mod
 
     from bioprobe.models import load_model
     from bioprobe.finetune.decode import StopRule
-    from bioprobe.finetune.generate import generate_and_score, shared_prefixes
+    from bioprobe.finetune.generate import _extensible_cache, generate_and_score, shared_prefixes
 
-    loaded = load_model(str(tiny_model_dirs[family]), head="causal-lm")
+    folder = tiny_model_dirs[family] if family in tiny_model_dirs else \
+        _with_window(tiny_model_dirs["mistral"], tmp_path, 512)
+    loaded = load_model(str(folder), head="causal-lm")
     model, tokenizer = loaded.model, loaded.tokenizer
     texts, ids, answers = _nli_prompts(tokenizer)
+    assert _extensible_cache(model, 2 * max(map(len, ids)) + 9 + 3)  # sliding layers too, inside their window
     starts = shared_prefixes(ids)
     assert all(start >= 20 for start in starts) and len({tuple(p[:s]) for p, s in zip(ids, starts)}) == 5
     caps = [1 + (7 * i) % 9 for i in range(len(ids))]
@@ -714,6 +728,20 @@ def test_shared_prefix_caches_give_the_same_answers_and_logliks(family, tiny_mod
                 logp = torch.log_softmax(model(torch.tensor([prompt + answer])).logits[0].float(), -1)
             expected = sum(float(logp[len(prompt) - 1 + k, token]) for k, token in enumerate(answer))
             assert shared_scores[p, a] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_sliding_window_cache_shares_prefixes_only_inside_its_window(tiny_model_dirs, tmp_path):
+    from transformers import AutoConfig
+
+    from bioprobe.finetune.generate import _extensible_cache
+
+    class Model:  # what the check reads: the config
+        def __init__(self, folder):
+            self.config = AutoConfig.from_pretrained(folder)
+
+    small = Model(_with_window(tiny_model_dirs["mistral"], tmp_path, 64))
+    assert _extensible_cache(small, 62) and not _extensible_cache(small, 63)  # the layer keeps window - 1 tokens
+    assert _extensible_cache(Model(tiny_model_dirs["mistral"]), 10 ** 6)       # no window: any length
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
@@ -762,6 +790,9 @@ def test_each_prompt_is_read_once_for_its_answer_and_its_logliks(tiny_model_dirs
         lambda module, args, kwargs: read.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     try:
         stop = StopRule(ids=frozenset({tokenizer.eos_token_id}))
+        generate_and_score(model, tokenizer, ids, [1] * len(ids), stop, answers, batch_size=3, progress=False)
+        batched = list(read)
+        read.clear()
         generate_and_score(model, tokenizer, ids, [1] * len(ids), stop, answers, batch_size=10, progress=False)
         shared = list(read)
         read.clear()
@@ -776,6 +807,10 @@ def test_each_prompt_is_read_once_for_its_answer_and_its_logliks(tiny_model_dirs
     # the five prefixes (first seen in the batch's order), the batch's rests, the second word's first token
     assert sorted(shared[:5]) == [(1, n) for n in prefixes] and shared[5:] == [(10, rest), (10, 1)]
     assert read == [(10, max(len(p) for p in ids)), (10, 1)]
+    # in batches of 3 (4 batches: a rest pass and a word pass each), each prefix is still read once, however many
+    # batches use it: a prefix dropped too early and read again would add passes
+    assert len(batched) == 5 + 2 * 4 and all((1, n) in batched for n in prefixes)
+    assert sum(rows for rows, width in batched if width == 1) == 10
 
 
 # --- end to end --------------------------------------------------------------------------------------------------
