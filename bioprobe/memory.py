@@ -28,11 +28,13 @@ class Estimate:
         parameters: Parameters of the model with its head (tied weights once).
         quantizable: Of these, the weights a 4-bit load quantises (the body's linear layers).
         dtype: Weight dtype of the non-quantised parameters.
+        kind: "encoder" or "decoder", as the config says (`bioprobe.registry.infer_kind`).
     """
 
     parameters: int
     quantizable: int
     dtype: str = "float32"
+    kind: str = "encoder"
 
     def weights(self, four_bit: bool = False) -> float:
         """Bytes of the weights as loaded (4-bit: the body's linear layers in NF4, the rest in `dtype`)."""
@@ -67,6 +69,7 @@ def estimate(source: str, head: str = "base", labels: tuple[str, ...] | None = N
     import transformers
 
     from bioprobe.models import CLASSIFIERS, _HEAD_MODULES, _quiet, auto_class
+    from bioprobe.registry import infer_kind
 
     auto = auto_class(head)
     options = {"num_labels": len(labels)} if head in CLASSIFIERS and labels else {}
@@ -77,7 +80,7 @@ def estimate(source: str, head: str = "base", labels: tuple[str, ...] | None = N
     parameters = sum(p.numel() for p in model.parameters())
     quantizable = sum(module.weight.numel() for name, module in model.named_modules()
                       if isinstance(module, torch.nn.Linear) and name.split(".")[-1] not in _HEAD_MODULES)
-    return Estimate(parameters, quantizable, dtype)
+    return Estimate(parameters, quantizable, dtype, infer_kind(config.model_type, getattr(config, "is_decoder", False)))
 
 
 def available(device: str) -> float | None:

@@ -316,11 +316,20 @@ def check_memory(resolved: ResolvedModel, head: str, labels, device: str, four_b
 
     if memory.skip_check():
         return
+    need = estimate_of(resolved, head, labels, dtype)
+    if need is not None:
+        memory.check_fits(resolved.name, need, device, four_bit, training)
+
+
+def estimate_of(resolved: ResolvedModel, head: str, labels=None, dtype: str = "float32"):
+    """`bioprobe.memory.estimate` of a model (one cache entry per model, head and labels, whoever asks), or None when
+    its config cannot be read (the load then reports why)."""
+    from bioprobe import memory
+
     try:
-        need = memory.estimate(str(resolved.source), head, tuple(labels) if labels else None, dtype)
+        return memory.estimate(str(resolved.source), head, tuple(labels) if labels else None, dtype)
     except (OSError, ValueError, KeyError, TypeError):
-        return
-    memory.check_fits(resolved.name, need, device, four_bit, training)
+        return None
 
 
 def _require_masked_lm_head(resolved, model, info: dict) -> None:

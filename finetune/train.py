@@ -336,16 +336,20 @@ def wants_lora(settings, spec, four_bit: bool, n_params: int | None) -> bool:
 
 def _regime_before_loading(settings, resolved, head: str, labels, four_bit: bool) -> str:
     """"lora" or "full" (`wants_lora`), told from the config before loading (its parameters counted on the meta
-    device), so the memory check counts the training state a full fine-tune would need."""
-    n_params = None
-    if settings.lora is None and resolved.spec.kind == "decoder":
-        from bioprobe import memory
+    device, its kind read there too: an unregistered hub id's name may not say it is a decoder), so the memory check
+    counts the training state a full fine-tune would need."""
+    import dataclasses
 
-        try:
-            n_params = memory.estimate(str(resolved.source), head, tuple(labels) if labels else None).parameters
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return "lora" if wants_lora(settings, resolved.spec, four_bit, n_params) else "full"
+    from bioprobe.models import estimate_of
+
+    spec = resolved.spec
+    if settings.lora is not None or spec.lora or four_bit:
+        return "lora" if wants_lora(settings, spec, four_bit, None) else "full"
+    need = estimate_of(resolved, head, labels)
+    if need is None:
+        return "full"
+    return "lora" if wants_lora(settings, dataclasses.replace(spec, kind=need.kind), four_bit, need.parameters) \
+        else "full"
 
 
 def seed_all(seed: int) -> None:

@@ -126,3 +126,23 @@ def test_integrated_gradients_on_a_cpu_take_fewer_tokens_when_memory_is_short(mo
     assert default_batch_tokens(Model()) == 4096
     monkeypatch.setattr(memory, "available", lambda device: 6.0 * memory.GIB)
     assert default_batch_tokens(Model()) == 1536
+
+
+def test_the_estimate_reads_the_kind_from_the_config(tiny_model_dirs, monkeypatch):
+    """An unregistered hub id whose name does not say "decoder" (stanford-crfm/BioMedLM) is taken for an encoder
+    until its config is read: the LoRA rule before loading takes the kind from the config, so a 2.7B decoder is
+    counted as a LoRA run, not as a full fine-tune it would never be."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from bioprobe.finetune.train import _regime_before_loading
+    from bioprobe.registry import resolve_model
+
+    assert memory.estimate(str(tiny_model_dirs["gpt2"])).kind == "decoder"
+    assert memory.estimate(str(tiny_model_dirs["bert"])).kind == "encoder"
+    resolved = resolve_model(str(tiny_model_dirs["gpt2"]))
+    resolved = dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, kind="encoder"))
+    big = memory.Estimate(parameters=2_700_000_000, quantizable=2_600_000_000, kind="decoder")
+    monkeypatch.setattr(memory, "estimate", lambda *args, **kwargs: big)
+    assert _regime_before_loading(SimpleNamespace(lora=None), resolved, "token", ("O",), False) == "lora"
+    assert _regime_before_loading(SimpleNamespace(lora=False), resolved, "token", ("O",), False) == "full"
