@@ -22,7 +22,8 @@ class Statistics:
     Attributes:
         values: `{key: {metric: [sentences, layers, heads]}}`, key = what the caller named each compared model.
         n_sentences: Sentences (or pairs) compared.
-        forward_s: Seconds in forward passes (the reference once per batch, each compared model once per batch).
+        forward_s: Seconds in inference passes (the reference once per batch, each compared model once per batch;
+            a model whose pass is head importance's gradient pass counts in `extra["importance_s"]` instead).
         stats_s: Seconds reducing maps to statistics.
     """
 
@@ -92,7 +93,7 @@ def attention_statistics(reference, models: dict, sequences: list[list[int]], pa
     spans = spans or {}
     importance = importance or {}
     for key, items in importance.items():
-        if len(items.input_ids) != len(sequences) or any(len(a) != len(b) for a, b in zip(items.input_ids, sequences)):
+        if not _same_inputs(items, sequences, type_ids):
             raise ValueError(f"The labelled items of {key} are not the compared sequences; importance cannot share "
                              "their pass.")
     metrics = tuple(metrics or METRICS)
@@ -411,7 +412,6 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             change = 1 - np.nanmean(stats.values[size]["cosine"], axis=0) if "cosine" in stats.values[size] else None
             importance_rows[size] = rank_rows(scores[size], change)
         stats.extra["importance_s"] = seconds
-        stats.extra["importance_shared"] = sorted(shared)
 
     tables, all_rows = [], []
     common = {"analysis": "attention", "task": spec.name, "model": first.name, "seed": s.seed, "split": s.split,

@@ -180,8 +180,11 @@ def ours(bioprobe: str, model: str, runs: Path, importance: bool) -> dict:
     flag = "--importance" if importance else "--no-importance"
     seconds, began, ended = timed([bioprobe, "attention", "--task", "ner", "--model_name", model, "--training_size",
                                    "100", "--runs-dir", str(runs), "--overwrite", flag])
-    table = next((runs / "results" / "attention").rglob("*.csv"))
-    sidecar = json.loads(table.with_suffix(".json").read_text())
+    from bioprobe import runstore
+    from bioprobe.registry import resolve_model
+
+    table = runstore.results_path(runs, "attention", "ner", resolve_model(model).name, 100, 42, "test")
+    sidecar = runstore.read_json(runstore.sidecar(table))
     inner = sidecar["seconds"]
     rows = pd.read_csv(table)
     start_up = sidecar["started_at"] - began + inner["load"]
