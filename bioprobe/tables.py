@@ -1,6 +1,8 @@
 """The report's tables, built from the tidy result rows and rendered as Markdown, LaTeX (booktabs) and HTML:
-fine-tuning scores by size, the generative evaluation, the clinical prompts, the probing summary, the attention
-summary, the attribution share and which changes matter (weight difference, reverting, amnesic erasure)."""
+fine-tuning scores by size, the generative evaluation, the clinical prompts, the probing summary, the similarity
+measures with their intervals, the attention summary, the attribution share, which changes
+matter (weight difference, reverting, amnesic erasure) and what the tuned model says (output divergence, logit
+lens)."""
 
 from __future__ import annotations
 
@@ -225,6 +227,55 @@ def probing_tables(table) -> list[Table]:
     return tables
 
 
+SIMILARITY_COLUMNS = {  # similarity metric -> its header, and whether a lower value means "changed more"
+    "cka": ("debiased CKA", True), "procrustes": ("Procrustes distance", False), "mutual_knn": ("mutual k-NN", True)}
+
+
+def similarity_tables(table) -> list[Table]:
+    """Per task with similarity rows: each measure of the last layer with the same pretrained layer, with its 95 %
+    bootstrap interval, and the layer each measure says changed most (lowest CKA and mutual k-NN overlap, largest
+    Procrustes distance), by model and training size (random init and instruction-tuned runs as rows of their own),
+    so a reader sees at once where the measures disagree."""
+    rows = main_probing_rows(table)
+    if rows.empty:
+        return []
+    rows = rows[rows["metric"].isin(list(SIMILARITY_COLUMNS)) & rows["value"].notna() & rows["layer"].notna()]
+    tables = []
+    for task in task_order(rows["task"]):
+        part = rows[rows["task"] == task]
+        measures = [m for m in SIMILARITY_COLUMNS if (part["metric"] == m).any()]
+        body = []
+        for (model, baseline, objective, size), run in part.groupby(["model", "baseline", "objective",
+                                                                     "training_size"]):
+            per_layer = run.groupby(["metric", "layer"])[[c for c in ("value", "ci_low", "ci_high") if c in run]] \
+                .mean()
+            last = int(run["n_layers"].max()) if "n_layers" in run and run["n_layers"].notna().any() else \
+                int(run["layer"].max())
+            cells, most = [], []
+            for metric in measures:
+                if metric not in per_layer.index.get_level_values(0):
+                    cells.append("")
+                    most.append("-")
+                    continue
+                values = per_layer.loc[metric]
+                at = values.loc[last] if last in values.index else None
+                cells.append("" if at is None else _interval(at["value"], at.get("ci_low"), at.get("ci_high")))
+                lower = SIMILARITY_COLUMNS[metric][1]
+                moved = values["value"].idxmin() if lower else values["value"].idxmax()
+                most.append(str(int(moved)))
+            data = "random init" if baseline else f"{int(size)} %" + (" instruct" if objective == "instruct" else "")
+            body.append([str(model), data, *cells, " / ".join(most)])
+        names = [SIMILARITY_COLUMNS[m][0] for m in measures]
+        caption = (f"{task_title(task)} representation similarity with the pretrained model: "
+                   + ", ".join(names) + " of the last layer with the same pretrained layer (95 % bootstrap interval "
+                   "over the test items; sentences for NER), and the layer each measure says changed most (lowest "
+                   "CKA and k-NN overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
+        tables.append(Table(f"similarity_{task}", caption,
+                            ["model", "training data", *[f"{name}, last layer" for name in names],
+                             "layer that changed most (" + " / ".join(names) + ")"], body, "probing"))
+    return tables
+
+
 def attention_tables(table) -> list[Table]:
     """Per task: the layers whose attention moved most (lowest mean cosine over heads with the pretrained maps) and
     least, the mean JS divergence, how head importance ranks against the change, and the task's own statistics
@@ -367,10 +418,82 @@ def causal_tables(table) -> list[Table]:
     return tables
 
 
+def _reading(rows, reading: str, metric: str, layer=None):
+    """The mean value of one lens metric of one reading ("run" / "reference"), at `layer` (None: the layerless row)."""
+    pick = rows[(rows["reading"] == reading) & (rows["metric"] == metric)]
+    pick = pick[pick["layer"].isna()] if layer is None else pick[pick["layer"] == layer]
+    return pick["value"].mean() if len(pick) else NAN
+
+
+def _then(before, after, digits: int) -> str:
+    """"before -> after", "after" alone where there is no before, "never" for a layer never reached (NaN)."""
+    def shown(value):
+        return "never" if value != value else f"{value:.{digits}f}"
+
+    return shown(after) if before is None else f"{shown(before)} -> {shown(after)}"
+
+
+def diffing_tables(table) -> list[Table]:
+    """Per task with divergence or lens rows, what the tuned model says against its reference, by model, objective,
+    training size and reference: KL(tuned || reference) at prompt and at answer positions (nats per token, 95 %
+    bootstrap interval over items), the logit lens's decodable layer (the lowest whose top-1 share of the gold
+    answer token reaches one half) and the gold token's rank at the last layer (geometric mean over items),
+    reference -> run. A size-0 run read alone (the model as released or pretrained) shows its own values."""
+    import pandas as pd
+
+    parts = [analysis(table, name) for name in ("divergence", "lens")]
+    parts = [part for part in parts if not part.empty]
+    if not parts:
+        return []
+    rows = pd.concat(parts, ignore_index=True)
+    for column in ("reference", "position", "reading", "ci_low", "ci_high", "n_layers"):
+        if column not in rows:
+            rows[column] = None
+    rows = rows.assign(reference=rows["reference"].astype("string").fillna("").astype(str))
+    tables = []
+    for task in task_order(rows["task"]):
+        part = rows[rows["task"] == task]
+        body = []
+        order = {"instruct": 0, "conversation": 1}
+        runs = part.groupby(["model", "objective", "training_size", "reference"])
+        for (model, objective, size, reference), run in sorted(
+                runs, key=lambda kv: (str(kv[0][0]), order.get(kv[0][1], 2), int(kv[0][2]), kv[0][3])):
+            kl = run[(run["analysis"] == "divergence") & (run["metric"] == "kl")]
+            cells = []
+            for position in ("prompt", "answer"):
+                here = kl[kl["position"] == position]
+                cells.append("" if here.empty else _interval(here["value"].mean(), here["ci_low"].mean(),
+                                                             here["ci_high"].mean()))
+            lens = run[run["analysis"] == "lens"]
+            if lens.empty:
+                cells += ["", ""]
+            else:
+                read = set(lens["reading"].dropna())
+                last = lens.loc[lens["metric"] == "answer_rank", "layer"].max()
+                before = (lambda metric, layer=None: _reading(lens, "reference", metric, layer)) \
+                    if "reference" in read else (lambda metric, layer=None: None)
+                cells += [_then(before("decodable_layer"), _reading(lens, "run", "decodable_layer"), 0),
+                          _then(before("answer_rank", last), _reading(lens, "run", "answer_rank", last), 1)]
+            untuned = "" if int(size) else " (pretrained)" if objective == "classifier" else " (released)"
+            body.append([f"{model} ({objective})", f"{int(size)} %{untuned}", reference or "-", *cells])
+        caption = (f"{task_title(task)}, what the tuned model says against its reference: KL(tuned || reference) of "
+                   "the next-token distributions at prompt and at answer positions (nats per token, 95 % bootstrap "
+                   "interval over test items); the logit lens, reference -> run: the decodable layer (the lowest "
+                   "whose share of gold answer tokens ranked first reaches one half; 0 = the embeddings; never = no "
+                   "layer) and the gold token's rank at the last layer (geometric mean over items; 1 = the top "
+                   "token). A run at 0 % is the model as released (or pretrained), read alone.")
+        tables.append(Table(f"diffing_{task}", caption,
+                            ["model", "training data", "reference", "KL at prompt positions",
+                             "KL at answer positions", "decodable layer", "answer rank, last layer"],
+                            body, "diffing"))
+    return tables
+
+
 def all_tables(table) -> list[Table]:
     """Every table the rows allow, in report order."""
     return finetune_tables(table) + generative_tables(table) + clinical_tables(table) + probing_tables(table) + \
-        attention_tables(table) + attribution_table(table) + causal_tables(table)
+        similarity_tables(table) + attention_tables(table) + attribution_table(table) + causal_tables(table) + \
+        diffing_tables(table)
 
 
 def markdown(table: Table, caption: bool = True) -> str:

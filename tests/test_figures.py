@@ -254,12 +254,13 @@ def _markdown_tables(text: str) -> list[list[str]]:
 def test_every_table_of_the_report_has_rows_and_every_latex_table_is_booktabs(report_dir):
     markdown = (report_dir / "report.md").read_text()
     found = _markdown_tables(markdown)
-    assert len(found) == 8  # the runs' regimes, fine-tuning x 2, generative x 2, probing, attention, attribution
+    assert len(found) == 9  # the runs' regimes, fine-tuning x 2, generative x 2, probing, similarity, attention,
+    #                         attribution
     for lines in found:
         assert re.fullmatch(r"\|(---:?\|)+", lines[1]) and len(lines) >= 3
     tex = sorted((report_dir / "tables").glob("*.tex"))
     assert {p.stem for p in tex} == {"finetune_ner", "finetune_nli", "generative_ner", "generative_nli",
-                                     "probing_nli", "attention_nli", "attribution"}
+                                     "probing_nli", "similarity_nli", "attention_nli", "attribution"}
     for path in tex:
         text = path.read_text()
         body = text[text.index(r"\midrule"):text.index(r"\bottomrule")]

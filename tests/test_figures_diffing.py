@@ -153,3 +153,37 @@ def test_a_medtuned_header_does_not_read_as_wordpiece():
     assert weights == [0.0, 0.25, 0.5, 0.0, 0.0, 0.0, 1.0, 0.5]
     xs = [x for line in lines for x, _, _, _ in line]
     assert xs[7] == pytest.approx(xs[6] + len("wo") + 0.3)  # "wo" and "rd" touch: one word
+
+
+def test_the_diffing_table_puts_kl_and_the_lens_of_each_run_side_by_side():
+    from bioprobe import tables
+
+    built = tables.diffing_tables(pd.concat([lens_rows(), divergence_rows()], ignore_index=True))
+    assert [t.name for t in built] == ["diffing_nli"] and built[0].section == "diffing"
+    table = built[0]
+    rows = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}
+    assert list(rows) == [("dec (instruct)", "0 % (released)", "-"), ("dec (instruct)", "30 %", "base (adapter off)"),
+                          ("dec (instruct)", "100 %", "base (adapter off)"), ("dec (instruct)", "100 %", "pretrained"),
+                          ("enc (classifier)", "0 % (pretrained)", "-")]
+    tuned = rows[("dec (instruct)", "100 %", "base (adapter off)")]
+    assert tuned["KL at prompt positions"] == "0.020 [0.018, 0.022]"
+    assert tuned["KL at answer positions"] == "0.500 [0.450, 0.550]"
+    assert tuned["decodable layer"] == tuned["answer rank, last layer"] == ""
+    read = rows[("dec (instruct)", "100 %", "pretrained")]  # rank 100 / (4 + 1) for the reference, 10 / 5 tuned
+    assert read["decodable layer"] == "2 -> 2" and read["answer rank, last layer"] == "20.0 -> 2.0"
+    assert read["KL at prompt positions"] == ""
+    released = rows[("dec (instruct)", "0 % (released)", "-")]  # read alone: its own values, no arrow
+    assert released["answer rank, last layer"] == "20.0" and released["decodable layer"] == "2"
+    assert rows[("enc (classifier)", "0 % (pretrained)", "-")]["answer rank, last layer"] == "33.3"  # 100 / 3
+    assert table in tables.all_tables(pd.concat([lens_rows(), divergence_rows()], ignore_index=True))
+
+
+def test_a_layer_never_decodable_reads_never():
+    from bioprobe import tables
+
+    rows = lens_rows()
+    rows.loc[(rows["metric"] == "decodable_layer") & (rows["reading"] == "reference"), "value"] = NAN
+    (table,) = tables.diffing_tables(rows)
+    read = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}[("dec (instruct)", "100 %",
+                                                                                  "pretrained")]
+    assert read["decodable layer"] == "never -> 2"

@@ -76,3 +76,24 @@ def test_the_probing_units_include_the_similarity_figure_without_matrix_rows(tmp
     (unit,) = [u for u in units if u[0] is similarity_layers]
     assert not unit[1]["metric"].str.endswith("_matrix").any()
     assert similarity_layers(pd.DataFrame(similarity_rows())[:3], tmp_path) == []  # pretrained rows only
+
+
+def test_the_similarity_table_gives_each_measure_of_the_last_layer_and_where_each_says_it_changed_most():
+    from bioprobe import tables
+
+    rows = pd.DataFrame(similarity_rows())
+    # mutual k-NN of the 100 % run lowest at layer 1: the measures disagree there
+    knn = (rows["metric"] == "mutual_knn") & (rows["training_size"] == 100) & (rows["baseline"] == "")
+    rows.loc[knn & (rows["layer"] == 1), "value"] = 0.05
+    (table,) = tables.similarity_tables(rows)
+    assert table.name == "similarity_ner" and table.section == "probing"
+    assert table.columns[2:] == ["debiased CKA, last layer", "Procrustes distance, last layer",
+                                 "mutual k-NN, last layer",
+                                 "layer that changed most (debiased CKA / Procrustes distance / mutual k-NN)"]
+    body = {(r[0], r[1]): r[2:] for r in table.rows}
+    assert list(body) == [("enc", "50 %"), ("enc", "100 %"), ("enc", "random init")]  # the pretrained: no row
+    assert body[("enc", "100 %")] == ["0.500 [0.480, 0.520]", "0.600 [0.580, 0.620]", "0.100 [0.080, 0.120]",
+                                      "2 / 2 / 1"]
+    assert body[("enc", "random init")] == ["0.300 [0.280, 0.320]", "0.400 [0.380, 0.420]",
+                                            "-0.100 [-0.120, -0.080]", "2 / 2 / 2"]
+    assert table in tables.all_tables(rows)
