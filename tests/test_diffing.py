@@ -230,6 +230,32 @@ def test_lens_end_to_end_for_a_tuned_decoder_and_an_encoder_with_its_mlm_head(ti
     assert sorted(table.loc[table["metric"] == "answer_rank", "layer"]) == [0, 1, 2]
 
 
+def test_a_conversation_run_is_read_on_a_tasks_test_prompts_against_its_base(tiny_model_dirs, cued, tmp_path):
+    import json
+
+    model = str(tiny_model_dirs["gpt2"])
+    talk = tmp_path / "conversations.jsonl"
+    talk.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"My fever and cough, day {i}?"},
+        {"role": "assistant", "content": "Rest and drink fluids."}]}) + "\n" for i in range(40)))
+    runs = tmp_path / "runs"
+    ok("finetune", "--objective", "conversation", "--model_name", model, "--data", str(talk), "--training_size",
+       "100", "--epochs", "4", "--lr", "5e-3", "--runs-dir", str(runs))
+    common = ["--task", "nli", "--objective", "conversation", "--model_name", model, "--training_size", "100",
+              "--data", str(cued["nli"]), "--runs-dir", str(runs), "--limit", "4"]
+    ok("divergence", *common)
+    name = resolve_model(model).name
+    table = pd.read_csv(runstore.results_path(runs, "divergence", "nli", name, 100, 42, "test",
+                                              objective="conversation"))
+    kl = table[table["metric"] == "kl"].set_index("position")["value"]
+    assert set(table["reference"]) == {"pretrained"} and set(table["objective"]) == {"conversation"}
+    assert kl["answer"] > 0 and kl["prompt"] > 0  # tuned on other text, it predicts the NLI prompts differently
+    ok("lens", *common, "--layers", "0,2")
+    table = pd.read_csv(runstore.results_path(runs, "lens", "nli", name, 100, 42, "test", objective="conversation"))
+    ranks = table[table["metric"] == "answer_rank"]
+    assert set(ranks["reading"]) == {"run", "reference"} and sorted(ranks["layer"].unique()) == [0, 2]
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["divergence", "--objective", "classifier", "--training_size", "30"], "no language-model head"),
     (["lens", "--objective", "classifier", "--training_size", "30"], "no language-model head"),

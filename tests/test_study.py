@@ -120,11 +120,32 @@ def test_the_demo_is_a_built_in_plan():
             tuned = [c for c in cells if c.settings.objective == objective]
             assert tuned and {c.model for c in tuned} == {"smollm2"}  # an encoder is not tuned to answer
             assert {c.settings.training_size for c in tuned if c.stage == "finetune"} == sizes
+        talked = {(c.stage, c.settings.task): c for c in cells if c.settings.objective == "conversation" and
+                  c.stage in ("divergence", "lens")}
+        assert set(talked) == {("divergence", "ner"), ("lens", "ner")}  # the conversation run on the NER prompts
+        assert all(c.settings.training_size == 100 and len(c.needs) == 1 and "finetune-conversation" in c.needs[0]
+                   for c in talked.values())
         asked = [c for c in cells if c.stage == "generate"]
         assert {c.settings.prompt for c in asked} == {"extract", "search", "summarise"}
         assert sum(c.settings.training_size == 0 for c in asked) == 3  # the released model, once per prompt
     result = CliRunner().invoke(main, ["study", "demo", "--status", "--runs-dir", "/nonexistent/demo"])
     assert result.exit_code == 0 and "0/" in result.output and "missing" in result.output
+
+
+def test_a_conversation_run_is_read_on_the_tasks_test_prompts_where_its_analyses_list_it(tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text('name = "talk"\ntasks = ["ner", "nli"]\nmodels = ["smollm2"]\nsizes = [0, 50, 100]\n'
+                    'objectives = ["instruct", "conversation"]\nanalyses = ["finetune", "divergence", "lens"]\n'
+                    '[settings.smollm2.conversation.analyses]\nnli = ["lens"]\n')
+    cells = expand(load_plan(path))
+    tuned = {c.settings.training_size: c.id for c in cells if c.stage == "finetune" and
+             c.settings.objective == "conversation"}
+    talked = sorted((c.stage, c.settings.task, c.settings.training_size, c.needs) for c in cells
+                    if c.settings.objective == "conversation" and c.stage != "finetune")
+    assert talked == [("divergence", "ner", 50, (tuned[50],)), ("divergence", "ner", 100, (tuned[100],)),
+                      ("lens", "ner", 50, (tuned[50],)), ("lens", "ner", 100, (tuned[100],)),
+                      ("lens", "nli", 50, (tuned[50],)), ("lens", "nli", 100, (tuned[100],))]  # none at 0: released
+    assert len({c.id for c in cells}) == len(cells)
 
 
 # --- running ---------------------------------------------------------------------------------------------------------

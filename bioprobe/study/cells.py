@@ -144,13 +144,15 @@ def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -
 
     out: list[Cell] = []
     tuned: dict[int, str] = {}
-    if objective == "conversation":  # its only analyses are the clinical prompts (the generate stage)
+    if objective == "conversation":  # the clinical prompts (the generate stage), and what the runs say on tasks
         if "finetune" not in analyses("finetune"):
             return out
         for size in sizes("finetune"):
             settings = _settings(plan, "finetune", task, model, objective, training_size=size, seed=seed)
-            out.append(Cell(cell_id("finetune", settings, ()), "finetune", settings))
-        return out
+            cell = Cell(cell_id("finetune", settings, ()), "finetune", settings)
+            tuned[size] = cell.id
+            out.append(cell)
+        return out + _conversation_diffing(plan, model, seed, tuned)
     if "finetune" in analyses("finetune"):
         for size in sizes("finetune"):
             settings = _settings(plan, "finetune", task, model, objective, training_size=size, seed=seed)
@@ -214,6 +216,23 @@ def _model_cells(plan: Plan, model: str, objective: str, task: str, seed: int) -
 
 CAUSAL = ("diff", "revert", "amnesic")
 DIFFING = ("divergence", "lens")
+
+
+def _conversation_diffing(plan: Plan, model: str, seed: int, tuned: dict[int, str]) -> list[Cell]:
+    """What a conversation-tuned run says on a task's test prompts against its base: a divergence and a lens cell per
+    tuned size and plan task whose analyses (the model's conversation settings, a table keyed by task narrowing
+    them) list the stage. Size 0 is the model as released, read by the instruct objective's cells."""
+    out = []
+    for task in plan.tasks:
+        for stage in DIFFING:
+            if stage not in _narrow(plan, model, "conversation", stage, "analyses", plan.analyses, task):
+                continue
+            for size in sorted(_narrow(plan, model, "conversation", stage, "sizes", plan.sizes, task)):
+                if size == 0 or size not in tuned:
+                    continue
+                settings = _settings(plan, stage, task, model, "conversation", training_size=size, seed=seed)
+                out.append(Cell(cell_id(stage, settings, (tuned[size],)), stage, settings, (tuned[size],)))
+    return out
 
 
 def _reads_outputs(plan: Plan, stage: str, model: str, objective: str, task: str, size: int) -> bool:
