@@ -420,6 +420,37 @@ def test_mutual_knn_of_a_resample_takes_neighbours_among_the_distinct_resampled_
         assert found[b] == pytest.approx(naive_resampled_knn(X, Y, units, counts[b], 3), abs=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 4, 9, 25])
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("shallow", [False, True])
+def test_mutual_knn_bit_masks_and_the_redo_path_give_the_resampled_data_sets_values(k, grouped, shallow, monkeypatch):
+    """Every resample against the definition, with most items served by the bit masks of their list's present
+    entries and, where lists are shallow (k + 2 deep), many items short of k present ones that are ranked again
+    (from their whole list, or over all items); k = 25 reaches past the masks' 52 bits (52 deep, not 2k + 8)."""
+    from bioprobe.probing import similarity
+
+    if shallow:
+        monkeypatch.setattr(similarity, "knn_depth", lambda k: k + 2)
+    redone, ranked = [], []
+    first_present, exact_overlap = similarity._first_present, similarity._exact_overlap
+    monkeypatch.setattr(similarity, "_first_present", lambda lists, *rest: (redone.append(len(lists)),
+                                                                             first_present(lists, *rest))[1])
+    monkeypatch.setattr(similarity, "_exact_overlap", lambda *args: (ranked.append(1), exact_overlap(*args))[1])
+    rng = np.random.default_rng(30 + k)
+    X, Y = related(rng, 90, 6, 5, offset=0.5)
+    groups = rng.integers(0, 35, 90) if grouped else None  # units of 0 to about 8 items, scattered over the rows
+    units = make_units(90, groups)
+    pair = Pair(Side(X, units), Side(Y, units))
+    counts = draw_counts(units, 30, seed=k)
+    found = MEASURES["mutual_knn"].function(pair, counts, k=k)
+    for b in range(30):
+        assert found[b] == pytest.approx(naive_resampled_knn(X, Y, units, counts[b], k), abs=1e-12)
+    if shallow:
+        assert redone and ranked
+    else:  # _first_present runs once per side, on the redone items only
+        assert sum(redone) // 2 < int((units.items(counts) > 0).sum()) / 10
+
+
 def test_units_are_resampled_whole_and_the_interval_is_seeded():
     units = make_units(9, ["s2", "s1", "s2", "s3", "s1", "s2", "s3", "s3", "s3"])
     assert list(units.sizes) == [2, 3, 4] and list(units.order) == [1, 4, 0, 2, 5, 3, 6, 7, 8]
