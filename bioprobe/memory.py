@@ -171,6 +171,48 @@ def batch_tokens(model, least: int, gradients: bool = False, keep_hidden: bool =
     return max(least, min(ceiling, int(share * free / per_token) // 256 * 256))
 
 
+def cache_bytes(config, element: int = 4) -> float:
+    """Bytes one token's keys and values take in a decoder's cache: 2 x layers x key/value heads x head size."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", 0)
+    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", 0)
+    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", 0) or 1
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_size = getattr(text, "head_dim", None) or hidden // heads
+    return float(2 * layers * kv_heads * head_size * element)
+
+
+def generation_rows(model, longest: int, prompt: int, fallback: int, share: float = 0.5, ceiling: int = 256,
+                    free: float | None = None) -> int:
+    """Prompts per generation batch on a GPU, from the memory it has free after loading the model: `share` of it
+    over what a row costs — its key/value cache of `longest` tokens twice (scoring fixed answers reads a copy of the
+    batch's cache), one layer's activations of its `prompt` tokens while they are read (`token_bytes` with a context
+    of `longest`) and two vocabulary-wide float32 logit rows — at least 1 and at most `ceiling`; `fallback` (the
+    fixed default) when the free memory cannot be told.
+
+    Args:
+        model: The loaded causal LM (its config, dtype and device).
+        longest: Tokens of a row's cache, padding included.
+        prompt: Tokens of the longest prompt read in one pass.
+        fallback: Rows when the free memory is unknown.
+        share: Share of the free memory the batch may take.
+        ceiling: The most rows per batch.
+        free: Bytes free (default: `available` on the model's device).
+    """
+    import torch
+
+    free = available(str(next(model.parameters()).device)) if free is None else free
+    if free is None:
+        return fallback
+    element = 2 if getattr(model, "dtype", None) in (torch.float16, torch.bfloat16) else 4
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    row = (2 * longest * cache_bytes(config, element)
+           + prompt * token_bytes(config, element, keep_hidden=False, context=longest)
+           + 2 * 4 * getattr(text, "vocab_size", 0))
+    return max(1, min(ceiling, int(share * free / row)))
+
+
 def token_bytes(config, element: int = 4, gradients: bool = False, keep_hidden: bool = True,
                 context: int = 512) -> float:
     """Bytes one token costs in a forward pass of a transformer with this config: its hidden state at every layer

@@ -13,10 +13,23 @@ import numpy as np
 from bioprobe.finetune.decode import StopRule, answer_text
 
 BATCH = {"cpu": 32, "cuda": 64}
-"""Prompts per generation batch by device type. On a CPU a decoding step of one row is bound by reading the weights and
+"""Prompts per generation batch: on a CPU 32, where a decoding step of one row is bound by reading the weights and
 wider steps cost little more (smollm2 with 150 cached tokens: 41 ms for 1 row, 100 ms for 16, 132 ms for 32), while a
 prompt's prefill costs the same per row at any width; benchmarks/generate.py measured 6.5x transformers' batch-1
-greedy `generate` at 32 and 4.7x at 16 (64 NER instructions)."""
+greedy `generate` at 32 and 4.7x at 16 (64 NER instructions). On a GPU the rows follow the memory it has free
+(`default_batch`); 64 is the fallback where that cannot be told."""
+
+
+def default_batch(model, longest: int, prompt: int, device=None) -> int:
+    """Prompts per batch when none is given: `BATCH["cpu"]` on a CPU; on a GPU as many rows as half its free memory
+    holds (`bioprobe.memory.generation_rows`: each row's cache of `longest` tokens, its `prompt` read in one pass),
+    between 1 and 256."""
+    from bioprobe import memory
+
+    device = device or next(model.parameters()).device
+    if device.type == "cpu":
+        return BATCH["cpu"]
+    return memory.generation_rows(model, longest, prompt, BATCH["cuda"])
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,7 @@ def generate_and_score(model, tokenizer, prompts: list[list[int]], caps: list[in
         stop: The prompt format's stop rule (`bioprobe.finetune.decode.stop_rule`); None when every cap is 0.
         answers: For each prompt, the token ids of each fixed answer to score (the same number for every prompt, none
             empty; e.g. the three NLI label words as they follow that prompt), or None.
-        batch_size: Prompts per batch (default `BATCH` of the model's device).
+        batch_size: Prompts per batch (default `default_batch`: 32 on a CPU, from the free memory on a GPU).
         progress: Show a progress bar.
         desc: Its label.
         share_prefix: Read shared prefixes once (False: every prompt is read whole; the same results, for tests and
@@ -113,9 +126,9 @@ def _evaluate(model, tokenizer, pad_id: int, prompts: list[list[int]], caps: lis
         if any(len(answer) == 0 for row in answers for answer in row):
             raise ValueError("An empty answer has no log-likelihood to rank.")
     device = next(model.parameters()).device
-    batch_size = batch_size or BATCH.get(device.type, BATCH["cuda"])
     longest = 2 * max(map(len, prompts), default=0) + max(caps, default=0) + max(
         (len(answer) for row in answers or () for answer in row), default=0)  # a row's cache, padding included
+    batch_size = batch_size or default_batch(model, longest, max(map(len, prompts), default=0), device)
     starts = shared_prefixes(prompts) if share_prefix and _extensible_cache(model, longest) else [0] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: (-caps[i], -(len(prompts[i]) - starts[i]), -starts[i]))
     out: list = [None] * len(prompts)

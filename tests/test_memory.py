@@ -146,3 +146,35 @@ def test_the_estimate_reads_the_kind_from_the_config(tiny_model_dirs, monkeypatc
     monkeypatch.setattr(memory, "estimate", lambda *args, **kwargs: big)
     assert _regime_before_loading(SimpleNamespace(lora=None), resolved, "token", ("O",), False) == "lora"
     assert _regime_before_loading(SimpleNamespace(lora=False), resolved, "token", ("O",), False) == "full"
+
+
+def test_generation_batches_on_a_gpu_follow_the_memory_it_has(monkeypatch):
+    """Mistral-7B in bf16: a cached token costs 2 x 32 layers x 8 key/value heads x 128 x 2 bytes = 131,072; a row
+    of 512 prompt tokens and 64 new ones keeps 2 x 512 + 64 = 1,088 tokens, twice (the answer scores read a copy):
+    285,212,672 bytes; reading its prompt 512 x 2 x (4,096 + 2 x 14,336 + 4 x 4,096 + 32 x 1,088) = 85,983,232;
+    two logit rows 2 x 4 x 32,000 = 256,000: 371,451,904 bytes a row. Half of 40 GiB holds 57.8 rows -> 57."""
+    from types import SimpleNamespace
+
+    import transformers
+
+    from bioprobe.finetune.generate import BATCH, default_batch
+
+    config = transformers.MistralConfig()
+    assert memory.cache_bytes(config, 2) == 131_072
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config, self.dtype = config, torch.bfloat16
+            self.weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.bfloat16))
+
+    model = Model()
+    assert memory.generation_rows(model, 1088, 512, 64, free=40 * memory.GIB) == 57
+    assert memory.generation_rows(model, 1088, 512, 64, free=2 * memory.GIB) == 2  # 1 GiB / 371,451,904 = 2.9
+    assert memory.generation_rows(model, 1088, 512, 64, free=100 * 1024) == 1  # never none
+    assert memory.generation_rows(model, 10, 4, 64, free=80 * memory.GIB) == 256  # the ceiling
+    monkeypatch.setattr(memory, "available", lambda device: None)
+    assert memory.generation_rows(model, 1088, 512, 64) == 64  # free memory unknown: the fixed default
+    monkeypatch.setattr(memory, "available", lambda device: 40.0 * memory.GIB)
+    assert default_batch(model, 1088, 512, SimpleNamespace(type="cuda")) == 57
+    assert default_batch(model, 1088, 512, torch.device("cpu")) == BATCH["cpu"] == 32  # a CPU is bound by compute
