@@ -311,8 +311,8 @@ BLOCK_BYTES = 256 * 2**20
 UNIT_PRODUCTS_BYTES = 512 * 2**20
 """Largest `[units, d_x, d_y]` float32 stack of per-unit cross-products `X_g^T Y_g` kept for the Procrustes
 resamples; above it the stack is rebuilt in unit chunks for each chunk of resamples (slower, bounded memory)."""
-DRAW_CHUNK = 50
-"""Resamples scored at once."""
+DRAW_CHUNK = 100
+"""Resamples scored at once (by one thread; see `_resampled_values`)."""
 
 
 @dataclass(frozen=True)
@@ -622,7 +622,9 @@ def cka_resampled(pair: Pair, counts: np.ndarray, *, debiased: bool = True, **_)
 
 
 def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> np.ndarray:
-    """`[last - first, d_x, d_y]` cross-products `X_g^T Y_g` of units `first:last`."""
+    """`[last - first, d_x, d_y]` cross-products `X_g^T Y_g` of units `first:last` (each summed in float64)."""
+    from threadpoolctl import threadpool_limits
+
     units, x, y = pair.units, pair.x, pair.y
     out = np.empty((last - first, x.d, y.d), dtype=dtype)
     ends = np.concatenate([units.starts[1:], [units.n]])
@@ -630,54 +632,66 @@ def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> np.nd
         rows = units.starts[first:last]
         np.einsum("gi,gj->gij", x.x[rows].astype(dtype), y.x[rows].astype(dtype), out=out)
         return out
-    for g in range(first, last):
-        a, b = units.starts[g], ends[g]
-        out[g - first] = x.x[a:b].T @ y.x[a:b]
+    product = np.empty((x.d, y.d))  # reused: a fresh d x d result per unit cost more in page faults than the GEMM
+    with threadpool_limits(limits=1, user_api="blas"):  # products of a few rows: threads only wait on each other
+        for g in range(first, last):
+            a, b = units.starts[g], ends[g]
+            np.matmul(x.x[a:b].T, y.x[a:b], out=product)
+            out[g - first] = product
     return out
 
 
+def _products(pair: Pair) -> np.ndarray | None:
+    """The pair's `[G, d_x, d_y]` per-unit products, made once: float64 for small inputs, float32 up to
+    `UNIT_PRODUCTS_BYTES`; None above it (they are rebuilt in unit chunks for each chunk of resamples)."""
+    G, dx, dy = pair.units.count, pair.x.d, pair.y.d
+    if pair.products is None:
+        if G * dx * dy <= SMALL_GRAM / 200:  # small: float64 throughout
+            pair.products = _unit_products(pair, 0, G, np.float64)
+        elif G * dx * dy * 4 <= UNIT_PRODUCTS_BYTES:
+            pair.products = _unit_products(pair, 0, G)
+    return pair.products
+
+
 def _cross_resampled(pair: Pair, counts: np.ndarray) -> np.ndarray:
-    """`[B, d_x, d_y]` float64 `sum_i w_i x_i y_i^T` of the (globally centred) features under each resample."""
+    """`[B, d_x, d_y]` `sum_i w_i x_i y_i^T` of the (globally centred) features under each resample: float64 for the
+    data set and for small inputs, else float32 (a float32 GEMM of the counts with the float32 unit products)."""
     if _all_ones(counts):
         if pair.x.small:
             return (pair.x.x.T @ pair.y.x)[None]
         return _torch_matmul(pair.x.x.T.astype(np.float32), pair.y.x.astype(np.float32)).astype(np.float64)[None]
     G, dx, dy = pair.units.count, pair.x.d, pair.y.d
-    if G * dx * dy <= SMALL_GRAM / 200:  # small: float64 throughout
-        if pair.products is None:
-            pair.products = _unit_products(pair, 0, G, np.float64)
-        return (counts.astype(np.float64) @ pair.products.reshape(G, -1)).reshape(len(counts), dx, dy)
+    products = _products(pair)
+    if products is not None:
+        return (counts.astype(products.dtype) @ products.reshape(G, -1)).reshape(len(counts), dx, dy)
     flat = counts.astype(np.float32)
-    if G * dx * dy * 4 <= UNIT_PRODUCTS_BYTES:
-        if pair.products is None:
-            pair.products = _unit_products(pair, 0, G)
-        out = _torch_matmul(flat, pair.products.reshape(G, -1))
-    else:
-        out = np.zeros((len(counts), dx * dy), dtype=np.float32)
-        step = max(1, UNIT_PRODUCTS_BYTES // (4 * dx * dy))
-        for first in range(0, G, step):
-            last = min(G, first + step)
-            out += _torch_matmul(flat[:, first:last], _unit_products(pair, first, last).reshape(last - first, -1))
-    return out.reshape(len(counts), dx, dy).astype(np.float64)
+    out = np.zeros((len(counts), dx * dy), dtype=np.float32)
+    step = max(1, UNIT_PRODUCTS_BYTES // (4 * dx * dy))
+    for first in range(0, G, step):
+        last = min(G, first + step)
+        out += flat[:, first:last] @ _unit_products(pair, first, last).reshape(last - first, -1)
+    return out.reshape(len(counts), dx, dy)
 
 
-def _nuclear_norms(mats: np.ndarray) -> np.ndarray:
-    """`[B]` nuclear norms of `[B, p, q]` float64 matrices: square roots of the eigenvalues of the smaller Gram
-    matrix `M^T M` or `M M^T` (float64 eigenvalues: a singular value of 1e-8 of the largest is still resolved),
-    the batch split between two threads with one BLAS thread each."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    def norms(part):
-        gram = part.transpose(0, 2, 1) @ part if part.shape[2] <= part.shape[1] else part @ part.transpose(0, 2, 1)
-        return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum(axis=1)
-
-    if len(mats) < 4:
-        return norms(mats)
-    halves = np.array_split(mats, 2)
-    with threadpool_limits(limits=1), ThreadPoolExecutor(2) as pool:
-        return np.concatenate(list(pool.map(norms, halves)))
+def _nuclear_norms(pair: Pair, counts: np.ndarray, sx: np.ndarray, sy: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """`[B]` nuclear norms of the resamples' cross-products centred on their means, `X^T W Y - sx sy^T / N`
+    (`sx`, `sy`: `[B, d]` weighted sums, `N`: `[B]` sizes): square roots of the eigenvalues of the smaller Gram matrix
+    `M^T M` or `M M^T` (float64 eigenvalues: a singular value of 1e-8 of the largest is still resolved). After one
+    GEMM of the counts with the unit products, one resample at a time: its float64 matrix, the correction, the Gram
+    matrix and its eigenvalues, so that these `d x d` intermediates stay in cache (no `[B, d, d]` float64 copies).
+    `compare` scores chunks of resamples in parallel threads."""
+    dx, dy = pair.x.d, pair.y.d
+    cross = _cross_resampled(pair, counts)
+    out = np.empty(len(counts))
+    m, mean = np.empty((dx, dy)), np.empty((dx, dy))
+    for b in range(len(counts)):
+        m[...] = cross[b]
+        np.multiply.outer(sx[b], sy[b], out=mean)
+        mean /= N[b]
+        m -= mean
+        gram = m.T @ m if dy <= dx else m @ m.T
+        out[b] = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum()
+    return out
 
 
 RANK_TOL = 1e-12
@@ -727,6 +741,8 @@ def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
     Returns:
         `[B]` distances in [0, 2]; nan where a representation is constant on the resample.
     """
+    from threadpoolctl import threadpool_limits
+
     x, y = pair.x, pair.y
     w = counts.astype(np.float64)
     N = w @ pair.units.sizes
@@ -735,13 +751,13 @@ def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
     ny = w @ y.unit_sq - np.einsum("bd,bd->b", sy, sy) / N
     if not _all_ones(counts) and pair.units.n < min(x.d, y.d):  # fewer items than dimensions
         nuclear = _nuclear_norms_in_item_space(pair, counts)
-    else:
+    elif _all_ones(counts):
         cross = _cross_resampled(pair, counts)
         cross -= sx[:, :, None] * sy[:, None, :] / N[:, None, None]
-        if _all_ones(counts):
+        with threadpool_limits(limits=1, user_api="blas"):  # one d x d SVD: threads only wait on each other
             nuclear = np.array([np.linalg.svd(cross[0], compute_uv=False).sum()])
-        else:
-            nuclear = _nuclear_norms(cross)
+    else:
+        nuclear = _nuclear_norms(pair, counts, sx, sy, N)
     constant = (nx <= ZERO_TOL * (w @ x.unit_sq)) | (ny <= ZERO_TOL * (w @ y.unit_sq)) | (nx <= 0) | (ny <= 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(constant, np.nan, 2.0 - 2.0 * nuclear / np.sqrt(nx * ny))
@@ -977,6 +993,33 @@ def check_items(units: Units, names, k: int, debiased: bool = True) -> None:
         raise ValueError(f"Similarity needs at least 2 items; there are {units.n}.")
 
 
+def _workers() -> int:
+    """Threads that score chunks of resamples: the cores this process may use, at most 8."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+def _resampled_values(function: Callable[..., np.ndarray], pair: Pair, counts: np.ndarray, options: dict) -> np.ndarray:
+    """A measure's `[draws]` values on the resamples `counts`, all with one BLAS thread: the first alone (it makes the
+    pair's cached terms), the others in chunks of `DRAW_CHUNK` in parallel threads. A chunk is small GEMMs,
+    element-wise passes over `[chunk, n]` arrays and, for Procrustes, one `d x d` eigenproblem per resample; each keeps
+    at most one core busy (numpy releases the GIL in them), so chunks side by side use the cores that one call at a
+    time left idle (on 2 cores, multi-threaded BLAS calls of these sizes mostly waited on each other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    chunks = [counts[i:i + DRAW_CHUNK] for i in range(1, len(counts), DRAW_CHUNK)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        first = function(pair, counts[:1], **options)
+        if len(chunks) <= 1 or _workers() == 1:
+            return np.concatenate([first] + [function(pair, chunk, **options) for chunk in chunks])
+        with ThreadPoolExecutor(_workers()) as pool:
+            return np.concatenate([first] + list(pool.map(lambda chunk: function(pair, chunk, **options), chunks)))
+
+
 def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, k: int = 10,
             debiased: bool = True, level: float = 0.95, pair: Pair | None = None) -> dict[str, Estimate]:
     """Each measure of one pair of representations with a bootstrap interval over items (or groups): the percentile
@@ -1018,8 +1061,7 @@ def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, 
         value = float(function(pair, ones, **options)[0])
         low = high = offset = float("nan")
         if counts is not None:
-            values = np.concatenate([function(pair, counts[i:i + DRAW_CHUNK], **options)
-                                     for i in range(0, draws, DRAW_CHUNK)])
+            values = _resampled_values(function, pair, counts, options)
             values = values[np.isfinite(values)]
             if len(values) and value == value:
                 q_low, middle, q_high = np.percentile(values, [tail, 50, 100 - tail])
