@@ -313,6 +313,9 @@ UNIT_PRODUCTS_BYTES = 512 * 2**20
 resamples; above it the stack is rebuilt in unit chunks for each chunk of resamples (slower, bounded memory)."""
 DRAW_CHUNK = 100
 """Resamples scored at once (by one thread; see `_resampled_values`)."""
+PRODUCT_BLOCK_BYTES = 24 * 2**20
+"""Largest block of the Procrustes unit products and of their GEMM with a chunk's counts: below the C allocator's
+32 MiB, up to which freed memory is reused rather than returned (fresh pages cost page faults)."""
 
 
 @dataclass(frozen=True)
@@ -621,29 +624,44 @@ def cka_resampled(pair: Pair, counts: np.ndarray, *, debiased: bool = True, **_)
         return hxy / np.sqrt(np.where(constant, np.nan, hxx * hyy))
 
 
-def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> np.ndarray:
-    """`[last - first, d_x, d_y]` cross-products `X_g^T Y_g` of units `first:last` (each summed in float64)."""
+def _column_blocks(pair: Pair, itemsize: int) -> list[slice]:
+    """Ranges of the flattened `d_x d_y` products (whole rows of `X^T Y`) in which the products and their GEMM with
+    the counts are stored: each at most `PRODUCT_BLOCK_BYTES` for the rows of one GEMM (all units, the units of one
+    chunk where they are rebuilt, or `DRAW_CHUNK` resamples if more)."""
+    G, dx, dy = pair.units.count, pair.x.d, pair.y.d
+    rows = max(min(G, max(1, UNIT_PRODUCTS_BYTES // (4 * dx * dy))), DRAW_CHUNK)
+    step = max(1, PRODUCT_BLOCK_BYTES // (itemsize * dy * rows))
+    return [slice(i * dy, min(dx, i + step) * dy) for i in range(0, dx, step)]
+
+
+def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> list[np.ndarray]:
+    """Cross-products `X_g^T Y_g` of units `first:last` (each summed in float64), flattened and stored in column
+    blocks (`_column_blocks`): `[last - first, columns]` arrays."""
     from threadpoolctl import threadpool_limits
 
     units, x, y = pair.units, pair.x, pair.y
-    out = np.empty((last - first, x.d, y.d), dtype=dtype)
-    ends = np.concatenate([units.starts[1:], [units.n]])
+    blocks = _column_blocks(pair, np.dtype(dtype).itemsize)
     if (units.sizes[first:last] == 1).all():  # one item per unit: outer products
         rows = units.starts[first:last]
-        np.einsum("gi,gj->gij", x.x[rows].astype(dtype), y.x[rows].astype(dtype), out=out)
-        return out
+        a, b = x.x[rows].astype(dtype), y.x[rows].astype(dtype)
+        return [np.einsum("gi,gj->gij", a[:, block.start // y.d:block.stop // y.d], b).reshape(last - first, -1)
+                for block in blocks]
+    out = [np.empty((last - first, block.stop - block.start), dtype=dtype) for block in blocks]
+    ends = np.concatenate([units.starts[1:], [units.n]])
     product = np.empty((x.d, y.d))  # reused: a fresh d x d result per unit cost more in page faults than the GEMM
+    flat = product.reshape(-1)
     with threadpool_limits(limits=1, user_api="blas"):  # products of a few rows: threads only wait on each other
         for g in range(first, last):
             a, b = units.starts[g], ends[g]
             np.matmul(x.x[a:b].T, y.x[a:b], out=product)
-            out[g - first] = product
+            for part, block in zip(out, blocks):
+                part[g - first] = flat[block]
     return out
 
 
-def _products(pair: Pair) -> np.ndarray | None:
-    """The pair's `[G, d_x, d_y]` per-unit products, made once: float64 for small inputs, float32 up to
-    `UNIT_PRODUCTS_BYTES`; None above it (they are rebuilt in unit chunks for each chunk of resamples)."""
+def _products(pair: Pair) -> list[np.ndarray] | None:
+    """The pair's per-unit products (`_unit_products` of all units), made once: float64 for small inputs, float32 up
+    to `UNIT_PRODUCTS_BYTES`; None above it (they are rebuilt in unit chunks for each chunk of resamples)."""
     G, dx, dy = pair.units.count, pair.x.d, pair.y.d
     if pair.products is None:
         if G * dx * dy <= SMALL_GRAM / 200:  # small: float64 throughout
@@ -653,24 +671,32 @@ def _products(pair: Pair) -> np.ndarray | None:
     return pair.products
 
 
-def _cross_resampled(pair: Pair, counts: np.ndarray) -> np.ndarray:
-    """`[B, d_x, d_y]` `sum_i w_i x_i y_i^T` of the (globally centred) features under each resample: float64 for the
-    data set and for small inputs, else float32 (a float32 GEMM of the counts with the float32 unit products)."""
-    if _all_ones(counts):
-        if pair.x.small:
-            return (pair.x.x.T @ pair.y.x)[None]
-        return _torch_matmul(pair.x.x.T.astype(np.float32), pair.y.x.astype(np.float32)).astype(np.float64)[None]
-    G, dx, dy = pair.units.count, pair.x.d, pair.y.d
+def _cross_resampled(pair: Pair) -> np.ndarray:
+    """`[1, d_x, d_y]` float64 `sum_i x_i y_i^T` of the (globally centred) features of the data set (float32 products
+    for large inputs)."""
+    if pair.x.small:
+        return (pair.x.x.T @ pair.y.x)[None]
+    return _torch_matmul(pair.x.x.T.astype(np.float32), pair.y.x.astype(np.float32)).astype(np.float64)[None]
+
+
+def _cross_blocks(pair: Pair, counts: np.ndarray) -> list[np.ndarray]:
+    """`sum_i w_i x_i y_i^T` of the (globally centred) features under each resample, flattened, in the column blocks
+    of the products (`[B, columns]` arrays): a GEMM of the counts with the unit products, float64 for small inputs,
+    else float32. Blocks of at most `PRODUCT_BLOCK_BYTES` are reused by the allocator where one `[B, d_x d_y]` array
+    would be fresh memory each time (page faults cost as much as a third of the GEMM)."""
+    G = pair.units.count
     products = _products(pair)
     if products is not None:
-        return (counts.astype(products.dtype) @ products.reshape(G, -1)).reshape(len(counts), dx, dy)
+        flat = counts.astype(products[0].dtype)
+        return [flat @ part for part in products]
     flat = counts.astype(np.float32)
-    out = np.zeros((len(counts), dx * dy), dtype=np.float32)
-    step = max(1, UNIT_PRODUCTS_BYTES // (4 * dx * dy))
+    out = [np.zeros((len(counts), block.stop - block.start), dtype=np.float32) for block in _column_blocks(pair, 4)]
+    step = max(1, UNIT_PRODUCTS_BYTES // (4 * pair.x.d * pair.y.d))
     for first in range(0, G, step):
         last = min(G, first + step)
-        out += flat[:, first:last] @ _unit_products(pair, first, last).reshape(last - first, -1)
-    return out.reshape(len(counts), dx, dy)
+        for total, part in zip(out, _unit_products(pair, first, last)):
+            total += flat[:, first:last] @ part
+    return out
 
 
 def _nuclear_norms(pair: Pair, counts: np.ndarray, sx: np.ndarray, sy: np.ndarray, N: np.ndarray) -> np.ndarray:
@@ -681,11 +707,14 @@ def _nuclear_norms(pair: Pair, counts: np.ndarray, sx: np.ndarray, sy: np.ndarra
     matrix and its eigenvalues, so that these `d x d` intermediates stay in cache (no `[B, d, d]` float64 copies).
     `compare` scores chunks of resamples in parallel threads."""
     dx, dy = pair.x.d, pair.y.d
-    cross = _cross_resampled(pair, counts)
+    cross = _cross_blocks(pair, counts)
+    blocks = _column_blocks(pair, cross[0].itemsize)
     out = np.empty(len(counts))
     m, mean = np.empty((dx, dy)), np.empty((dx, dy))
+    flat = m.reshape(-1)
     for b in range(len(counts)):
-        m[...] = cross[b]
+        for part, block in zip(cross, blocks):
+            flat[block] = part[b]
         np.multiply.outer(sx[b], sy[b], out=mean)
         mean /= N[b]
         m -= mean
@@ -752,7 +781,7 @@ def procrustes_resampled(pair: Pair, counts: np.ndarray, **_) -> np.ndarray:
     if not _all_ones(counts) and pair.units.n < min(x.d, y.d):  # fewer items than dimensions
         nuclear = _nuclear_norms_in_item_space(pair, counts)
     elif _all_ones(counts):
-        cross = _cross_resampled(pair, counts)
+        cross = _cross_resampled(pair)
         cross -= sx[:, :, None] * sy[:, None, :] / N[:, None, None]
         with threadpool_limits(limits=1, user_api="blas"):  # one d x d SVD: threads only wait on each other
             nuclear = np.array([np.linalg.svd(cross[0], compute_uv=False).sum()])

@@ -371,6 +371,32 @@ def test_procrustes_with_fewer_items_than_dimensions_is_computed_in_item_space_w
         assert procrustes[b] == pytest.approx(ding_procrustes(Xb, Yb), abs=1e-10)
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_procrustes_resamples_are_the_same_whichever_way_the_unit_products_are_stored(grouped, monkeypatch):
+    """float32 unit products in one block, in column blocks, or rebuilt in chunks of units for each chunk of
+    resamples (too many units to keep): the same values, those of the resampled data sets."""
+    from bioprobe.probing import similarity
+
+    rng = np.random.default_rng(18)
+    X, Y = related(rng, 60, 7, 5, offset=1.0)
+    units = make_units(60, rng.integers(0, 25, 60) if grouped else None)
+    counts = draw_counts(units, 7, seed=1)
+    monkeypatch.setattr(similarity, "SMALL_GRAM", 0)
+    found = {}
+    for route, block_bytes, kept_bytes in [("one block", 2**30, 2**30), ("columns", 200, 2**30), ("rebuilt", 200, 500)]:
+        monkeypatch.setattr(similarity, "PRODUCT_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(similarity, "UNIT_PRODUCTS_BYTES", kept_bytes)
+        pair = Pair(Side(X, units), Side(Y, units))
+        found[route] = MEASURES["procrustes"].function(pair, counts)
+        assert (pair.products is None) == (route == "rebuilt")
+        assert route == "one block" or len(similarity._column_blocks(pair, 4)) > 1
+    for b in range(7):
+        expected = ding_procrustes(resampled_set(X, units, counts[b]), resampled_set(Y, units, counts[b]))
+        for route, values in found.items():
+            assert values[b] == pytest.approx(expected, abs=1e-5), route
+            assert values[b] == pytest.approx(found["one block"][b], abs=1e-6), route
+
+
 def resampled_debiased_cka(X, Y, items):
     """Debiased CKA of a resampled data set by Song et al.'s formula with explicit kernels, in which every pair of
     copies of one item (`items`: each point's original item) is left out like the diagonal."""
