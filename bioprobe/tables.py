@@ -268,8 +268,9 @@ def similarity_tables(table) -> list[Table]:
         names = [SIMILARITY_COLUMNS[m][0] for m in measures]
         caption = (f"{task_title(task)} representation similarity with the pretrained model: "
                    + ", ".join(names) + " of the last layer with the same pretrained layer (95 % bootstrap interval "
-                   "over the test items; sentences for NER), and the layer each measure says changed most (lowest "
-                   "CKA and k-NN overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
+                   + ("over test sentences, the words of a sentence resampled together" if task == "ner" else
+                      "over test items") + "), and the layer each measure says changed most (lowest CKA and k-NN "
+                   "overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
         tables.append(Table(f"similarity_{task}", caption,
                             ["model", "training data", *[f"{name}, last layer" for name in names],
                              "layer that changed most (" + " / ".join(names) + ")"], body, "probing"))
