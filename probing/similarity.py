@@ -212,18 +212,20 @@ def _pair_products(px: list[_Layer], py: list[_Layer], same: bool) -> tuple[np.n
 
 
 def _feature_products(px: list[_Layer], py: list[_Layer], same: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pair and self terms as `||Xc^T Yc||_F^2`, accumulated over row chunks."""
-    self_x = np.array([_cross_norm(a, a) for a in px])
-    self_y = self_x if same else np.array([_cross_norm(b, b) for b in py])
+    """Pair and self terms as `||Xc^T Yc||_F^2`, accumulated over row chunks; the products in parallel threads."""
+    selves = px if same else px + py
+    pairs = [(i, j) for i in range(len(px)) for j in range(len(py)) if not same or j > i]
+    norms = _parallel(lambda ab: _cross_norm(*ab), [(a, a) for a in selves] + [(px[i], py[j]) for i, j in pairs],
+                      _workers())
+    self_x = np.array(norms[:len(px)])
+    self_y = self_x if same else np.array(norms[len(px):len(selves)])
     cross = np.empty((len(px), len(py)))
-    for i, a in enumerate(px):
-        for j, b in enumerate(py):
-            if same and j < i:
-                cross[i, j] = cross[j, i]
-            elif same and j == i:
-                cross[i, j] = self_x[i]
-            else:
-                cross[i, j] = _cross_norm(a, b)
+    for (i, j), value in zip(pairs, norms[len(selves):]):
+        cross[i, j] = value
+        if same:
+            cross[j, i] = value
+    if same:
+        np.fill_diagonal(cross, self_x)
     return cross, self_x, self_y
 
 
@@ -307,7 +309,7 @@ SMALL_GRAM = 2e9
 reductions are still summed in float64). The caches hold fp16 activations, so float32 products lose nothing that the
 inputs had; the tests compare both routes."""
 BLOCK_BYTES = 256 * 2**20
-"""Memory for the `[rows, n]` Gram row blocks of one pass over the items."""
+"""Memory for the `[rows, n]` Gram row blocks of one pass over the items, per thread (`_parallel`)."""
 UNIT_PRODUCTS_BYTES = 512 * 2**20
 """Largest `[units, d_x, d_y]` float32 stack of per-unit cross-products `X_g^T Y_g` kept for the Procrustes
 resamples; above it the stack is rebuilt in unit chunks for each chunk of resamples (slower, bounded memory)."""
@@ -333,6 +335,7 @@ class Units:
     starts: np.ndarray
     index: np.ndarray
     sizes: np.ndarray
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -407,7 +410,8 @@ class Side:
         self.norms = np.where(norms > 0, norms, 1.0)
         self.kk: np.ndarray | None = None
         self.neighbours: np.ndarray | None = None
-        self._x32: np.ndarray | None = None
+        self._x32 = None
+        self._md: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -425,17 +429,24 @@ class Side:
         """`[stop - start, n]` rows of the centred Gram matrix `K` (float64 for small inputs, else float32)."""
         if self.small:
             return self.x[start:stop] @ self.x.T
+        x32 = self.x32()
+        return (x32[start:stop] @ x32.T).numpy()
+
+    def x32(self):
+        """`x` in float32, as a torch tensor (made once)."""
         import torch
 
         if self._x32 is None:
             self._x32 = torch.from_numpy(self.x.astype(np.float32))
-        return (self._x32[start:stop] @ self._x32.T).numpy()
+        return self._x32
 
     def cosine_rows(self, start: int, stop: int, gram: np.ndarray) -> np.ndarray:
         """Cosine similarities of the uncentred rows `start:stop` with every row, from the centred Gram rows (the
         mean added back: `x_i . x_j + (x_i + x_j) . mean + |mean|^2`, over the norms), self-similarity `-inf`;
         overwrites `gram`."""
-        md = self.x @ self.mean
+        if self._md is None:
+            self._md = self.x @ self.mean
+        md = self._md
         scale = 1.0 / self.norms
         gram += (md[start:stop] + self.mean @ self.mean)[:, None].astype(gram.dtype)
         gram += md[None, :].astype(gram.dtype)
@@ -475,12 +486,14 @@ def _reduce_units(block: np.ndarray, units: Units, start: int, stop: int, onehot
 
 
 def _onehot(units: Units):
-    """`[n, G]` float32 torch one-hot matrix of each item's unit."""
+    """`[n, G]` float32 torch one-hot matrix of each item's unit (made once per `Units`)."""
     import torch
 
-    out = torch.zeros((units.n, units.count), dtype=torch.float32)
-    out[torch.arange(units.n), torch.from_numpy(units.index)] = 1.0
-    return out
+    if "onehot" not in units._cache:
+        out = torch.zeros((units.n, units.count), dtype=torch.float32)
+        out[torch.arange(units.n), torch.from_numpy(units.index)] = 1.0
+        units._cache["onehot"] = out
+    return units._cache["onehot"]
 
 
 def _top(scores: np.ndarray, m: int, start: int) -> np.ndarray:
@@ -498,6 +511,32 @@ def _top(scores: np.ndarray, m: int, start: int) -> np.ndarray:
     return np.take_along_axis(index, np.argsort(-values, axis=1, kind="stable"), 1)
 
 
+def _parallel(function: Callable, items: list, workers: int) -> list:
+    """`[function(item) for item in items]` in `workers` threads, with one BLAS and one torch thread each: the
+    element-wise passes, reductions and top-k searches between GEMMs keep only one core busy each (numpy and torch
+    release the GIL in them), and on 2 cores multi-threaded GEMMs of a row block mostly waited on each other. Called
+    from one of these threads, it runs the items in turn."""
+    import threading
+
+    if workers == 1 or len(items) < 2 or threading.current_thread() is not threading.main_thread():
+        return [function(item) for item in items]
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")  # only where it is in use
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(function, items))
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+
+
 def _gram_pass(sides: list[Side], pair: Pair | None, depth: int, kk: bool = True) -> None:
     """One pass over row blocks of the sides' Gram matrices, filling what is still missing: each side's `kk` (when
     `kk`), its neighbour lists (`depth` per item, 0: none) and the pair's cross term `kl` (when `pair`)."""
@@ -512,7 +551,9 @@ def _gram_pass(sides: list[Side], pair: Pair | None, depth: int, kk: bool = True
     nn = {id(s): np.empty((units.n, min(depth, units.n - 1)), dtype=np.int64) for s in need_nn}
     kl = np.empty((G, G)) if need_kl else None
     onehot = _onehot(units) if (need_kk or need_kl) and not sides[0].small else None
-    for start, stop in _row_blocks(units, units.n, 2 * len(sides) + 2):
+
+    def block(rows: tuple[int, int]) -> None:
+        start, stop = rows
         grams = {id(s): s.gram_rows(start, stop) for s in sides}
         g0, g1 = np.searchsorted(units.starts, start), np.searchsorted(units.starts, stop)
         for s in need_kk:
@@ -521,6 +562,15 @@ def _gram_pass(sides: list[Side], pair: Pair | None, depth: int, kk: bool = True
             kl[g0:g1] = _reduce_units(grams[id(pair.x)] * grams[id(pair.y)], units, start, stop, onehot)
         for s in need_nn:  # last: the cosine rows overwrite the Gram rows
             nn[id(s)][start:stop] = _top(s.cosine_rows(start, stop, grams[id(s)]), depth, start)
+
+    for s in sides:  # shared by the threads: made before them
+        if not s.small:
+            s.x32()
+        if need_nn and s._md is None:
+            s._md = s.x @ s.mean
+    # the same blocks whatever the threads: a unit's kernel sums are GEMMs over its block's rows, whose float32
+    # rounding would change with the block
+    _parallel(block, _row_blocks(units, units.n, 2 * len(sides) + 2), _workers())
     for s in need_kk:
         s.kk = kk_of[id(s)]
     for s in need_nn:
@@ -637,8 +687,6 @@ def _column_blocks(pair: Pair, itemsize: int) -> list[slice]:
 def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> list[np.ndarray]:
     """Cross-products `X_g^T Y_g` of units `first:last` (each summed in float64), flattened and stored in column
     blocks (`_column_blocks`): `[last - first, columns]` arrays."""
-    from threadpoolctl import threadpool_limits
-
     units, x, y = pair.units, pair.x, pair.y
     blocks = _column_blocks(pair, np.dtype(dtype).itemsize)
     if (units.sizes[first:last] == 1).all():  # one item per unit: outer products
@@ -648,14 +696,18 @@ def _unit_products(pair: Pair, first: int, last: int, dtype=np.float32) -> list[
                 for block in blocks]
     out = [np.empty((last - first, block.stop - block.start), dtype=dtype) for block in blocks]
     ends = np.concatenate([units.starts[1:], [units.n]])
-    product = np.empty((x.d, y.d))  # reused: a fresh d x d result per unit cost more in page faults than the GEMM
-    flat = product.reshape(-1)
-    with threadpool_limits(limits=1, user_api="blas"):  # products of a few rows: threads only wait on each other
-        for g in range(first, last):
+    def fill(span: tuple[int, int]) -> None:
+        product = np.empty((x.d, y.d))  # reused: a fresh d x d result per unit cost more in page faults than the GEMM
+        flat = product.reshape(-1)
+        for g in range(*span):
             a, b = units.starts[g], ends[g]
             np.matmul(x.x[a:b].T, y.x[a:b], out=product)
             for part, block in zip(out, blocks):
                 part[g - first] = flat[block]
+
+    # products of a few rows: BLAS threads only wait on each other; threads take halves of the units instead
+    bounds = np.linspace(first, last, _workers() + 1).astype(int)
+    _parallel(fill, [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a], _workers())
     return out
 
 
@@ -1036,17 +1088,12 @@ def _resampled_values(function: Callable[..., np.ndarray], pair: Pair, counts: n
     element-wise passes over `[chunk, n]` arrays and, for Procrustes, one `d x d` eigenproblem per resample; each keeps
     at most one core busy (numpy releases the GIL in them), so chunks side by side use the cores that one call at a
     time left idle (on 2 cores, multi-threaded BLAS calls of these sizes mostly waited on each other)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from threadpoolctl import threadpool_limits
 
     chunks = [counts[i:i + DRAW_CHUNK] for i in range(1, len(counts), DRAW_CHUNK)]
     with threadpool_limits(limits=1, user_api="blas"):
         first = function(pair, counts[:1], **options)
-        if len(chunks) <= 1 or _workers() == 1:
-            return np.concatenate([first] + [function(pair, chunk, **options) for chunk in chunks])
-        with ThreadPoolExecutor(_workers()) as pool:
-            return np.concatenate([first] + list(pool.map(lambda chunk: function(pair, chunk, **options), chunks)))
+    return np.concatenate([first] + _parallel(lambda chunk: function(pair, chunk, **options), chunks, _workers()))
 
 
 def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, k: int = 10,
