@@ -268,9 +268,9 @@ def similarity_tables(table) -> list[Table]:
         names = [SIMILARITY_COLUMNS[m][0] for m in measures]
         caption = (f"{task_title(task)} representation similarity with the pretrained model: "
                    + ", ".join(names) + " of the last layer with the same pretrained layer (95 % bootstrap interval "
-                   + ("over test sentences, the words of a sentence resampled together" if task == "ner" else
-                      "over test items") + "), and the layer each measure says changed most (lowest CKA and k-NN "
-                   "overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
+                   f"over the test {TASKS[task].items if task in TASKS else 'items'}, those of one sentence drawn "
+                   "together where the probe reads words), and the layer each measure says changed most (lowest CKA "
+                   "and k-NN overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
         tables.append(Table(f"similarity_{task}", caption,
                             ["model", "training data", *[f"{name}, last layer" for name in names],
                              "layer that changed most (" + " / ".join(names) + ")"], body, "probing"))
