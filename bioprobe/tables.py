@@ -1,8 +1,7 @@
 """The report's tables, built from the tidy result rows and rendered as Markdown, LaTeX (booktabs) and HTML:
 fine-tuning scores by size, the generative evaluation, the clinical prompts, the probing summary, the similarity
-measures with their intervals, the attention summary, the attribution share, which changes
-matter (weight difference, reverting, amnesic erasure) and what the tuned model says (output divergence, logit
-lens)."""
+measures with their intervals, the attention summary, the attribution share, which changes matter (weight
+difference, reverting, amnesic erasure) and what the tuned model says (output divergence, logit lens)."""
 
 from __future__ import annotations
 
