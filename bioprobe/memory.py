@@ -171,15 +171,34 @@ def batch_tokens(model, least: int, gradients: bool = False, keep_hidden: bool =
     return max(least, min(ceiling, int(share * free / per_token) // 256 * 256))
 
 
+@dataclass(frozen=True)
+class Shape:
+    """The sizes of a transformer that its memory per token depends on, read from its (text) config under either
+    naming (BERT / Llama: `hidden_size`, ...; GPT-2: `n_embd`, ...)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    inner: int
+    kv_heads: int
+    head_size: int
+    vocab: int
+
+    @classmethod
+    def of(cls, config) -> Shape:
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", 0)
+        heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", 0)
+        return cls(hidden, getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", 0), heads,
+                   getattr(text, "intermediate_size", None) or getattr(text, "n_inner", None) or 4 * hidden,
+                   getattr(text, "num_key_value_heads", None) or heads,
+                   getattr(text, "head_dim", None) or hidden // max(heads, 1), getattr(text, "vocab_size", 0))
+
+
 def cache_bytes(config, element: int = 4) -> float:
     """Bytes one token's keys and values take in a decoder's cache: 2 x layers x key/value heads x head size."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", 0)
-    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", 0)
-    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", 0) or 1
-    kv_heads = getattr(text, "num_key_value_heads", None) or heads
-    head_size = getattr(text, "head_dim", None) or hidden // heads
-    return float(2 * layers * kv_heads * head_size * element)
+    shape = Shape.of(config)
+    return float(2 * shape.layers * shape.kv_heads * shape.head_size * element)
 
 
 def generation_rows(model, longest: int, prompt: int, fallback: int, share: float = 0.5, ceiling: int = 256,
@@ -206,10 +225,9 @@ def generation_rows(model, longest: int, prompt: int, fallback: int, share: floa
         return fallback
     element = 2 if getattr(model, "dtype", None) in (torch.float16, torch.bfloat16) else 4
     config = model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
     row = (2 * longest * cache_bytes(config, element)
            + prompt * token_bytes(config, element, keep_hidden=False, context=longest)
-           + 2 * 4 * getattr(text, "vocab_size", 0))
+           + 2 * 4 * Shape.of(config).vocab)
     return max(1, min(ceiling, int(share * free / row)))
 
 
@@ -219,11 +237,7 @@ def token_bytes(config, element: int = 4, gradients: bool = False, keep_hidden: 
     when kept (else one layer's), a layer's transient activations (the MLP's intermediate twice, four hidden-sized
     projections, the attention scores of `context` positions per head when they are materialised); with
     `gradients`, every layer's transient activations are kept for the backward pass instead of one layer's."""
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", 0)
-    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", 0)
-    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", 0)
-    inner = getattr(text, "intermediate_size", None) or getattr(text, "n_inner", None) or 4 * hidden
-    transient = 2 * inner + 4 * hidden + heads * context
-    kept = (layers + 1) * hidden if keep_hidden else hidden
-    return float(element * (kept + (layers if gradients else 1) * transient))
+    shape = Shape.of(config)
+    transient = 2 * shape.inner + 4 * shape.hidden + shape.heads * context
+    kept = (shape.layers + 1) * shape.hidden if keep_hidden else shape.hidden
+    return float(element * (kept + (shape.layers if gradients else 1) * transient))
