@@ -350,6 +350,21 @@ def _largest(values) -> tuple | None:
     return key, float(values[key])
 
 
+def _rows_of(table, names, columns):
+    """The rows of several analyses in one frame, with `columns` present (None where an analysis has none of them),
+    or None when there are no such rows."""
+    import pandas as pd
+
+    parts = [part for part in (analysis(table, name) for name in names) if not part.empty]
+    if not parts:
+        return None
+    rows = pd.concat(parts, ignore_index=True)
+    for column in columns:
+        if column not in rows:
+            rows[column] = None
+    return rows
+
+
 def causal_tables(table) -> list[Table]:
     """Per task, which changes matter, by model, objective and training size: the whole body's relative weight change
     (analysis "diff"), the block whose reversion alone to the pretrained weights loses the most gain and the head that
@@ -358,16 +373,9 @@ def causal_tables(table) -> list[Table]:
 
     Layers are hidden-state numbers: 0 = the embeddings, l = transformer block l.
     """
-    import pandas as pd
-
-    parts = [analysis(table, name) for name in CAUSAL_ANALYSES]
-    parts = [part for part in parts if not part.empty]
-    if not parts:
+    rows = _rows_of(table, CAUSAL_ANALYSES, ("module", "group", "mode", "score_name", "ci_low", "ci_high"))
+    if rows is None:
         return []
-    rows = pd.concat(parts, ignore_index=True)
-    for column in ("module", "group", "mode", "score_name", "ci_low", "ci_high"):
-        if column not in rows:
-            rows[column] = None
     if "head" not in rows:
         rows["head"] = NAN
     tables = []
@@ -439,16 +447,9 @@ def diffing_tables(table) -> list[Table]:
     bootstrap interval over items), the logit lens's decodable layer (the lowest whose top-1 share of the gold
     answer token reaches one half) and the gold token's rank at the last layer (geometric mean over items),
     reference -> run. A size-0 run read alone (the model as released or pretrained) shows its own values."""
-    import pandas as pd
-
-    parts = [analysis(table, name) for name in ("divergence", "lens")]
-    parts = [part for part in parts if not part.empty]
-    if not parts:
+    rows = _rows_of(table, ("divergence", "lens"), ("reference", "position", "reading", "ci_low", "ci_high"))
+    if rows is None:
         return []
-    rows = pd.concat(parts, ignore_index=True)
-    for column in ("reference", "position", "reading", "ci_low", "ci_high", "n_layers"):
-        if column not in rows:
-            rows[column] = None
     rows = rows.assign(reference=rows["reference"].astype("string").fillna("").astype(str))
     tables = []
     for task in task_order(rows["task"]):
