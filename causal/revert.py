@@ -56,18 +56,21 @@ class RevertResult:
 
 
 def interventions(reverter, layers: list[int], heads: list[int]):
-    """Every intervention in order, as `(mode, layer, head, patches)`: at each chosen layer l, block l alone, blocks
-    0..l (from the bottom) and blocks l..last (from the top); then each chosen head of each chosen block."""
+    """Every intervention in order, as `(mode, layer, head, reverted, patches)`: at each chosen layer l, block l
+    alone, blocks 0..l (from the bottom) and blocks l..last (from the top); then each chosen head of each chosen
+    block. `reverted` names what is taken back (the set of blocks, or one block's head): interventions with the same
+    `reverted` are the same model (block 0 alone and from the bottom at 0; the last block alone and from the top at
+    the last; every block from the bottom at the last and from the top at 0)."""
     last = reverter.n_layers
     for layer in layers:
-        yield "single", layer, None, reverter.blocks([layer])
+        yield "single", layer, None, frozenset([layer]), reverter.blocks([layer])
     for layer in layers:
-        yield "bottom_up", layer, None, reverter.blocks(range(layer + 1))
+        yield "bottom_up", layer, None, frozenset(range(layer + 1)), reverter.blocks(range(layer + 1))
     for layer in reversed(layers):
-        yield "top_down", layer, None, reverter.blocks(range(layer, last + 1))
+        yield "top_down", layer, None, frozenset(range(layer, last + 1)), reverter.blocks(range(layer, last + 1))
     for layer in layers:
         for head in heads if layer > 0 else ():
-            yield "single", layer, head, reverter.head(layer, head)
+            yield "single", layer, head, (layer, head), reverter.head(layer, head)
 
 
 def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **fields) -> RevertResult:
@@ -76,7 +79,8 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     The test items are tokenised and batched once; each intervention swaps tensors in place (a fully tuned run's
     parts set to the pretrained weights, a LoRA run's adapter factors zeroed there; `bioprobe.causal.params`) and costs
     one forward pass over them, from its lowest changed block up: the blocks below return their stored outputs of the
-    tuned (or, from the bottom, the pretrained) body (`BlockCache`, when they fit in memory). Scores: the task's main
+    tuned (or, from the bottom, the pretrained) body (`BlockCache`, when they fit in memory); an intervention that takes
+    back exactly what an earlier one did (see `interventions`) reuses its outcomes. Scores: the task's main
     metric (classifier runs) or the answer log-likelihood (instruction runs), with 95 % bootstrap intervals over items
     drawn once for all interventions. The gain is the tuned score minus size 0's: the size-0 run's (its untrained
     head) on the same items for a classifier when that run exists, the released model for an instruction run. Where
@@ -138,11 +142,14 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     if base is not None:
         found.append({"layer": None, "head": None, "mode": "none", "metric": "size0_score", "value": base,
                       **_ci(base_drawn)})
-    n_interventions = 0
-    for mode, layer, head, patches in interventions(reverter, layers, heads):
-        state, unchanged = ("pretrained", layer) if mode == "bottom_up" else ("tuned", max(layer - 1, 0))
-        with swapped(patches), cache.reusing(state, unchanged) if cache is not None else contextlib.nullcontext():
-            score, drawn = resamples.scores(scorer.outcomes(model, cache), scorer.score)
+    n_interventions, scored = 0, {}
+    for mode, layer, head, reverted, patches in interventions(reverter, layers, heads):
+        if reverted not in scored:  # the same model as an earlier intervention: the same outcomes, no second pass
+            state, unchanged = ("pretrained", layer) if mode == "bottom_up" else ("tuned", max(layer - 1, 0))
+            with swapped(patches), cache.reusing(state, unchanged) if cache is not None else \
+                    contextlib.nullcontext():
+                scored[reverted] = resamples.scores(scorer.outcomes(model, cache), scorer.score)
+        score, drawn = scored[reverted]
         n_interventions += 1
         where = {"layer": layer, "head": head, "mode": mode}
         found.append({**where, "metric": "score", "value": score, **_ci(drawn)})
@@ -160,7 +167,7 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
               "data": task_data.source}
     rows = [{**common, **row} for row in found]
     seconds = {"load": round(loaded_s, 2), "interventions": round(time.perf_counter() - started, 2),
-               "n_interventions": n_interventions}
+               "n_interventions": n_interventions, "n_passes": len(scored)}
     runstore.write_table(path, rows)
     runstore.write_sidecar(path, recorded, analysis="revert", table=path.name, task=spec.name, model=source.name,
                            training_size=s.training_size, seed=s.seed, layers=layers, heads=heads,

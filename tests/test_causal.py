@@ -363,19 +363,27 @@ def test_amnesic_erases_the_relation_from_both_entity_positions(tiny_model_dirs,
 def test_reusing_stored_lower_blocks_gives_exactly_the_recomputed_scores(family, tiny_model_dirs, cued, tmp_path,
                                                                           monkeypatch):
     from bioprobe.causal.revert import run_revert
-    from bioprobe.causal.score import BlockCache
+    from bioprobe.causal.score import BlockCache, Scorer
 
     runs, model = tmp_path / "runs", str(tiny_model_dirs[family])
     task = "ner" if family in ("bert", "gpt2", "llama") else "nli"
     ok("finetune", "--task", task, "--model_name", model, "--data", str(cued[task]), "--training_size", "50",
        "--epochs", "1", "--runs-dir", str(runs))
+    passes, outcomes = [], Scorer.outcomes
+    monkeypatch.setattr(Scorer, "outcomes", lambda *args, **kwargs: passes.append(1) or outcomes(*args, **kwargs))
     tables = {}
     for reuse in (True, False):
         monkeypatch.setattr(BlockCache, "fits", staticmethod(lambda *args, reuse=reuse, **kwargs: reuse))
+        passes.clear()
         result = run_revert(task=task, model_name=model, training_size=50, runs_dir=str(runs), limit=12,
                             overwrite=True, n_boot=50)
         tables[reuse] = pd.DataFrame(result.rows)
-        assert runstore.read_json(runstore.sidecar(result.table))["block_cache"] is reuse
+        sidecar = runstore.read_json(runstore.sidecar(result.table))
+        assert sidecar["block_cache"] is reuse
+        # 13 interventions, 10 distinct models: block 0 alone = from the bottom at 0, block 2 alone = from the top at
+        # 2, from the bottom at 2 = from the top at 0; plus the tuned (and with the cache, the pretrained) pass
+        assert sidecar["seconds"]["n_interventions"] == 13 and sidecar["seconds"]["n_passes"] == 10
+        assert len(passes) == 10 + (2 if reuse else 1)
     columns = ["mode", "layer", "head", "value", "ci_low", "ci_high"]
     scores = [t[t["metric"] == "score"][columns] for t in tables.values()]
     assert len(scores[0]) == 3 * 3 + 2 * 2  # three layers in three modes, two heads in two blocks
