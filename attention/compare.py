@@ -284,7 +284,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     tuned model: from the loss on the gold answer inside its prompt), and the rank correlation of importance with the
     attention change (1 - cosine). Instruction-tuned runs (`objective="instruct"`) are compared with their base;
     `reference` names another model of the same tokenizer instead (e.g. llama2 for llama2-medtuned, whose size 0 is
-    then the released model itself).
+    then the released model itself). LoRA runs of the reference are held as adapters of one copy of it
+    (`load_lora_runs`: the reference is that copy with every adapter off), not as a merged model per run.
 
     Args:
         settings: What to compare (`bioprobe.settings.AttentionSettings`; or its fields as keyword arguments).
@@ -301,7 +302,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     from bioprobe.models import load_model, wants_four_bit
     from bioprobe.registry import MODELS, resolve_model
     from bioprobe.settings import build, values
-    from bioprobe.finetune.checkpoints import load_finetuned
+    from bioprobe.finetune.checkpoints import load_finetuned, load_lora_runs
     from bioprobe.probing.activations import _fingerprint, _select, find_source, run_data
 
     began, began_at = time.perf_counter(), time.time()
@@ -347,18 +348,26 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     chosen = _select(len(rows), s.limit, s.seed)
     rows = rows.select(chosen)
 
-    reference = load_model(reference_model, head="base", eager_attention=True, device=s.device,
-                           four_bit=wants_four_bit(reference_model))
-    head = "causal-lm" if s.objective == "instruct" else "base"
-    models = {}
-    for size, source in sources.items():
-        if source.record is not None:
-            models[size] = load_finetuned(s.runs_dir, spec.name, first.name, size, s.seed, eager_attention=True,
-                                          device=s.device, merge=True, objective=s.objective)
-        else:  # size 0 against an explicit reference: the model as released
-            own = resolve_model(s.model_name)
-            models[size] = load_model(own, head=head, eager_attention=True, device=s.device,
-                                      four_bit=wants_four_bit(own))
+    shared = None  # LoRA runs of the reference: its weights once, each run an adapter of it
+    if not s.reference and all(source.record is not None and source.record.four_bit == wants_four_bit(reference_model)
+                               for source in sources.values()):
+        shared = load_lora_runs(s.runs_dir, spec.name, first.name, sizes, s.seed, eager_attention=True,
+                                device=s.device, objective=s.objective)
+    if shared is not None:
+        reference, models = shared
+    else:
+        reference = load_model(reference_model, head="base", eager_attention=True, device=s.device,
+                               four_bit=wants_four_bit(reference_model))
+        head = "causal-lm" if s.objective == "instruct" else "base"
+        models = {}
+        for size, source in sources.items():
+            if source.record is not None:
+                models[size] = load_finetuned(s.runs_dir, spec.name, first.name, size, s.seed, eager_attention=True,
+                                              device=s.device, merge=True, objective=s.objective)
+            else:  # size 0 against an explicit reference: the model as released
+                own = resolve_model(s.model_name)
+                models[size] = load_model(own, head=head, eager_attention=True, device=s.device,
+                                          four_bit=wants_four_bit(own))
     tokenizer = reference.tokenizer
     for size, loaded in models.items():
         added = sources[size].record.added_tokens if sources[size].record is not None else None
@@ -375,7 +384,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
                                                     (template, s.seed, chosen) if s.in_prompt else None,
                                                     task_data.labels)
     loaded_s = time.perf_counter() - began  # data, models, tokenising
-    scores, seconds, shared = {}, {}, {}
+    scores, seconds, passes = {}, {}, {}
     if recorded["importance"]:  # before any inference-mode pass: bitsandbytes repacks 4-bit weights there
         from bioprobe.attention.importance import head_importance, labelled_items
 
@@ -386,7 +395,7 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             if instructions is None and not s.in_prompt:
                 items = labelled_items(spec.name, loaded, rows, s.length)
                 if _same_inputs(items, sequences, type_ids):  # importance's gradient pass gives the tuned maps
-                    shared[size] = items
+                    passes[size] = items
                     seconds[size] = time.perf_counter() - started
                     continue
             scores[size] = head_importance(spec.name, loaded, rows,
@@ -396,8 +405,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
     stats = attention_statistics(reference.model, {size: loaded.model for size, loaded in models.items()},
                                  sequences, tokenizer.pad_token_id, structural_special_ids(tokenizer),
                                  s.batch_tokens, metrics, reference_name=f"{reference_model.name} (reference)",
-                                 type_ids=type_ids, spans=masks, importance=shared)
-    for size in shared:
+                                 type_ids=type_ids, spans=masks, importance=passes)
+    for size in passes:
         scores[size] = stats.extra["importance"][size]
         seconds[size] = round(seconds[size] + stats.extra["importance_s"][size], 2)
     started = time.perf_counter()
@@ -445,7 +454,8 @@ def compare_attention(settings: AttentionSettings | None = None, *, n_boot: int 
             seconds={"load": round(loaded_s, 2), "forward": round(stats.forward_s, 2),
                      "statistics": round(stats.stats_s, 2), "maps": round(maps_s, 2),
                      **({"importance": stats.extra["importance_s"][size]} if recorded["importance"] else {})},
-            **({"importance_pass": "shared" if size in shared else "separate"} if recorded["importance"] else {}),
+            **({"importance_pass": "shared" if size in passes else "separate"} if recorded["importance"] else {}),
+            base_weights="held once, each run an adapter" if shared is not None else "loaded per model",
             environment=runstore.environment())
         tables.append(path)
         all_rows += out

@@ -321,6 +321,54 @@ def test_a_4bit_qlora_llama_is_compared(tiny_model_dirs, cued, tmp_path):
     assert len(cosine) == 4 and cosine.between(0.5, 1 + 1e-6).all()
 
 
+@pytest.mark.parametrize("objective", ["classifier", "instruct"])
+def test_lora_runs_share_one_base_and_give_the_merged_runs_numbers(objective, tiny_model_dirs, cued, tmp_path,
+                                                                   monkeypatch):
+    """Two LoRA runs compared with their base hold the base weights once (each run an adapter of it, the base with
+    every adapter off) and write the statistics and importance of the base and each run loaded apart and merged."""
+    from bioprobe.finetune import checkpoints
+
+    runs, model = tmp_path / "runs", str(tiny_model_dirs["llama"])
+    for size in ("30", "100"):
+        ok("finetune", "--task", "nli", "--model_name", model, "--data", str(cued["nli"]), "--training_size", size,
+           "--epochs", "1", "--lora", "--objective", objective, "--runs-dir", str(runs), "--lr", "2e-2")
+    base, views = checkpoints.load_lora_runs(runs, "nli", model, [30, 100], 42, eager_attention=True, device="cpu",
+                                             objective=objective)
+    embeddings = {id(loaded.model.get_input_embeddings().weight) for loaded in (base, *views.values())}
+    assert len(embeddings) == 1  # one copy of the base weights
+    ids = torch.tensor([[3, 7, 11, 2, 9, 4]])
+    plain = load_model(model, head="base", device="cpu").model
+    with torch.no_grad():
+        torch.testing.assert_close(base.model(input_ids=ids, output_hidden_states=True).hidden_states[-1],
+                                   plain(input_ids=ids).last_hidden_state, atol=1e-6, rtol=0)
+        for size, view in views.items():  # each view is its run, merged and loaded alone
+            merged = checkpoints.load_finetuned(runs, "nli", model, size, 42, device="cpu", merge=True,
+                                                objective=objective).model
+            torch.testing.assert_close(view.model(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5,
+                                       rtol=1e-5)
+        assert not torch.allclose(views[30].model(input_ids=ids).logits, views[100].model(input_ids=ids).logits)
+
+    tables = {}
+    for way in ("shared", "apart"):
+        if way == "apart":
+            monkeypatch.setattr(checkpoints, "load_lora_runs", lambda *args, **kwargs: None)
+        ok("attention", "--task", "nli", "--model_name", model, "--training_sizes", "30,100", "--runs-dir", str(runs),
+           "--limit", "12", "--objective", objective, "--overwrite")
+        path = runstore.results_path(runs, "attention", "nli", "llama", 100, 42, "test", objective=objective)
+        assert runstore.read_json(runstore.sidecar(path))["base_weights"] == \
+            ("held once, each run an adapter" if way == "shared" else "loaded per model")
+        tables[way] = pd.concat([pd.read_csv(runstore.results_path(runs, "attention", "nli", "llama", size, 42,
+                                                                   "test", objective=objective))
+                                 for size in (30, 100)], ignore_index=True)
+    shared, apart = tables["shared"], tables["apart"]
+    pd.testing.assert_frame_equal(shared[["training_size", "layer", "head", "metric"]],
+                                  apart[["training_size", "layer", "head", "metric"]])
+    for column in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(shared[column], apart[column], atol=1e-5, rtol=1e-4, err_msg=column)
+    assert {"cosine", "importance"} <= set(shared["metric"])
+    assert (shared.loc[shared["metric"] == "cosine", "value"] < 1 - 1e-4).all()  # the runs changed attention
+
+
 def test_task_script_and_long_sentences_are_truncated_and_counted(tiny_model_dirs, cued, tmp_path):
     model = str(tiny_model_dirs["bert"])
     ok("finetune", "--task", "ner", "--model_name", model, "--data", str(cued["ner"]), "--training_size", "10",
