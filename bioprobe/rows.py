@@ -90,8 +90,9 @@ def main_probing_rows(table):
         rows = rows[~rows["bio"].fillna(False).astype(bool)]
     if "in_prompt" in rows.columns:  # items inside a prompt and explicit references are comparisons of their own
         rows = rows[~rows["in_prompt"].fillna(False).astype(bool)]
-    if "reference" in rows.columns:
-        rows = rows[rows["reference"].fillna("").astype(str).isin(["", *rows["model"].astype(str).unique()])]
+    if "reference" in rows.columns:  # each run against its own pretrained model, not another model in the table
+        reference = rows["reference"].fillna("").astype(str)
+        rows = rows[(reference == "") | (reference == rows["model"].astype(str))]
     if rows.empty:
         return rows
     rows = rows.assign(baseline=rows["baseline"].astype("string").fillna("").astype(str)

@@ -97,3 +97,21 @@ def test_the_similarity_table_gives_each_measure_of_the_last_layer_and_where_eac
     assert body[("enc", "random init")] == ["0.300 [0.280, 0.320]", "0.400 [0.380, 0.420]",
                                             "-0.100 [-0.120, -0.080]", "2 / 2 / 2"]
     assert table in tables.all_tables(rows)
+
+
+def test_a_run_probed_against_another_models_pretrained_weights_stays_out_of_the_main_tables():
+    """A tuned model probed against its own base and (`--reference enc`) against another model of the table: the
+    similarity table shows the comparison with its own base, not the mean of both (0.600 before the fix)."""
+    from bioprobe import tables
+
+    rows = similarity_rows()
+    for reference, value in (("", 0.9), ("med", 0.9), ("enc", 0.3)):
+        common = {"analysis": "probing", "task": "ner", "model": "med", "training_size": 100, "seed": 42,
+                  "objective": "classifier", "baseline": "", "probe": "logistic", "pooling": "first",
+                  "kind": "encoder", "n_layers": 2, "reference": reference}
+        rows += [{**common, "layer": 2, "metric": "cka", "value": value, "ci_low": value - 0.05,
+                  "ci_high": value + 0.05}]
+    (table,) = tables.similarity_tables(pd.DataFrame(rows))
+    body = {(r[0], r[1]): r[2:] for r in table.rows}
+    assert body[("med", "100 %")][0] == "0.900 [0.850, 0.950]"
+    assert body[("enc", "100 %")][0] == "0.500 [0.480, 0.520]"  # the other model's rows are untouched
