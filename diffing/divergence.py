@@ -68,12 +68,19 @@ def batch_divergence(readings, inputs, chunk: int | None = None):
     values = torch.empty(len(rows), dtype=torch.float64)
     for start in range(0, len(rows), chunk):
         part = slice(start, start + chunk)
-        run, reference = (torch.log_softmax(reading.readout.logits(final[part]), dim=-1)
-                          for reading, final in zip(readings, finals))
+        run, reference = (_log_probs(reading, final[part]) for reading, final in zip(readings, finals))
         values[part] = kl_divergence(run, reference).double().cpu()
     kl = np.full(tuple(classes.shape), np.nan)
     kl[rows.cpu().numpy(), columns.cpu().numpy()] = values.numpy()
     return kl, classes.cpu().numpy()
+
+
+def _log_probs(reading, hidden):
+    """The final norm and the head of the model in `reading`'s state (an adapter off for the base) on `hidden`."""
+    import torch
+
+    with reading.context():
+        return torch.log_softmax(reading.readout.logits(hidden), dim=-1)
 
 
 @dataclass

@@ -45,15 +45,15 @@ def layer_predictions(reading, inputs, shift: int, chunk: int | None = None,
 
     chunk = chunk or CHUNK
     rows, positions, gold = read_positions(inputs["labels"], inputs["attention_mask"], shift)
-    with reading.context():
-        hidden = reading.readout.states(inputs)
     probs, ranks = [], []
-    for layer in range(len(hidden)) if layers is None else layers:
-        picked = hidden[layer][rows, positions]
-        found = [gold_prob_rank(reading.readout.logits(picked[start:start + chunk]), gold[start:start + chunk])
-                 for start in range(0, len(gold), chunk)]
-        probs.append(torch.cat([p for p, _ in found]) if found else torch.zeros(0))
-        ranks.append(torch.cat([r for _, r in found]) if found else torch.zeros(0, dtype=torch.long))
+    with reading.context():  # the norm and the head too in the reading's state (an adapter off for the base)
+        hidden = reading.readout.states(inputs)
+        for layer in range(len(hidden)) if layers is None else layers:
+            picked = hidden[layer][rows, positions]
+            found = [gold_prob_rank(reading.readout.logits(picked[start:start + chunk]), gold[start:start + chunk])
+                     for start in range(0, len(gold), chunk)]
+            probs.append(torch.cat([p for p, _ in found]) if found else torch.zeros(0))
+            ranks.append(torch.cat([r for _, r in found]) if found else torch.zeros(0, dtype=torch.long))
     return probs, ranks
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from bioprobe.errors import BioprobeError
 
-FINAL_NORMS = ("norm", "ln_f", "layer_norm", "final_layer_norm", "final_norm", "norm_f")
-"""Names of the norm a decoder body applies after its last block (Llama / Mistral, GPT-2, BioGPT, OPT, ...)."""
+FINAL_NORMS = ("norm", "ln_f", "layer_norm", "final_layer_norm", "final_layernorm", "final_norm", "norm_f")
+"""Names of the norm a decoder body applies after its last block (Llama / Mistral / Gemma, GPT-2, BioGPT, OPT in
+its `decoder`, Phi, ...)."""
 CHUNK = 256
 """Positions projected onto the vocabulary at once (smollm2: 256 x 49k floats, 50 MB)."""
 
@@ -25,19 +26,22 @@ class Readout:
         norm: The final norm of a pre-norm decoder, or None (a post-norm encoder's layers are normed already).
         head: The unembedding (`lm_head`) or an encoder's whole masked-LM head (transform and decoder).
         n_layers: Transformer blocks.
+        softcap: The final logit soft-capping the model applies (Gemma 2: cap * tanh(logits / cap)), or None.
     """
 
     body: object
     norm: object | None
     head: object
     n_layers: int
+    softcap: float | None = None
 
     @classmethod
     def of(cls, model, name: str = "the model") -> Readout:
         """The readout of a causal- or masked-LM model (inside a PEFT wrapper too).
 
         Raises:
-            BioprobeError: for a model without a language-model head (a classifier).
+            BioprobeError: for a model without a language-model head (a classifier), or a decoder whose final norm
+                cannot be found (its lower layers would be read without it).
         """
         from bioprobe.causal.params import body_prefix, n_layers_of, unwrap
 
@@ -50,8 +54,17 @@ class Readout:
         body = getattr(inner, prefix)
         head = next(child for child_name, child in inner.named_children() if child_name != prefix and
                     any(module is output for module in child.modules()))
-        norm = next((getattr(body, n) for n in FINAL_NORMS if getattr(body, n, None) is not None), None)
-        return cls(body, norm, head, n_layers_of(model))
+        if type(inner).__name__.endswith("ForMaskedLM"):  # post-norm encoders: every layer is normed already
+            norm = None
+        else:
+            owners = (body, *body.children())  # on the body, or one level down (OPT: body.decoder)
+            norm = next((getattr(owner, n) for owner in owners for n in FINAL_NORMS
+                         if getattr(owner, n, None) is not None), None)
+            if norm is None:
+                raise BioprobeError(f"Cannot find the final norm of {name} ({type(inner).__name__}: none of "
+                                    f"{', '.join(FINAL_NORMS)}), so its lower layers cannot be read as its last "
+                                    "layer is.")
+        return cls(body, norm, head, n_layers_of(model), getattr(inner.config, "final_logit_softcapping", None))
 
     def states(self, inputs: dict) -> list:
         """One forward pass of the body: the hidden state of every layer, `[batch, length, hidden]` each, layers 0
@@ -76,10 +89,15 @@ class Readout:
         return hidden
 
     def logits(self, hidden):
-        """`[..., hidden]` -> `[..., vocabulary]` float32 logits: the final norm, then the head."""
+        """`[..., hidden]` -> `[..., vocabulary]` float32 logits: the final norm, the head, any soft-capping."""
         if self.norm is not None:
             hidden = self.norm(hidden)
-        return self.head(hidden).float()
+        logits = self.head(hidden).float()
+        if self.softcap:
+            import torch
+
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
     def log_probs(self, hidden, chunk: int = CHUNK):
         """`[positions, hidden]` -> `[positions, vocabulary]` log-probabilities, projected `chunk` positions at a

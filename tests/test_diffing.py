@@ -152,6 +152,74 @@ def test_the_last_layer_of_the_lens_is_the_models_own_logits(family, tiny_model_
     assert not torch.allclose(probs[0], probs[-1])  # a lower layer reads something else
 
 
+def _tiny_decoder(architecture: str):
+    """A tiny random decoder of an architecture the registry does not build: OPT (its final norm in the body's
+    `decoder`), Phi (`final_layernorm`), Gemma 2 (final logit soft-capping)."""
+    import transformers
+
+    common = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2}
+    torch.manual_seed(0)
+    if architecture == "opt":
+        config = transformers.OPTConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                        ffn_dim=32, word_embed_proj_dim=16, max_position_embeddings=64)
+        return transformers.OPTForCausalLM(config).eval()
+    if architecture == "phi":
+        return transformers.PhiForCausalLM(transformers.PhiConfig(**common, intermediate_size=32)).eval()
+    config = transformers.Gemma2Config(**common, intermediate_size=32, num_key_value_heads=1, head_dim=8,
+                                       final_logit_softcapping=2.0)
+    return transformers.Gemma2ForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("architecture, norm", [("opt", "model.decoder.final_layer_norm"),
+                                                ("phi", "model.final_layernorm"), ("gemma2", "model.norm")])
+def test_every_layer_is_read_through_the_final_norm_and_the_last_is_the_models_logits(architecture, norm):
+    model = _tiny_decoder(architecture)
+    readout = Readout.of(model)
+    assert readout.norm is model.get_submodule(norm)
+    ids = torch.tensor([[5, 9, 3, 17, 2, 40]])
+    with torch.inference_mode():
+        hidden = readout.states({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+        logits = model(input_ids=ids).logits.float()
+        torch.testing.assert_close(readout.logits(hidden[-1]), logits, rtol=1e-5, atol=1e-6)  # soft-capped too
+        lower = model.lm_head(readout.norm(hidden[1])).float()
+        if architecture == "gemma2":
+            lower = torch.tanh(lower / 2.0) * 2.0
+        torch.testing.assert_close(readout.logits(hidden[1]), lower)  # a lower layer through the same norm
+
+
+def test_a_lora_base_is_read_with_its_adapter_off_in_the_norm_and_head_too(tiny_model_dirs):
+    """The base of a LoRA run whose head is adapted too: its reading (adapter off) gives the base model's own
+    logits and the KL against the run is that of the two models' logits, computed directly."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    from bioprobe.diffing.divergence import batch_divergence
+
+    loaded = load_model(str(tiny_model_dirs["llama"]), head="causal-lm", device="cpu")
+    base = copy.deepcopy(loaded.model)
+    torch.manual_seed(0)
+    model = get_peft_model(loaded.model, LoraConfig(r=4, target_modules=["q_proj", "lm_head"], init_lora_weights=False))
+    model.eval()
+    run = Reading("run", model, Readout.of(model), nothing)
+    reference = Reading("reference", model, Readout.of(model), model.disable_adapter)
+    inputs = _prompt_batch(loaded.tokenizer)
+    with torch.inference_mode():
+        probs, _ = layer_predictions(reference, inputs, 1)
+        own = base(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits.float()
+        tuned = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits.float()
+        kl, classes = batch_divergence([run, reference], inputs)
+    keep = inputs["labels"][:, 1:] != IGNORE
+    rows, positions = torch.nonzero(keep, as_tuple=True)
+    gold = inputs["labels"][:, 1:][rows, positions]
+    expected = torch.softmax(own[rows, positions], -1).gather(-1, gold[:, None])[:, 0]
+    torch.testing.assert_close(probs[-1], expected, rtol=1e-5, atol=1e-7)
+    real = inputs["attention_mask"][:, 1:] == 1
+    direct = kl_divergence(torch.log_softmax(tuned[:, :-1][real], -1), torch.log_softmax(own[:, :-1][real], -1))
+    np.testing.assert_allclose(kl[:, :-1][real.numpy()], direct.double().numpy(), rtol=1e-4, atol=1e-7)
+    assert (direct > 1e-4).all()  # the adapter changes every prediction
+
+
 def test_the_masked_lm_lens_of_an_encoder_ends_in_its_own_logits(tiny_model_dirs):
     loaded = load_masked_lm(str(tiny_model_dirs["bert"]), "cpu")
     tokenizer, model = loaded.tokenizer, loaded.model
