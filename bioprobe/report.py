@@ -136,8 +136,8 @@ INTRO = {
         "gold answer token: its probability and its rank (1 = the top token; the geometric mean over items of each "
         "item's mean log rank), so the last layer is the model's own prediction. Encoders with a masked-LM head are "
         "read at masked tokens (15 % of each item's tokens, seeded); a sentence-embedding model such as minilm keeps "
-        "no masked-LM head, so the lens does not apply to it. The *decodable layer* is the lowest whose top-1 share "
-        "(gold token ranked first) reaches one half.\n"),
+        "no masked-LM head, so the lens does not apply to it. The *decodable layer* is the lowest where the mean "
+        "over items of each item's share of answer tokens ranked first (the gold token on top) reaches one half.\n"),
 }
 
 

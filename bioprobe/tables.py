@@ -433,10 +433,19 @@ def _reading(rows, reading: str, metric: str, layer=None):
     return pick["value"].mean() if len(pick) else NAN
 
 
-def _then(before, after, digits: int) -> str:
-    """"before -> after", "after" alone where there is no before, "never" for a layer never reached (NaN)."""
+def _last_rank(rows, reading: str) -> float:
+    """The gold token's rank at the last layer of a reading's model (its `n_layers`; NaN where it was not read)."""
+    pick = rows[(rows["reading"] == reading) & (rows["metric"] == "answer_rank")]
+    if pick.empty:
+        return NAN
+    known = "n_layers" in pick and pick["n_layers"].notna().any()
+    return _reading(rows, reading, "answer_rank", pick["n_layers"].max() if known else pick["layer"].max())
+
+
+def _then(before, after, digits: int, missing: str = "never") -> str:
+    """"before -> after", "after" alone where there is no before; `missing` for NaN (a layer never reached)."""
     def shown(value):
-        return "never" if value != value else f"{value:.{digits}f}"
+        return missing if value != value else f"{value:.{digits}f}"
 
     return shown(after) if before is None else f"{shown(before)} -> {shown(after)}"
 
@@ -444,9 +453,10 @@ def _then(before, after, digits: int) -> str:
 def diffing_tables(table) -> list[Table]:
     """Per task with divergence or lens rows, what the tuned model says against its reference, by model, objective,
     training size and reference: KL(tuned || reference) at prompt and at answer positions (nats per token, 95 %
-    bootstrap interval over items), the logit lens's decodable layer (the lowest whose top-1 share of the gold
-    answer token reaches one half) and the gold token's rank at the last layer (geometric mean over items),
-    reference -> run. A size-0 run read alone (the model as released or pretrained) shows its own values."""
+    bootstrap interval over items), the logit lens's decodable layer (the lowest where the mean over items of the
+    share of answer tokens ranked first reaches one half) and the gold token's rank at each model's own last layer
+    (geometric mean over items; "-" where it was not read), reference -> run. A size-0 run read alone (the model as
+    released or pretrained) shows its own values."""
     rows = _rows_of(table, ("divergence", "lens"), ("reference", "position", "reading", "ci_low", "ci_high"))
     if rows is None:
         return []
@@ -469,20 +479,20 @@ def diffing_tables(table) -> list[Table]:
             if lens.empty:
                 cells += ["", ""]
             else:
-                read = set(lens["reading"].dropna())
-                last = lens.loc[lens["metric"] == "answer_rank", "layer"].max()
-                before = (lambda metric, layer=None: _reading(lens, "reference", metric, layer)) \
-                    if "reference" in read else (lambda metric, layer=None: None)
-                cells += [_then(before("decodable_layer"), _reading(lens, "run", "decodable_layer"), 0),
-                          _then(before("answer_rank", last), _reading(lens, "run", "answer_rank", last), 1)]
+                compared = "reference" in set(lens["reading"].dropna())
+                cells += [_then(_reading(lens, "reference", "decodable_layer") if compared else None,
+                                _reading(lens, "run", "decodable_layer"), 0),
+                          _then(_last_rank(lens, "reference") if compared else None, _last_rank(lens, "run"), 1,
+                                missing="-")]
             untuned = "" if int(size) else " (pretrained)" if objective == "classifier" else " (released)"
             body.append([f"{model} ({objective})", f"{int(size)} %{untuned}", reference or "-", *cells])
         caption = (f"{task_title(task)}, what the tuned model says against its reference: KL(tuned || reference) of "
                    "the next-token distributions at prompt and at answer positions (nats per token, 95 % bootstrap "
                    "interval over test items); the logit lens, reference -> run: the decodable layer (the lowest "
-                   "whose share of gold answer tokens ranked first reaches one half; 0 = the embeddings; never = no "
-                   "layer) and the gold token's rank at the last layer (geometric mean over items; 1 = the top "
-                   "token). A run at 0 % is the model as released (or pretrained), read alone.")
+                   "where the mean over items of each item's share of gold answer tokens ranked first reaches one "
+                   "half; 0 = the embeddings; never = no layer read) and the gold token's rank at each model's last "
+                   "layer (geometric mean over items; 1 = the top token; - = that layer was not read). A run at 0 % "
+                   "is the model as released (or pretrained), read alone.")
         tables.append(Table(f"diffing_{task}", caption,
                             ["model", "training data", "reference", "KL at prompt positions",
                              "KL at answer positions", "decodable layer", "answer rank, last layer"],

@@ -98,7 +98,8 @@ def lens_rows(outcomes: np.ndarray, n_boot: int, seed: int, layers: list[int] | 
               n_layers: int | None = None) -> list[dict]:
     """Per layer the mean over items of `answer_prob`, `answer_rank` (geometric mean) and `answer_top1`, with 95 %
     bootstrap intervals over items (the same resamples for every layer); `decodable_layer` (the lowest layer read
-    that reaches `DECODABLE`) with its interval.
+    that reaches `DECODABLE`; NaN: none does) with its interval, whose upper bound is infinite when more than 2.5 %
+    of the resamples reach it at no layer read.
 
     Args:
         outcomes: `[items, layers read, 3]` (`item_outcomes`).
@@ -124,11 +125,20 @@ def lens_rows(outcomes: np.ndarray, n_boot: int, seed: int, layers: list[int] | 
                          "ci_low": low, "ci_high": high})
     numbers = np.array(layers + [np.nan], dtype=float)  # index of the first layer reached -> its number
     to_layer = lambda found: np.where(np.isnan(found), np.nan, numbers[np.nan_to_num(found).astype(int)])  # noqa: E731
-    low, high = interval(to_layer(decodable_layer(drawn[..., 2])))
+    low, high = _layer_interval(to_layer(decodable_layer(drawn[..., 2])), layers[-1])
     first = float(to_layer(decodable_layer(whole[:, 2])))
     rows.append({"metric": "decodable_layer", "layer": None, "depth": first / n_layers, "value": first,
                  "ci_low": low, "ci_high": high, "threshold": DECODABLE})
     return [{**row, "n_layers": n_layers, "n_items_read": n} for row in rows]
+
+
+def _layer_interval(found: np.ndarray, last: int, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the decodable layers of the resamples, a resample where no layer read reaches the
+    threshold (NaN) counted as beyond the last layer read: a bound that falls there is infinite ("never")."""
+    values = np.where(np.isnan(found), last + 1, found)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return tuple(float(bound) if bound <= last else float("inf") for bound in (low, high))
 
 
 @dataclass

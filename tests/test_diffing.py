@@ -121,6 +121,22 @@ def test_lens_rows_of_hand_made_outcomes():
     assert some[("answer_rank", 30)]["value"] == pytest.approx(2 ** 0.5) and some[("answer_rank", 30)]["depth"] == 1
     assert some[("decodable_layer", None)]["value"] == 30.0  # the layer's number, not its place among those read
     assert math.isnan(decodable_layer(np.array([0.0, 0.2, 0.3])))
+    assert (decodable["ci_low"], decodable["ci_high"]) == (1.0, 2.0)  # the second item twice: 0.5 at layer 1
+
+
+def test_resamples_that_never_decode_the_answer_widen_the_interval_to_never():
+    """8 items whose last layer (30) ranks the answer first for 4 of them: the whole sample reaches one half there,
+    while a resample with fewer of those 4 reaches it at no layer read; it bounds the interval at never (inf),
+    instead of being left out (which gave [30, 30])."""
+    top1 = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=float)
+    outcomes = np.stack([np.stack([np.full(8, 0.1), np.full(8, 3.0), np.zeros(8)], -1),
+                         np.stack([0.5 + 0.4 * top1, np.log(2 - top1), top1], -1)], axis=1)
+    decodable = next(r for r in lens_rows(outcomes, 1000, 0, [0, 30], 30) if r["metric"] == "decodable_layer")
+    assert decodable["value"] == 30.0
+    assert decodable["ci_low"] == 30.0 and decodable["ci_high"] == math.inf
+    never = np.concatenate([outcomes[:, :, :2], np.zeros((8, 2, 1))], axis=-1)  # no item decodable anywhere
+    row = next(r for r in lens_rows(never, 100, 0, [0, 30], 30) if r["metric"] == "decodable_layer")
+    assert math.isnan(row["value"]) and row["ci_low"] == row["ci_high"] == math.inf
 
 
 def _prompt_batch(tokenizer):

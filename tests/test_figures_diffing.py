@@ -187,3 +187,23 @@ def test_a_layer_never_decodable_reads_never():
     read = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}[("dec (instruct)", "100 %",
                                                                                   "pretrained")]
     assert read["decodable layer"] == "never -> 2"
+
+
+def test_the_answer_rank_is_read_at_each_models_own_last_layer_or_shown_as_not_read():
+    """A reference of 6 blocks read beside a run of 4 (same tokenizer): each at its own last layer (100 / 7 and
+    10 / 5), not at the deepest layer of either; a run read at layers 0-2 of its 4 blocks has no last-layer rank."""
+    from bioprobe import tables
+
+    rows = lens_rows()
+    reference = (rows["reading"] == "reference") & (rows["metric"] == "answer_rank")
+    deeper = rows[reference].iloc[[-1, -1]].assign(layer=[5.0, 6.0], value=[100 / 6, 100 / 7])
+    rows = pd.concat([rows, deeper], ignore_index=True)
+    rows.loc[(rows["reading"] == "reference") & (rows["metric"] == "answer_rank"), "n_layers"] = 6
+    (table,) = tables.diffing_tables(rows)
+    read = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}
+    assert read[("dec (instruct)", "100 %", "pretrained")]["answer rank, last layer"] == "14.3 -> 2.0"
+    shallow = lens_rows()
+    shallow = shallow[~((shallow["model"] == "enc") & (shallow["layer"] == 2))]  # enc: 2 blocks, read at 0-1
+    (table,) = tables.diffing_tables(shallow)
+    read = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}
+    assert read[("enc (classifier)", "0 % (pretrained)", "-")]["answer rank, last layer"] == "-"
