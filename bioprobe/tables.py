@@ -442,10 +442,22 @@ def _last_rank(rows, reading: str) -> float:
     return _reading(rows, reading, "answer_rank", pick["n_layers"].max() if known else pick["layer"].max())
 
 
+def _decodable(rows, reading: str):
+    """A reading's decodable layer, the mean over seeds; NaN (never) when no seed reaches one, and the count of
+    seeds that never do beside the mean of the others ("20 (never in 1 of 3 seeds)") when only some do."""
+    pick = rows[(rows["reading"] == reading) & (rows["metric"] == "decodable_layer") & rows["layer"].isna()]
+    values = pick.groupby("seed")["value"].mean() if "seed" in pick else pick["value"]
+    reached = values.dropna()
+    if reached.empty or len(reached) == len(values):
+        return reached.mean() if len(reached) else NAN
+    return f"{reached.mean():.0f} (never in {len(values) - len(reached)} of {len(values)} seeds)"
+
+
 def _then(before, after, digits: int, missing: str = "never") -> str:
-    """"before -> after", "after" alone where there is no before; `missing` for NaN (a layer never reached)."""
+    """"before -> after", "after" alone where there is no before; `missing` for NaN (a layer never reached); text
+    stays as it is."""
     def shown(value):
-        return missing if value != value else f"{value:.{digits}f}"
+        return value if isinstance(value, str) else missing if value != value else f"{value:.{digits}f}"
 
     return shown(after) if before is None else f"{shown(before)} -> {shown(after)}"
 
@@ -480,8 +492,7 @@ def diffing_tables(table) -> list[Table]:
                 cells += ["", ""]
             else:
                 compared = "reference" in set(lens["reading"].dropna())
-                cells += [_then(_reading(lens, "reference", "decodable_layer") if compared else None,
-                                _reading(lens, "run", "decodable_layer"), 0),
+                cells += [_then(_decodable(lens, "reference") if compared else None, _decodable(lens, "run"), 0),
                           _then(_last_rank(lens, "reference") if compared else None, _last_rank(lens, "run"), 1,
                                 missing="-")]
             untuned = "" if int(size) else " (pretrained)" if objective == "classifier" else " (released)"
@@ -492,7 +503,7 @@ def diffing_tables(table) -> list[Table]:
                    "where the mean over items of each item's share of gold answer tokens ranked first reaches one "
                    "half; 0 = the embeddings; never = no layer read) and the gold token's rank at each model's last "
                    "layer (geometric mean over items; 1 = the top token; - = that layer was not read). A run at 0 % "
-                   "is the model as released (or pretrained), read alone.")
+                   "is the model as released (or pretrained), read alone. Means over seeds.")
         tables.append(Table(f"diffing_{task}", caption,
                             ["model", "training data", "reference", "KL at prompt positions",
                              "KL at answer positions", "decodable layer", "answer rank, last layer"],

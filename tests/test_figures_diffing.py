@@ -207,3 +207,20 @@ def test_the_answer_rank_is_read_at_each_models_own_last_layer_or_shown_as_not_r
     (table,) = tables.diffing_tables(shallow)
     read = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}
     assert read[("enc (classifier)", "0 % (pretrained)", "-")]["answer rank, last layer"] == "-"
+
+
+def test_a_seed_that_never_decodes_is_counted_not_averaged_away():
+    """Three seeds of the same run: decodable at layers 2 and 4 in two, never in the third: "3 (never in 1 of 3
+    seeds)", not 3 as if every seed reached it; all three never: "never"."""
+    from bioprobe import tables
+
+    rows = lens_rows()
+    run = (rows["model"] == "enc") & (rows["metric"] == "decodable_layer")
+    seeds = [rows[run].assign(seed=seed, value=value) for seed, value in ((1, 4.0), (2, NAN))]
+    (table,) = tables.diffing_tables(pd.concat([rows, *seeds], ignore_index=True))
+    read = {(r[0], r[1]): dict(zip(table.columns, r)) for r in table.rows}
+    assert read[("enc (classifier)", "0 % (pretrained)")]["decodable layer"] == "3 (never in 1 of 3 seeds)"
+    rows.loc[run, "value"] = NAN
+    (table,) = tables.diffing_tables(pd.concat([rows, *[s.assign(value=NAN) for s in seeds]], ignore_index=True))
+    read = {(r[0], r[1]): dict(zip(table.columns, r)) for r in table.rows}
+    assert read[("enc (classifier)", "0 % (pretrained)")]["decodable layer"] == "never"
