@@ -495,6 +495,21 @@ def test_units_are_resampled_whole_and_the_interval_is_seeded():
     assert first["mutual_knn"].ci_low < first["mutual_knn"].ci_high
 
 
+def test_mutual_knn_gets_no_interval_where_a_resample_has_too_few_items_for_k():
+    """14 unrelated items with k = 10: most resamples hold 11 or fewer distinct items, where every item has all the
+    others as neighbours in both (overlap 1); the interval is left out (it was [0.764, 0.764]). With 200 items every
+    resample holds enough, and the interval is there; the other measures keep theirs either way."""
+    rng = np.random.default_rng(3)
+    few = compare(rng.normal(size=(14, 6)), rng.normal(size=(14, 6)), draws=200, seed=0, k=10)
+    assert math.isnan(few["mutual_knn"].ci_low) and math.isnan(few["mutual_knn"].ci_high)
+    assert 0 < few["mutual_knn"].value < 1 and few["cka"].ci_low < few["cka"].ci_high
+    many = compare(rng.normal(size=(200, 6)), rng.normal(size=(200, 6)), draws=200, seed=0, k=10)
+    assert many["mutual_knn"].ci_low < many["mutual_knn"].value < many["mutual_knn"].ci_high
+    units = make_units(6, [0, 0, 1, 1, 2, 2])  # whole sentences: a resample of one sentence drawn 3 times holds 2
+    assert similarity._too_few_for_k(units, np.array([[3, 0, 0]]), 1)
+    assert not similarity._too_few_for_k(units, np.array([[1, 1, 1], [2, 1, 0]]), 2)
+
+
 def test_float32_route_of_large_inputs_agrees(monkeypatch):
     from bioprobe.probing import similarity
 
