@@ -51,6 +51,20 @@ def _interval(value, low, high, digits: int = 3) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def _seeded(rows, digits: int = 3) -> tuple[str, bool]:
+    """The rows of one value measured once per seed (one metric, one layer) as a cell: the value with its 95 %
+    interval for one seed; for several, the mean ± s.d. over seeds (a mean of the seeds' interval bounds is no
+    interval of anything). Also whether there were several."""
+    if rows.empty:
+        return "", False
+    seeds = rows.groupby("seed") if "seed" in rows else None
+    if seeds is None or seeds.ngroups == 1:
+        one = rows[[c for c in ("value", "ci_low", "ci_high") if c in rows]].mean()
+        return _interval(one["value"], one.get("ci_low"), one.get("ci_high"), digits), False
+    values = seeds["value"].mean()
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}", True
+
+
 def finetune_tables(table) -> list[Table]:
     """Per task: the main test score per model (classifier- or instruction-tuned) and training size, mean over seeds
     (+- s.d. where there are several)."""
@@ -175,17 +189,13 @@ def probing_tables(table) -> list[Table]:
     tables = []
     for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
-        body, unselected, on_train = [], False, False
+        body, unselected, on_train, several = [], False, False, False
         for (model, baseline, objective, size), run in part.groupby(["model", "baseline", "objective",
                                                                      "training_size"]):
             metric = run.pivot_table(index="layer", columns="metric", values="value", aggfunc="mean")
             if "accuracy" not in metric:
                 continue
             accuracy = metric["accuracy"]
-            if "ci_low" in run and "ci_high" in run:
-                interval = run[run["metric"] == "accuracy"].groupby("layer")[["ci_low", "ci_high"]].mean()
-            else:
-                interval = accuracy.to_frame("ci_low").assign(ci_low=NAN, ci_high=NAN)
             best = best_layer(metric[SELECTION_METRIC]) if SELECTION_METRIC in metric else None
             unselected |= best is None
             first = int(accuracy.index.min())
@@ -195,7 +205,10 @@ def probing_tables(table) -> list[Table]:
                 return _number(value, digits)
 
             def scored(layer):
-                return _interval(accuracy.get(layer), interval["ci_low"].get(layer), interval["ci_high"].get(layer))
+                nonlocal several
+                cell, many = _seeded(run[(run["metric"] == "accuracy") & (run["layer"] == layer)])
+                several |= many
+                return cell
 
             mdl = cell("mdl_compression", best, 2)
             items = set(run.loc[run["metric"] == "mdl_compression", "mdl_items"].dropna()) if "mdl_items" in run \
@@ -218,7 +231,9 @@ def probing_tables(table) -> list[Table]:
         caption = (f"{task_title(task)} probing ({part['probe'].iloc[0]} probe, {part['pooling'].iloc[0]} pooling): "
                    "test accuracy with 95 % bootstrap interval on layer 0 (the embeddings) and on the best layer, the "
                    "one with the highest validation accuracy; selectivity and MDL compression (validation items) at "
-                   "that layer; debiased CKA of the last layer with the pretrained model.")
+                   "that layer; debiased CKA of the last layer with the pretrained model"
+                   + ("; with several seeds, mean ± s.d. over seeds in place of the interval (the other cells: means "
+                      "over seeds)." if several else "."))
         tables.append(Table(f"probing_{task}", caption,
                             ["model", "training data", "layer 0", "best layer (validation)", "test accuracy there",
                              "selectivity there", "MDL compression there", "CKA of last layer with pretrained"],
@@ -243,7 +258,7 @@ def similarity_tables(table) -> list[Table]:
     for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
         measures = [m for m in SIMILARITY_COLUMNS if (part["metric"] == m).any()]
-        body = []
+        body, several = [], False
         for (model, baseline, objective, size), run in part.groupby(["model", "baseline", "objective",
                                                                      "training_size"]):
             per_layer = run.groupby(["metric", "layer"])[[c for c in ("value", "ci_low", "ci_high") if c in run]] \
@@ -257,8 +272,9 @@ def similarity_tables(table) -> list[Table]:
                     most.append("-")
                     continue
                 values = per_layer.loc[metric]
-                at = values.loc[last] if last in values.index else None
-                cells.append("" if at is None else _interval(at["value"], at.get("ci_low"), at.get("ci_high")))
+                cell, many = _seeded(run[(run["metric"] == metric) & (run["layer"] == last)])
+                cells.append(cell)
+                several |= many
                 lower = SIMILARITY_COLUMNS[metric][1]
                 moved = values["value"].idxmin() if lower else values["value"].idxmax()
                 most.append(str(int(moved)))
@@ -269,7 +285,9 @@ def similarity_tables(table) -> list[Table]:
                    + ", ".join(names) + " of the last layer with the same pretrained layer (95 % bootstrap interval "
                    f"over the test {TASKS[task].items if task in TASKS else 'items'}, those of one sentence drawn "
                    "together where the probe reads words), and the layer each measure says changed most (lowest CKA "
-                   "and k-NN overlap, largest Procrustes distance; 0 = the embeddings), in that order.")
+                   "and k-NN overlap, largest Procrustes distance; 0 = the embeddings), in that order"
+                   + ("; with several seeds, mean ± s.d. over seeds in place of the interval, and the layers of the "
+                      "seeds' mean." if several else "."))
         tables.append(Table(f"similarity_{task}", caption,
                             ["model", "training data", *[f"{name}, last layer" for name in names],
                              "layer that changed most (" + " / ".join(names) + ")"], body, "probing"))

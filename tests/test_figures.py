@@ -301,6 +301,25 @@ def test_the_probing_table_shows_the_validation_best_layer_and_its_test_score(ta
     assert row[2].startswith(f"{test.loc[0, 'value']:.3f} [")
 
 
+def test_a_run_with_several_seeds_shows_mean_and_sd_of_its_test_accuracy(table):
+    """The 100 % NER run of "enc" measured again with a second seed whose accuracy is 0.1 higher everywhere: its
+    test-accuracy cells are the mean ± s.d. over the two seeds (not the mean of their interval bounds), and the
+    caption says so; other runs keep their intervals."""
+    from bioprobe import tables
+
+    run = (table["analysis"] == "probing") & (table["task"] == "ner") & (table["model"] == "enc") & \
+        (table["training_size"] == 100) & (table["baseline"] == "")
+    again = table[run].assign(seed=7)
+    again.loc[again["metric"] == "accuracy", "value"] += 0.1
+    ner = next(t for t in tables.probing_tables(pd.concat([table, again], ignore_index=True))
+               if t.name == "probing_ner")
+    row = next(r for r in ner.rows if r[:2] == ["enc", "100 %"])
+    test = table[run & (table["metric"] == "accuracy")].set_index("layer")["value"]
+    assert row[4] == f"{test.loc[2] + 0.05:.3f} ± {0.1 / 2 ** 0.5:.3f}"
+    assert "mean ± s.d. over seeds" in ner.caption
+    assert next(r for r in ner.rows if r[:2] == ["enc", "pretrained"])[2].endswith("]")
+
+
 def test_latex_escapes_and_numbers_align_right():
     from bioprobe.tables import Table, latex
 

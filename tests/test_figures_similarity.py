@@ -115,3 +115,27 @@ def test_a_run_probed_against_another_models_pretrained_weights_stays_out_of_the
     body = {(r[0], r[1]): r[2:] for r in table.rows}
     assert body[("med", "100 %")][0] == "0.900 [0.850, 0.950]"
     assert body[("enc", "100 %")][0] == "0.500 [0.480, 0.520]"  # the other model's rows are untouched
+
+
+def test_several_seeds_give_mean_and_sd_over_seeds_not_averaged_interval_bounds(tmp_path, figures):
+    """The 100 % run measured with seeds 1 and 2 (the second 0.2 higher everywhere): the table's cell is the mean
+    ± s.d. over the seeds and the figure's band ± 1 s.d., both said in the captions; one-seed runs keep their
+    bootstrap intervals."""
+    from bioprobe import tables
+
+    rows = pd.DataFrame(similarity_rows())
+    hundred = rows[rows["training_size"] == 100]
+    rows = pd.concat([rows[rows["training_size"] != 100], hundred.assign(seed=1),
+                      hundred.assign(seed=2, value=hundred["value"] + 0.2)], ignore_index=True)
+    (table,) = tables.similarity_tables(rows)
+    body = {(r[0], r[1]): r[2:] for r in table.rows}
+    assert body[("enc", "100 %")][0] == "0.600 ± 0.141"  # CKA 0.5 and 0.7 at the last layer
+    assert body[("enc", "50 %")][0] == "0.550 [0.530, 0.570]"
+    assert "mean ± s.d. over seeds" in table.caption
+    (drawing,) = similarity_layers(rows, tmp_path)
+    axes = [ax for ax in figures[0].axes if ax.get_visible() and ax.get_title()]
+    lines = {line.get_label(): line for line in axes[0].get_lines()}
+    np.testing.assert_allclose(lines["100 %"].get_ydata(), np.array(VALUES["cka"]) - 0.1 + 0.1, atol=1e-9)
+    band = drawing.data[(drawing.data["metric"] == "cka") & (drawing.data["condition"] == "100 %")]
+    np.testing.assert_allclose(band["ci_high"] - band["value"], 0.2 / 2 ** 0.5, atol=1e-4)  # s.d. of two values
+    assert "bands ± 1 s.d. over seeds" in drawing.caption and "95 % bootstrap intervals" in drawing.caption

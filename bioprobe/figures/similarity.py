@@ -35,7 +35,7 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
         metrics = [m for m in MEASURES if (part["metric"] == m).any()]
         conditions = condition_order(part["condition"])
         colors, styles = condition_colors(conditions), condition_styles(conditions)
-        data, banded = [], False
+        data, bands = [], set()
         with style.theme():
             figure, axes = style.grid(len(metrics), len(metrics), panel_height=1.9)
             for ax, metric in zip(axes, metrics):
@@ -44,13 +44,12 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
                     here = part[(part["metric"] == metric) & (part["condition"] == name)]
                     if here.empty:
                         continue
-                    columns = [c for c in ("value", "ci_low", "ci_high") if c in here]
-                    line = here.groupby("layer", as_index=False)[columns].mean().sort_values("layer")
+                    line, kind = _line(here)
                     ax.plot(line["layer"], line["value"], color=colors[name], label=name, **styles[name])
                     if "ci_low" in line and line["ci_low"].notna().any():
                         ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=colors[name],
                                         alpha=0.2, linewidth=0)
-                        banded = True
+                        bands.add(kind)
                     data.append(line.assign(metric=metric, condition=name))
                 ax.set_title(f"{title}\n({better} = more alike)")
                 ax.set_xlabel("layer (0 = embeddings)")
@@ -77,6 +76,23 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
                    "per training size" + (" and a randomly initialised model" if "random init" in conditions else "")
                    + (f", on {int(items.iloc[0])} test items" if len(items) else "")
                    + ("; bands are 95 % bootstrap intervals over the test items (sentences for NER), placed around "
-                      "each value" if banded else "") + ".")
+                      "each value" if "interval" in bands else "")
+                   + ("; " + ("where there are several seeds, " if "interval" in bands else "")
+                      + "lines are means over seeds and bands ± 1 s.d. over seeds" if "sd" in bands else "") + ".")
         drawn.append(style.Drawing(name, files, data[order].round(4), caption, "probing"))
     return drawn
+
+
+def _line(rows):
+    """One condition's rows of one measure as a line by layer, and what its band is: the rows' own 95 % interval
+    for one seed ("interval"); for several, the mean over seeds ± 1 s.d. over seeds ("sd"), since a mean of the
+    seeds' interval bounds is no interval of anything."""
+    import pandas as pd
+
+    if "seed" in rows and rows["seed"].nunique() > 1:
+        per_layer = rows.groupby(["layer", "seed"])["value"].mean().groupby(level="layer")
+        line = pd.DataFrame({"value": per_layer.mean(), "sd": per_layer.std()}).reset_index()
+        return line.assign(ci_low=line["value"] - line["sd"], ci_high=line["value"] + line["sd"]) \
+            .drop(columns="sd").sort_values("layer"), "sd"
+    columns = [c for c in ("value", "ci_low", "ci_high") if c in rows]
+    return rows.groupby("layer", as_index=False)[columns].mean().sort_values("layer"), "interval"
