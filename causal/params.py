@@ -71,16 +71,17 @@ def canonical(name: str, prefix: str) -> str:
 
 
 def locate(name: str, n_layers: int) -> tuple[int | None, str]:
-    """`(layer, group)` of a canonical parameter name: layer 0 for the embeddings, l for transformer block l
-    (1-based, as hidden states are numbered), `n_layers` for what the body holds after its last block (the final
-    norm, BERT's pooler); `(None, "head")` for the task head."""
+    """`(layer, group)` of a canonical parameter name: layer 0 for the embeddings (their own norm included: BERT's
+    `embeddings.LayerNorm`, a `norm` by kind), l for transformer block l (1-based, as hidden states are numbered),
+    `n_layers` for what the body holds after its last block (the final norm, BERT's pooler); `(None, "head")` for
+    the task head."""
     if name.startswith("head:"):
         return None, "head"
     found = BLOCK.search("." + name)
     group = group_of(name)
     if found:
         return int(found.group(1)) + 1, group
-    return (0 if group == "embeddings" else n_layers), group
+    return (0 if group == "embeddings" or "embed" in name.lower() else n_layers), group
 
 
 def n_layers_of(model) -> int:

@@ -136,7 +136,7 @@ def run_revert(settings: RevertSettings | None = None, *, n_boot: int = 1000, **
     else:
         tuned_outcomes = scorer.outcomes(model)
     tuned, tuned_drawn = resamples.scores(tuned_outcomes, scorer.score)
-    base, base_drawn = _size0_score(spec, run, size0, reverter, scorer, resamples, s)
+    base, base_drawn = _size0_score(spec, run, size0, reverter, scorer, resamples, s, rows_in, task_data.labels)
     found = [{"layer": None, "head": None, "mode": "none", "metric": "tuned_score", "value": tuned,
               **_ci(tuned_drawn)}]
     if base is not None:
@@ -212,9 +212,11 @@ def _size0_what(run, size0) -> str:
     return f"the size-0 run {size0.checkpoint}" if size0 is not None else "none (no size-0 run: gain_lost is blank)"
 
 
-def _size0_score(spec, run, size0, reverter, scorer, resamples, s):
-    """Size 0's score on the same items and resamples, or `(None, None)`."""
+def _size0_score(spec, run, size0, reverter, scorer, resamples, s, rows, labels):
+    """Size 0's score on the same items and resamples, or `(None, None)`; a size-0 classifier run is scored as its
+    own record says (CLS: its own decision thresholds), as its reported score is."""
     from bioprobe.causal.params import swapped
+    from bioprobe.causal.score import scorer_for
     from bioprobe.finetune.checkpoints import load_finetuned
 
     if run.record.head == "causal-lm":
@@ -223,7 +225,8 @@ def _size0_score(spec, run, size0, reverter, scorer, resamples, s):
     if size0 is None:
         return None, None
     loaded = load_finetuned(s.runs_dir, spec.name, size0.name, 0, s.seed, device=s.device)
-    return resamples.scores(scorer.outcomes(loaded.model), scorer.score)
+    own = scorer_for(spec, loaded, size0.record, size0.kind, rows, labels, s)
+    return resamples.scores(own.outcomes(loaded.model), own.score)
 
 
 def _correlations(found: list[dict], s, source) -> list[dict]:

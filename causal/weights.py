@@ -74,15 +74,25 @@ def changes(model, pretrained=None):
 
     n_layers = params.n_layers_of(model)
     if params.is_lora(model):
+        import torch
+        from peft.utils.integrations import dequantize_bnb_weight
+
         inner, prefix = params.unwrap(model), params.body_prefix(model)
+        adapted = set()
         for name, module in inner.named_modules():
             if hasattr(module, "lora_A") and hasattr(module, "base_layer") and len(module.lora_A):
                 adapter = next(iter(module.lora_A))
                 delta, before = lora_delta(module, adapter)
+                adapted.add(name + ".base_layer.weight")
                 yield from _split(params.canonical(name + ".weight", prefix), n_layers, delta, before)
-        for name, tensor in inner.named_parameters():  # a head trained beside the adapter (modules_to_save)
-            if ".modules_to_save." in name:
+        for name, tensor in inner.named_parameters():
+            if ".modules_to_save." in name:  # a head trained beside the adapter
                 yield params.canonical(name, prefix), None, "head", tensor.detach().double(), None
+            elif not (name in adapted or params.LORA.search(name) or ".original_module." in name):
+                # a weight the adapter leaves as it was: no change, but part of its block's and the body's norm
+                weight = dequantize_bnb_weight(tensor) if type(tensor).__name__ == "Params4bit" else tensor
+                before = weight.detach().double()
+                yield from _split(params.canonical(name, prefix), n_layers, torch.zeros_like(before), before)
         return
     reference = params.state(pretrained)
     for name, tensor in params.state(model).items():

@@ -75,8 +75,11 @@ class AdapterView:
     def active(self):
         """This run's adapter on (or every adapter off) while open."""
         if self._adapter is None:
-            with self._shared.disable_adapter():
-                yield
+            try:
+                with self._shared.disable_adapter():
+                    yield
+            finally:  # PEFT turns the active adapter trainable again when it switches adapters back on
+                self._shared.set_adapter(self._shared.active_adapter, inference_mode=True)
             return
         if self._shared.active_adapter != self._adapter:
             self._shared.set_adapter(self._adapter, inference_mode=True)

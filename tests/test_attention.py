@@ -347,6 +347,8 @@ def test_lora_runs_share_one_base_and_give_the_merged_runs_numbers(objective, ti
             torch.testing.assert_close(view.model(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-5,
                                        rtol=1e-5)
         assert not torch.allclose(views[30].model(input_ids=ids).logits, views[100].model(input_ids=ids).logits)
+        base.model(input_ids=ids)  # switching the adapters back on leaves them frozen
+    assert not [name for name, p in base.model.named_parameters() if p.requires_grad]
 
     tables = {}
     for way in ("shared", "apart"):

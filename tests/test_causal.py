@@ -78,6 +78,7 @@ def test_lora_delta_equals_merged_minus_base(family, tiny_model_dirs):
 
     targets = ["c_attn", "c_proj"] if family == "gpt2" else ["q_proj", "v_proj", "o_proj"]
     base = load_model(str(tiny_model_dirs[family]), head="causal-lm", device="cpu").model
+    pristine = copy.deepcopy(base)
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=targets,
                                             fan_in_fan_out=family == "gpt2"))
     with torch.no_grad():
@@ -85,8 +86,19 @@ def test_lora_delta_equals_merged_minus_base(family, tiny_model_dirs):
             if "lora_B" in name:
                 p.normal_(0, 0.02, generator=torch.Generator().manual_seed(len(name)))
     before = {n: t.detach().double().clone() for n, t in params.state(model).items()}
-    lora = {r["module"]: r for r in diff_rows(model) if r["metric"] == "delta_norm" and r["module"] != "all"}
+    from_adapter = diff_rows(model)
+    lora = {r["module"]: r for r in from_adapter if r["metric"] == "delta_norm" and r["module"] != "all"}
     merged = model.merge_and_unload()
+    # blocks, kinds and the whole body over every weight, as for a fully tuned run (the denominators counted only
+    # the adapted matrices: GPT-2's block 1 came out at 1.08 against 0.17 merged)
+    summed = [{k: r[k] for k in ("layer", "group", "value")} for r in from_adapter
+              if r["module"] == "all" and r["metric"] == "relative_change"]
+    expected = [{k: r[k] for k in ("layer", "group", "value")} for r in diff_rows(merged, pristine)
+                if r["module"] == "all" and r["metric"] == "relative_change"]
+    assert [(r["layer"], r["group"]) for r in summed] == [(r["layer"], r["group"]) for r in expected]
+    for got, want in zip(summed, expected):
+        assert got["value"] == pytest.approx(want["value"], rel=1e-5, abs=1e-9), (got, want)
+    assert {r["layer"] for r in summed if r["group"] == "block"} == {0, 1, 2}
     after = {n: t.detach().double() for n, t in params.state(merged).items()}
     for name, row in lora.items():
         plain, _, part = name.partition("[")
@@ -125,6 +137,35 @@ def test_reverting_nothing_changes_nothing_and_everything_gives_the_pretrained_b
     for name, p in tuned.named_parameters():  # restored exactly
         assert torch.equal(p, originals[name])
     assert torch.equal(tuned(input_ids=ids).logits, before)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_reverting_block_0_gives_the_pretrained_embeddings_output_and_the_rest_leaves_it_tuned(family,
+                                                                                              tiny_model_dirs):
+    """Layer 0 is everything before the first block, BERT's embedding LayerNorm included (it was counted in the last
+    block): reverting it gives exactly the pretrained hidden state 0, reverting every other block leaves it tuned."""
+    folder = tiny_model_dirs[family]
+    pretrained = load_model(str(folder), head="base", device="cpu").model
+    tuned = load_model(str(folder), head="base", device="cpu").model
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    reverter = params.Reverter(tuned, pretrained)
+    ids = torch.tensor([[5, 9, 14, 22, 7, 3]])
+
+    def first(model):
+        return model(input_ids=ids, output_hidden_states=True).hidden_states[0]
+
+    with torch.no_grad():
+        own, goal = first(tuned), first(pretrained)
+        assert not torch.allclose(own, goal)
+        with params.swapped(reverter.blocks([0])):
+            assert torch.equal(first(tuned), goal)
+        with params.swapped(reverter.blocks(range(1, reverter.n_layers + 1))):
+            assert torch.equal(first(tuned), own)
+    assert params.locate("embeddings.LayerNorm.weight", 6) == (0, "norm")
+    assert params.locate("word_embeddings_layernorm.bias", 6) == (0, "norm")  # BLOOM's
+    assert params.locate("norm.weight", 6) == (6, "norm") and params.locate("ln_f.bias", 12) == (12, "norm")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -357,6 +398,26 @@ def test_amnesic_erases_the_relation_from_both_entity_positions(tiny_model_dirs,
     assert table.loc[table["metric"] == "score", "rank"].item() == 1  # two labels: one direction
     probe = table.loc[table["metric"] == "probe_accuracy_erased", "value"].item()
     assert probe <= table.loc[table["metric"] == "probe_chance", "value"].item() + 0.05
+
+
+def test_size_0_of_a_multilabel_run_is_scored_at_its_own_thresholds(tiny_model_dirs, tmp_path):
+    """The gain's size 0 is the size-0 run's own test micro-F1, at the thresholds it chose on validation (it was
+    scored at the tuned run's)."""
+    from bioprobe.causal.revert import run_revert
+    from tiny_data import write_blurb_hoc
+
+    runs, model, data = tmp_path / "runs", str(tiny_model_dirs["bert"]), write_blurb_hoc(tmp_path / "hoc")
+    for size in ("0", "100"):
+        ok("finetune", "--task", "cls", "--model_name", model, "--data", str(data), "--training_size", size,
+           "--epochs", "1", "--runs-dir", str(runs))
+    name = resolve_model(model).name
+    records = {size: runstore.read_run(runstore.checkpoint_dir(runs, "cls", name, size, 42)) for size in (0, 100)}
+    assert records[0].evaluation["thresholds"] != records[100].evaluation["thresholds"]
+    result = run_revert(task="cls", model_name=model, training_size=100, runs_dir=str(runs), layers="0",
+                        heads="none", n_boot=20)
+    get = {row["metric"]: row["value"] for row in result.rows if row["mode"] == "none"}
+    assert get["size0_score"] == pytest.approx(records[0].metrics["micro_f1"], abs=1e-9)
+    assert get["tuned_score"] == pytest.approx(records[100].metrics["micro_f1"], abs=1e-9)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
