@@ -172,3 +172,45 @@ def unchanged_runs(table) -> list[str]:
         if sentence not in sentences:
             sentences.append(sentence)
     return sentences
+
+
+SEED_BANDS = "with several seeds, lines are means over seeds and bands ± 1 s.d. over seeds"
+"""What a figure's caption adds where some line has several seeds (`over_seeds`)."""
+
+
+def over_seeds(rows, keys: list[str], columns=("value", "ci_low", "ci_high")):
+    """The mean over seeds (and any repeated rows) of `columns` per `keys`; where a key has several seeds,
+    `ci_low` / `ci_high` become the mean ∓ 1 s.d. of the seeds' values (a mean of the seeds' interval bounds is no
+    interval of anything) and an `n_seeds` column says how many; with one seed they stay that seed's interval."""
+    import pandas as pd
+
+    keys = list(keys)
+    present = [c for c in columns if c in rows]
+    if "seed" not in rows:
+        return rows.groupby(keys, as_index=False, dropna=False)[present].mean()
+    per_seed = rows.groupby(keys + ["seed"], as_index=False, dropna=False)[present].mean()
+    grouped = per_seed.groupby(keys, as_index=False, dropna=False)
+    out = grouped[present].mean()
+    counts = grouped["seed"].nunique()["seed"].to_numpy()
+    if (counts > 1).any():  # the column only where some key has several (one-seed data stays as it was)
+        out["n_seeds"] = counts
+    if "value" in present and (counts > 1).any():
+        spread = grouped["value"].std()["value"].to_numpy()
+        several = counts > 1
+        for column, sign in (("ci_low", -1), ("ci_high", 1)):
+            if column not in out:
+                out[column] = pd.NA
+            out[column] = out[column].astype(float).where(~several, out["value"] + sign * spread)
+    return out
+
+
+def seed_bands(data) -> bool:
+    """Whether some line of a figure's data has several seeds (its band is ± 1 s.d. over them: `SEED_BANDS`)."""
+    return "n_seeds" in data and bool((data["n_seeds"] > 1).any())
+
+
+def seed_note(caption: str, data) -> str:
+    """`caption` with `SEED_BANDS` before its final period where some line of `data` has several seeds."""
+    if not seed_bands(data):
+        return caption
+    return f"{caption.rstrip().rstrip('.')}; {SEED_BANDS}."

@@ -343,14 +343,15 @@ def attribution_table(table) -> list[Table]:
         part = rows[(rows["task"] == task.name) & (rows["metric"] == task.share_name)]
         if part.empty:
             continue
-        body = []
-        for _, row in part.sort_values(["series", "training_size"]).iterrows():
-            items = row.get("n_items")
-            body.append([row["series"], f"{int(row['training_size'])} %",
-                         _interval(row["value"], row.get("ci_low"), row.get("ci_high")),
-                         "" if items is None or items != items else str(int(items))])
+        body, several = [], False
+        for (series, size), run in part.groupby(["series", "training_size"], sort=True):
+            items = run["n_items"].dropna() if "n_items" in run else []
+            cell, many = _seeded(run)
+            several |= many
+            body.append([series, f"{int(size)} %", cell, "" if not len(items) else str(int(items.iloc[0]))])
         caption = (f"{task.title} attribution: share of the absolute Integrated-Gradients attribution that falls on "
-                   f"{task.share_where} (test {task.items}, 95 % bootstrap interval).")
+                   f"{task.share_where} (test {task.items}, 95 % bootstrap interval"
+                   + ("; with several seeds, mean ± s.d. over seeds" if several else "") + ").")
         name = "attribution" if not out else f"attribution_{task.name}"
         out.append(Table(name, caption, ["model", "training data", task.share_title, "items"], body, "attribution"))
     return out
@@ -399,7 +400,7 @@ def causal_tables(table) -> list[Table]:
     tables = []
     for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
-        body, unchanged = [], False
+        body, unchanged, several = [], False, False
         runs = part.groupby(["model", "objective", "training_size"])
         order = {"classifier": 0, "instruct": 1}
         for (model, objective, size), run in sorted(runs, key=lambda kv: (str(kv[0][0]), order.get(kv[0][1], 2),
@@ -418,14 +419,15 @@ def causal_tables(table) -> list[Table]:
             drops = amnesic[(amnesic["metric"] == "drop_beyond_control") & amnesic["layer"].notna()]
             drop = _largest(drops.groupby("layer")["value"].mean())
             if drop is not None:
-                low, high = (drops.loc[drops["layer"] == drop[0], c].mean() for c in ("ci_low", "ci_high"))
+                shown, many = _seeded(drops[drops["layer"] == drop[0]])
+                several |= many
             untuned = "" if int(size) else " (pretrained)" if objective == "classifier" else " (released)"
             body.append([f"{model}" + ("" if objective == "classifier" else f" ({objective})"),
                          f"{int(size)} %{untuned}",
                          change, score,
                          "" if block is None else f"{int(block[0])} ({block[1]:.2f})",
                          "" if head is None else f"layer {int(head[0][0])} head {int(head[0][1])} ({head[1]:.2f})",
-                         "" if drop is None else f"{int(drop[0])}: {_interval(drop[1], low, high)}"])
+                         "" if drop is None else f"{int(drop[0])}: {shown}"])
         notes = []
         if unchanged:
             notes.append("A relative weight change of 0 means the tuned weights equal the pretrained ones: that run's "
@@ -436,7 +438,9 @@ def causal_tables(table) -> list[Table]:
                    "(0 = the embeddings, l = transformer block l) and the head whose reversion alone to the "
                    "pretrained weights loses the most gain, with the gain lost ((tuned - reverted) / (tuned - size 0); "
                    "1 = all the gain of tuning), and the layer where erasing the probed concept (LEACE) drops the "
-                   "score most beyond a random subspace of the same rank (95 % bootstrap interval).")
+                   "score most beyond a random subspace of the same rank (95 % bootstrap interval"
+                   + ("; with several seeds, mean ± s.d. over seeds, and the other cells means over seeds" if several
+                      else "") + ").")
         tables.append(Table(f"causal_{task}", caption,
                             ["model", "training data", "relative weight change", "tuned score",
                              "block losing most gain", "head losing most gain", "largest amnesic drop beyond control"],
@@ -494,7 +498,7 @@ def diffing_tables(table) -> list[Table]:
     tables = []
     for task in task_order(rows["task"]):
         part = rows[rows["task"] == task]
-        body = []
+        body, several = [], False
         order = {"instruct": 0, "conversation": 1}
         runs = part.groupby(["model", "objective", "training_size", "reference"])
         for (model, objective, size, reference), run in sorted(
@@ -502,9 +506,9 @@ def diffing_tables(table) -> list[Table]:
             kl = run[(run["analysis"] == "divergence") & (run["metric"] == "kl")]
             cells = []
             for position in ("prompt", "answer"):
-                here = kl[kl["position"] == position]
-                cells.append("" if here.empty else _interval(here["value"].mean(), here["ci_low"].mean(),
-                                                             here["ci_high"].mean()))
+                cell, many = _seeded(kl[kl["position"] == position])
+                cells.append(cell)
+                several |= many
             lens = run[run["analysis"] == "lens"]
             if lens.empty:
                 cells += ["", ""]
@@ -521,7 +525,8 @@ def diffing_tables(table) -> list[Table]:
                    "where the mean over items of each item's share of gold answer tokens ranked first reaches one "
                    "half; 0 = the embeddings; never = no layer read) and the gold token's rank at each model's last "
                    "layer (geometric mean over items; 1 = the top token; - = that layer was not read). A run at 0 % "
-                   "is the model as released (or pretrained), read alone. Means over seeds.")
+                   "is the model as released (or pretrained), read alone. Means over seeds"
+                   + ("; KL with several seeds: mean ± s.d. over seeds in place of the interval." if several else "."))
         tables.append(Table(f"diffing_{task}", caption,
                             ["model", "training data", "reference", "KL at prompt positions",
                              "KL at answer positions", "decodable layer", "answer rank, last layer"],

@@ -321,3 +321,47 @@ def test_the_causal_table_names_the_block_head_and_layer_that_matter_most(causal
     assert table in [t for t in tables.all_tables(causal_table) if t.section == "causal"]
     latex = tables.latex(table)
     assert r"\toprule" in latex and "%" not in latex.replace(r"\%", "")
+
+
+def test_over_seeds_gives_one_seeds_interval_or_the_mean_and_sd_of_several():
+    """Key a with seeds 1 and 2 (values 1.0 and 3.0, intervals of +-0.1): mean 2.0, band 2 -+ sqrt(2), two seeds;
+    key b with one seed keeps its interval; rows without seeds are plain means; the caption note follows."""
+    from bioprobe.rows import SEED_BANDS, over_seeds, seed_note
+
+    rows = pd.DataFrame({"key": ["a", "a", "a", "b"], "seed": [1, 2, 2, 1], "value": [1.0, 3.0, 3.0, 5.0],
+                         "ci_low": [0.9, 2.9, 2.9, 4.5], "ci_high": [1.1, 3.1, 3.1, 5.5]})
+    out = over_seeds(rows, ["key"]).set_index("key")
+    assert out.loc["a", "value"] == 2.0 and out.loc["a", "n_seeds"] == 2
+    assert out.loc["a", "ci_low"] == pytest.approx(2 - 2 ** 0.5)
+    assert out.loc["a", "ci_high"] == pytest.approx(2 + 2 ** 0.5)
+    assert (out.loc["b", "value"], out.loc["b", "ci_low"], out.loc["b", "ci_high"]) == (5.0, 4.5, 5.5)
+    single = over_seeds(rows[rows["key"] == "b"], ["key"])
+    assert "n_seeds" not in single and single["ci_low"].item() == 4.5
+    plain = over_seeds(rows.drop(columns="seed"), ["key"]).set_index("key")  # every row alike: a plain mean
+    assert plain.loc["a", "ci_low"] == pytest.approx((0.9 + 2.9 + 2.9) / 3)
+    assert seed_note("Lines.", out.reset_index()) == f"Lines; {SEED_BANDS}." and seed_note("Lines.", single) == "Lines."
+
+
+def test_several_seeds_give_sd_bands_in_the_figures_and_mean_sd_in_the_causal_table(causal_table, tmp_path,
+                                                                                  figures):
+    """The 100 % revert and amnesic rows again with a second seed 0.2 higher: the revert figure's band is the mean
+    -+ 0.1414 (the s.d. of two values 0.2 apart) and its caption says so; the causal table's amnesic cell is mean ±
+    s.d."""
+    from bioprobe import tables
+    from bioprobe.figures import causal
+
+    rows = causal_table
+    again = rows[rows["analysis"].isin(["revert", "amnesic"]) & (rows["training_size"] == 100)].assign(seed=7)
+    again = again.assign(value=again["value"] + 0.2)
+    table = pd.concat([rows, again], ignore_index=True)
+    drawing = next(d for d in causal.revert_blocks(table, tmp_path) if d.name == "revert_blocks_ner_enc")
+    single = drawing.data[(drawing.data["mode"] == "single") & (drawing.data["training_size"] == 100)]
+    np.testing.assert_allclose(single["value"], np.array(BLOCKS[("single", 100)]) + 0.1, atol=1e-6)
+    np.testing.assert_allclose(single["ci_high"] - single["value"], 0.2 / 2 ** 0.5, atol=1e-6)
+    assert "bands ± 1 s.d. over seeds" in drawing.caption
+    ten = drawing.data[(drawing.data["mode"] == "single") & (drawing.data["training_size"] == 10)]
+    np.testing.assert_allclose(ten["ci_high"] - ten["value"], 0.1, atol=1e-6)  # one seed: its interval
+    (built,) = tables.causal_tables(table)
+    cells = {(r[0], r[1]): dict(zip(built.columns, r)) for r in built.rows}
+    assert cells[("enc (instruct)", "100 %")]["largest amnesic drop beyond control"] == "1: 0.250 ± 0.141"
+    assert "mean ± s.d. over seeds" in built.caption

@@ -224,3 +224,23 @@ def test_a_seed_that_never_decodes_is_counted_not_averaged_away():
     (table,) = tables.diffing_tables(pd.concat([rows, *[s.assign(value=NAN) for s in seeds]], ignore_index=True))
     read = {(r[0], r[1]): dict(zip(table.columns, r)) for r in table.rows}
     assert read[("enc (classifier)", "0 % (pretrained)")]["decodable layer"] == "never"
+
+
+def test_kl_of_several_seeds_is_mean_and_sd_in_the_table_and_an_sd_band_in_the_figure(tmp_path, figures):
+    """The divergence rows again with a second seed 0.1 higher: the KL cell is mean ± s.d. (0.020 + 0.05 ± 0.071 at
+    prompt positions of 100 %), the figure's interval is the mean -+ that s.d., both captions say so."""
+    from bioprobe import tables
+    from bioprobe.figures.diffing import divergence_sizes
+
+    rows = divergence_rows()
+    again = rows[rows["metric"] == "kl"].assign(seed=7)
+    both = pd.concat([rows, again.assign(value=again["value"] + 0.1)], ignore_index=True)
+    (table,) = tables.diffing_tables(both)
+    cells = {(r[0], r[1], r[2]): dict(zip(table.columns, r)) for r in table.rows}
+    assert cells[("dec (instruct)", "100 %", "base (adapter off)")]["KL at prompt positions"] == "0.070 ± 0.071"
+    assert "mean ± s.d. over seeds" in table.caption
+    (drawing,) = divergence_sizes(both, tmp_path)
+    prompt = drawing.data[(drawing.data["position"] == "prompt") & (drawing.data["training_size"] == 100)]
+    assert prompt["value"].item() == pytest.approx(0.07)
+    assert prompt["ci_high"].item() == pytest.approx(0.07 + 0.1 / 2 ** 0.5, abs=1e-6)
+    assert "bands ± 1 s.d. over seeds" in drawing.caption

@@ -23,7 +23,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order, task_title
+from bioprobe.rows import analysis, kind_of, over_seeds, seed_note, size_order, task_title
 from bioprobe.tasks import TASKS
 
 
@@ -43,8 +43,7 @@ def segment_share(table, out_dir: Path) -> list[style.Drawing]:
     names = sorted(rows["series"].unique(), key=lambda s: (kinds.get(s.split()[0]) != "encoder", s))
     colors, markers = style.category_colors(names), style.category_markers(names)
     sizes = size_order(rows["training_size"])
-    columns = ["task", "series", "training_size", "value"] + [c for c in ("ci_low", "ci_high", "n_items") if c in rows]
-    data = rows[columns].groupby(["task", "series", "training_size"], as_index=False).mean()
+    data = over_seeds(rows, ["task", "series", "training_size"], ("value", "ci_low", "ci_high", "n_items"))
     with style.theme():
         figure, axes = style.grid(len(tasks), len(tasks), width=style.ONE_COLUMN * (1 if len(tasks) == 1 else 1.6),
                                   panel_height=2.1)
@@ -78,7 +77,7 @@ def segment_share(table, out_dir: Path) -> list[style.Drawing]:
                        + (f"; dotted: {uniform[task.name]:.2f}, the share a uniform attribution would give (the "
                           "segment's share of the drawn examples' tokens)." if uniform[task.name] is not None else ".")
                        for task in tasks)
-    return [style.Drawing("attribution_share", files, data.round(4), caption, "attribution")]
+    return [style.Drawing("attribution_share", files, data.round(4), seed_note(caption, data), "attribution")]
 
 
 def uniform_share(rows) -> float | None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order, task_order, task_title
+from bioprobe.rows import analysis, kind_of, over_seeds, seed_note, size_order, task_order, task_title
 
 GROUPS = ("q", "k", "v", "o", "mlp", "norm", "embeddings")
 """Module groups of the per-group heatmap, in column order (the classifier head, new in tuning, is left out)."""
@@ -26,9 +26,9 @@ GAIN_LOST = "gain lost = (tuned - reverted) / (tuned - size 0)"
 
 
 def _mean(rows, keys: list[str], columns=("value",)):
-    """Mean over seeds (and any other repeated rows) of `columns` per `keys`."""
-    present = [c for c in columns if c in rows]
-    return rows.groupby(keys, as_index=False, dropna=False)[present].mean()
+    """Mean over seeds (and any other repeated rows) of `columns` per `keys`; with several seeds the band is ± 1 s.d.
+    over them (`rows.over_seeds`)."""
+    return over_seeds(rows, keys, columns)
 
 
 def _with_depth(rows):
@@ -303,7 +303,8 @@ def revert_blocks(table, out_dir: Path) -> list[style.Drawing]:
                    "alone, with all below it, or with all above it; one line per training size with its 95 % "
                    "bootstrap interval; 0 = nothing lost, 1 = all the gain of tuning lost.")
         data = part.drop(columns=["task", "model", "objective"]).sort_values(["mode", "training_size", "layer"])
-        drawn.append(style.Drawing(name, files, data.reset_index(drop=True).round(6), caption, "causal"))
+        drawn.append(style.Drawing(name, files, data.reset_index(drop=True).round(6), seed_note(caption, part),
+                                   "causal"))
     return drawn
 
 
@@ -456,7 +457,8 @@ def amnesic(table, out_dir: Path) -> list[style.Drawing]:
                    "one line per training size (size 0 of an instruction-tuned model is the released model) with its "
                    "95 % bootstrap interval; 0 = no more than the control.")
         data = part.drop(columns=["task"]).sort_values(["model", "objective", "training_size", "layer"])
-        drawn.append(style.Drawing(name, files, data.reset_index(drop=True).round(6), caption, "causal"))
+        drawn.append(style.Drawing(name, files, data.reset_index(drop=True).round(6), seed_note(caption, part),
+                                   "causal"))
     return drawn
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from bioprobe.figures import style
 from bioprobe.registry import safe_name
-from bioprobe.rows import analysis, kind_of, size_order, task_order, task_title
+from bioprobe.rows import analysis, kind_of, over_seeds, seed_note, size_order, task_order, task_title
 
 SAME_MODEL = ("pretrained", "base (adapter off)")
 """`reference` values that name the run's own pretrained model (a fully tuned run's, or a LoRA run's base)."""
@@ -28,8 +28,9 @@ def _line_label(reading: str, reference, size: int) -> str:
 
 def lens_lines(table, metric: str = "answer_rank"):
     """The lens rows of one metric as lines: columns task, model, objective, kind, line (`_line_label`), size (-1
-    for a reference line), layer, depth, value, ci_low, ci_high; means over seeds and over repeated readings of the
-    same model (the pretrained model read beside every tuned size reads the same items)."""
+    for a reference line), layer, depth, value, ci_low, ci_high; means over seeds (with several, ± 1 s.d. over them
+    as the band) and over repeated readings of the same model (the pretrained model read beside every tuned size
+    reads the same items)."""
     rows = analysis(table, "lens")
     if rows.empty:
         return rows
@@ -42,9 +43,7 @@ def lens_lines(table, metric: str = "answer_rank"):
     rows["size"] = np.where(rows["line"] == "pretrained", 0, rows["size"])
     if "kind" not in rows:
         rows["kind"] = rows["model"].map(kind_of(rows))
-    keys = ["task", "model", "objective", "kind", "line", "size", "layer", "depth"]
-    columns = [c for c in ("value", "ci_low", "ci_high") if c in rows]
-    return rows.groupby(keys, as_index=False, dropna=False)[columns].mean()
+    return over_seeds(rows, ["task", "model", "objective", "kind", "line", "size", "layer", "depth"])
 
 
 def lens_depth(table, out_dir: Path) -> list[style.Drawing]:
@@ -99,13 +98,13 @@ def lens_depth(table, out_dir: Path) -> list[style.Drawing]:
                    "The last layer is the model's own prediction.")
         data = part[["model", "objective", "line", "layer", "depth", "value", "ci_low", "ci_high"]]
         drawn.append(style.Drawing(name, files, data.sort_values(["model", "objective", "line", "layer"])
-                                   .reset_index(drop=True).round(6), caption, "diffing"))
+                                   .reset_index(drop=True).round(6), seed_note(caption, part), "diffing"))
     return drawn
 
 
 def kl_points(table):
     """The divergence summary rows (`metric` "kl"): task, model, objective, reference, position, training_size,
-    value, ci_low, ci_high, means over seeds."""
+    value, ci_low, ci_high, means over seeds (with several, ± 1 s.d. over them as the band)."""
     rows = analysis(table, "divergence")
     if rows.empty:
         return rows
@@ -113,8 +112,7 @@ def kl_points(table):
     keys = ["task", "model", "objective", "reference", "position", "training_size"]
     rows = rows.assign(reference=rows["reference"].fillna("pretrained") if "reference" in rows else "pretrained")
     rows = rows.assign(reference=rows["reference"].where(~rows["reference"].isin(SAME_MODEL), "pretrained"))
-    columns = [c for c in ("value", "ci_low", "ci_high") if c in rows]
-    return rows.groupby(keys, as_index=False)[columns].mean()
+    return over_seeds(rows, keys)
 
 
 def divergence_sizes(table, out_dir: Path) -> list[style.Drawing]:
@@ -160,7 +158,7 @@ def divergence_sizes(table, out_dir: Path) -> list[style.Drawing]:
                    "reference is the pretrained model (a LoRA run's base with the adapter off) unless named.")
         drawn.append(style.Drawing(name, files, part.sort_values(["model", "objective", "reference", "position",
                                                                   "training_size"]).reset_index(drop=True).round(6),
-                                   caption, "diffing"))
+                                   seed_note(caption, part), "diffing"))
     return drawn
 
 

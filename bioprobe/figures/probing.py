@@ -10,7 +10,8 @@ import numpy as np
 
 from bioprobe.figures import flags, style
 from bioprobe.registry import safe_name
-from bioprobe.rows import condition, kind_of, main_probing_rows, task_order, task_title, without_repeated_released
+from bioprobe.rows import SEED_BANDS, condition, kind_of, main_probing_rows, over_seeds, seed_bands, task_order, \
+    task_title, without_repeated_released
 
 PROBING_METRICS = {  # metric -> y label, what it is (captions), fixed y limits (None: from the data)
     "accuracy": ("probe accuracy", "probe accuracy on the test items", None),
@@ -60,8 +61,7 @@ def condition_colors(conditions) -> dict:
 
 
 def _mean_by_layer(part):
-    columns = [c for c in ("value", "ci_low", "ci_high") if c in part]
-    return part.groupby("layer", as_index=False)[columns].mean().sort_values("layer")
+    return over_seeds(part, ["layer"]).sort_values("layer")
 
 
 def _limits(values, fixed=None, include: float | None = None):
@@ -263,6 +263,7 @@ def layer_curves(table, out_dir: Path, metric: str = "accuracy",
                "one grey dashed"
                + ("; bands are 95 % bootstrap intervals over test items (pretrained and largest size)"
                   if metric == "accuracy" else "")
+               + ("; " + SEED_BANDS if seed_bands(data) else "")
                + ("; the dotted line is the majority-class accuracy (always answering the commonest training "
                   "label, on the same test items) or, where the table lacks it, chance, 1 / the number of labels "
                   "(from the MDL uniform code)." if any(level is not None for level in chance_of.values()) else ".")

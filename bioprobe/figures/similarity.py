@@ -8,7 +8,7 @@ from pathlib import Path
 from bioprobe.figures import style
 from bioprobe.figures.probing import _layer_ticks, condition_colors, condition_order, condition_styles, probing_rows
 from bioprobe.registry import safe_name
-from bioprobe.rows import task_title
+from bioprobe.rows import over_seeds, seed_bands, task_title
 
 MEASURES = {  # metric -> panel title, what it is (captions), y limits, which way is "more alike"
     "cka": ("debiased linear CKA", "debiased linear CKA", (-0.05, 1.05), "higher"),
@@ -87,12 +87,5 @@ def _line(rows):
     """One condition's rows of one measure as a line by layer, and what its band is: the rows' own 95 % interval
     for one seed ("interval"); for several, the mean over seeds ± 1 s.d. over seeds ("sd"), since a mean of the
     seeds' interval bounds is no interval of anything."""
-    import pandas as pd
-
-    if "seed" in rows and rows["seed"].nunique() > 1:
-        per_layer = rows.groupby(["layer", "seed"])["value"].mean().groupby(level="layer")
-        line = pd.DataFrame({"value": per_layer.mean(), "sd": per_layer.std()}).reset_index()
-        return line.assign(ci_low=line["value"] - line["sd"], ci_high=line["value"] + line["sd"]) \
-            .drop(columns="sd").sort_values("layer"), "sd"
-    columns = [c for c in ("value", "ci_low", "ci_high") if c in rows]
-    return rows.groupby("layer", as_index=False)[columns].mean().sort_values("layer"), "interval"
+    line = over_seeds(rows, ["layer"]).sort_values("layer")
+    return line.drop(columns="n_seeds", errors="ignore"), "sd" if seed_bands(line) else "interval"
