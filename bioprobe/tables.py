@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bioprobe import runstore
 from bioprobe.rows import (GENERATIVE_TITLE, MAIN_METRIC, METRIC_TITLE, SELECTION_METRIC, analysis, best_layer,
-                           main_probing_rows, task_order, task_title, without_repeated_released)
+                           main_probing_rows, over_seeds, task_order, task_title, without_repeated_released)
 from bioprobe.tasks import TASKS
 
 NAN = float("nan")
@@ -54,15 +54,13 @@ def _interval(value, low, high, digits: int = 3) -> str:
 def _seeded(rows, digits: int = 3) -> tuple[str, bool]:
     """The rows of one value measured once per seed (one metric, one layer) as a cell: the value with its 95 %
     interval for one seed; for several, the mean ± s.d. over seeds (a mean of the seeds' interval bounds is no
-    interval of anything). Also whether there were several."""
+    interval of anything; `rows.over_seeds`, as the figures draw them). Also whether there were several."""
     if rows.empty:
         return "", False
-    seeds = rows.groupby("seed") if "seed" in rows else None
-    if seeds is None or seeds.ngroups == 1:
-        one = rows[[c for c in ("value", "ci_low", "ci_high") if c in rows]].mean()
-        return _interval(one["value"], one.get("ci_low"), one.get("ci_high"), digits), False
-    values = seeds["value"].mean()
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}", True
+    cell = over_seeds(rows.assign(cell=0), ["cell"]).iloc[0]
+    if cell.get("n_seeds", 1) > 1:
+        return f"{cell['value']:.{digits}f} ± {cell['ci_high'] - cell['value']:.{digits}f}", True
+    return _interval(cell["value"], cell.get("ci_low"), cell.get("ci_high"), digits), False
 
 
 def finetune_tables(table) -> list[Table]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from bioprobe.figures import style
 from bioprobe.figures.probing import _layer_ticks, condition_colors, condition_order, condition_styles, probing_rows
 from bioprobe.registry import safe_name
-from bioprobe.rows import over_seeds, seed_bands, task_title
+from bioprobe.rows import over_seeds, seed_note, task_title
 
 MEASURES = {  # metric -> panel title, what it is (captions), y limits, which way is "more alike"
     "cka": ("debiased linear CKA", "debiased linear CKA", (-0.05, 1.05), "higher"),
@@ -35,7 +35,7 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
         metrics = [m for m in MEASURES if (part["metric"] == m).any()]
         conditions = condition_order(part["condition"])
         colors, styles = condition_colors(conditions), condition_styles(conditions)
-        data, bands = [], set()
+        data, banded = [], False
         with style.theme():
             figure, axes = style.grid(len(metrics), len(metrics), panel_height=1.9)
             for ax, metric in zip(axes, metrics):
@@ -44,12 +44,12 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
                     here = part[(part["metric"] == metric) & (part["condition"] == name)]
                     if here.empty:
                         continue
-                    line, kind = _line(here)
+                    line = over_seeds(here, ["layer"]).sort_values("layer")
                     ax.plot(line["layer"], line["value"], color=colors[name], label=name, **styles[name])
                     if "ci_low" in line and line["ci_low"].notna().any():
                         ax.fill_between(line["layer"], line["ci_low"], line["ci_high"], color=colors[name],
                                         alpha=0.2, linewidth=0)
-                        bands.add(kind)
+                        banded = True
                     data.append(line.assign(metric=metric, condition=name))
                 ax.set_title(f"{title}\n({better} = more alike)")
                 ax.set_xlabel("layer (0 = embeddings)")
@@ -76,16 +76,6 @@ def similarity_layers(table, out_dir: Path) -> list[style.Drawing]:
                    "per training size" + (" and a randomly initialised model" if "random init" in conditions else "")
                    + (f", on {int(items.iloc[0])} test items" if len(items) else "")
                    + ("; bands are 95 % bootstrap intervals over the test items (sentences for NER), placed around "
-                      "each value" if "interval" in bands else "")
-                   + ("; " + ("where there are several seeds, " if "interval" in bands else "")
-                      + "lines are means over seeds and bands ± 1 s.d. over seeds" if "sd" in bands else "") + ".")
-        drawn.append(style.Drawing(name, files, data[order].round(4), caption, "probing"))
+                      "each value" if banded else "") + ".")
+        drawn.append(style.Drawing(name, files, data[order].round(4), seed_note(caption, data), "probing"))
     return drawn
-
-
-def _line(rows):
-    """One condition's rows of one measure as a line by layer, and what its band is: the rows' own 95 % interval
-    for one seed ("interval"); for several, the mean over seeds ± 1 s.d. over seeds ("sd"), since a mean of the
-    seeds' interval bounds is no interval of anything."""
-    line = over_seeds(rows, ["layer"]).sort_values("layer")
-    return line.drop(columns="n_seeds", errors="ignore"), "sd" if seed_bands(line) else "interval"
