@@ -974,6 +974,14 @@ def mutual_knn_resampled(pair: Pair, counts: np.ndarray, *, k: int = 10, **_) ->
     return np.einsum("bi,bi->b", shared, weights) / weights.sum(axis=1)
 
 
+def _too_few_for_k(units: Units, counts: np.ndarray, k: int, **options) -> bool:
+    """Whether some resample holds k + 1 or fewer distinct items: there every item has every other as a neighbour in
+    both representations, so its overlap is 1 whatever they are, and a percentile interval over such resamples
+    would claim a precision the data do not have (14 unrelated items, k = 10: [0.764, 0.764])."""
+    present = (counts > 0).astype(np.int64) @ units.sizes
+    return bool(present.min() <= k + 1)
+
+
 @dataclass(frozen=True)
 class Measure:
     """One similarity measure of the registry.
@@ -987,6 +995,8 @@ class Measure:
         title: Axis label.
         what: A phrase for captions.
         limits: Its range (figures' fixed y limits).
+        degenerate: `(units, counts [B, G], **options) -> bool`: whether the resamples cannot give it an interval
+            (None: they always can).
     """
 
     name: str
@@ -997,6 +1007,7 @@ class Measure:
     title: str
     what: str
     limits: tuple[float, float]
+    degenerate: Callable[..., bool] | None = None
 
 
 MEASURES: dict[str, Measure] = {m.name: m for m in (
@@ -1006,7 +1017,7 @@ MEASURES: dict[str, Measure] = {m.name: m for m in (
             "Procrustes distance", "orthogonal Procrustes distance (centred, unit Frobenius norm; 0 = same shape)",
             (0.0, 2.0)),
     Measure("mutual_knn", mutual_knn_resampled, 1.0, "high", ("rotation", "isotropic scale"), "mutual k-NN",
-            "mutual k-nearest-neighbour overlap (cosine)", (0.0, 1.02)),
+            "mutual k-nearest-neighbour overlap (cosine)", (0.0, 1.02), _too_few_for_k),
 )}
 """Every similarity measure, by name; adding one is a function of `(pair, counts)` and its entry here."""
 
@@ -1069,14 +1080,6 @@ def check_items(units: Units, names, k: int, debiased: bool = True) -> None:
         raise ValueError(f"Similarity needs at least 2 items; there are {units.n}.")
 
 
-def _too_few_for_k(units: Units, counts: np.ndarray, k: int) -> bool:
-    """Whether some resample holds k + 1 or fewer distinct items: there every item has every other as a neighbour in
-    both representations, so its overlap is 1 whatever they are, and a percentile interval over such resamples
-    would claim a precision the data do not have (14 unrelated items, k = 10: [0.764, 0.764])."""
-    present = (counts > 0).astype(np.int64) @ units.sizes
-    return bool(present.min() <= k + 1)
-
-
 def _workers() -> int:
     """Threads that score chunks of resamples: the cores this process may use, at most 8."""
     import os
@@ -1136,13 +1139,11 @@ def compare(x, y, names=None, *, groups=None, draws: int = 1000, seed: int = 0, 
     tail = 100 * (1 - level) / 2
     out = {}
     for name in names:
-        function = MEASURES[name].function
-        value = float(function(pair, ones, **options)[0])
+        measure = MEASURES[name]
+        value = float(measure.function(pair, ones, **options)[0])
         low = high = offset = float("nan")
-        if counts is not None and name == "mutual_knn" and _too_few_for_k(pair.units, counts, k):
-            pass  # no interval: some resample's items would all be each other's neighbours (an overlap of 1)
-        elif counts is not None:
-            values = _resampled_values(function, pair, counts, options)
+        if counts is not None and not (measure.degenerate and measure.degenerate(pair.units, counts, **options)):
+            values = _resampled_values(measure.function, pair, counts, options)
             values = values[np.isfinite(values)]
             if len(values) and value == value:
                 q_low, middle, q_high = np.percentile(values, [tail, 50, 100 - tail])
