@@ -40,8 +40,9 @@ class Readout:
         """The readout of a causal- or masked-LM model (inside a PEFT wrapper too).
 
         Raises:
-            BioprobeError: for a model without a language-model head (a classifier), or a decoder whose final norm
-                cannot be found (its lower layers would be read without it).
+            BioprobeError: for a model without a language-model head (a classifier), a decoder whose final norm
+                cannot be found (its lower layers would be read without it), or a model whose last layer read this
+                way is not its own prediction (a head this reading does not know: `check`).
         """
         from bioprobe.causal.params import body_prefix, n_layers_of, unwrap
 
@@ -54,17 +55,39 @@ class Readout:
         body = getattr(inner, prefix)
         head = next(child for child_name, child in inner.named_children() if child_name != prefix and
                     any(module is output for module in child.modules()))
-        if type(inner).__name__.endswith("ForMaskedLM"):  # post-norm encoders: every layer is normed already
-            norm = None
-        else:
-            owners = (body, *body.children())  # on the body, or one level down (OPT: body.decoder)
-            norm = next((getattr(owner, n) for owner in owners for n in FINAL_NORMS
-                         if getattr(owner, n, None) is not None), None)
-            if norm is None:
-                raise BioprobeError(f"Cannot find the final norm of {name} ({type(inner).__name__}: none of "
-                                    f"{', '.join(FINAL_NORMS)}), so its lower layers cannot be read as its last "
-                                    "layer is.")
-        return cls(body, norm, head, n_layers_of(model), getattr(inner.config, "final_logit_softcapping", None))
+        owners = (body, *body.children())  # on the body, or one level down (OPT: body.decoder)
+        norm = next((getattr(owner, n) for owner in owners for n in FINAL_NORMS
+                     if getattr(owner, n, None) is not None), None)
+        if norm is None and not type(inner).__name__.endswith("ForMaskedLM"):  # a post-norm BERT encoder has none
+            raise BioprobeError(f"Cannot find the final norm of {name} ({type(inner).__name__}: none of "
+                                f"{', '.join(FINAL_NORMS)}), so its lower layers cannot be read as its last layer "
+                                "is.")
+        readout = cls(body, norm, head, n_layers_of(model), getattr(inner.config, "final_logit_softcapping", None))
+        readout.check(model, name)
+        return readout
+
+    def check(self, model, name: str = "the model") -> None:
+        """Refuse a model whose last layer, read through this readout, is not its own prediction (a head or norm
+        this reading does not know, e.g. ModernBERT's transform beside its decoder): one forward pass of 8 tokens.
+
+        Raises:
+            BioprobeError: naming the largest difference.
+        """
+        import torch
+
+        from bioprobe.causal.params import unwrap
+
+        device = next(model.parameters()).device
+        ids = torch.arange(1, 9, device=device)[None] % unwrap(model).get_output_embeddings().weight.shape[0]
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        with torch.inference_mode():
+            own = model(**inputs).logits.float()
+            read = self.logits(self.states(inputs)[-1])
+        gap = float((own - read).abs().max())
+        if gap > 1e-3 * max(1.0, float(own.abs().max())):
+            raise BioprobeError(f"The last layer of {name} read through its final norm and head differs from its own "
+                                f"logits (by up to {gap:.3g}), so its layers cannot be read this way; the lens and "
+                                "the divergence support decoders with a final norm and BERT-style masked-LM heads.")
 
     def states(self, inputs: dict) -> list:
         """One forward pass of the body: the hidden state of every layer, `[batch, length, hidden]` each, layers 0

@@ -203,6 +203,22 @@ def test_every_layer_is_read_through_the_final_norm_and_the_last_is_the_models_l
         torch.testing.assert_close(readout.logits(hidden[1]), lower)  # a lower layer through the same norm
 
 
+def test_a_masked_lm_whose_head_this_reading_does_not_know_is_refused():
+    """ModernBERT: a pre-norm encoder whose masked-LM head is a transform beside the decoder. Read as a BERT head,
+    its last layer was 0.35 off its own logits; it is refused in one sentence."""
+    import transformers
+
+    from bioprobe.errors import BioprobeError
+
+    torch.manual_seed(0)
+    config = transformers.ModernBertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                           intermediate_size=32, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                                           cls_token_id=1, sep_token_id=2, global_attn_every_n_layers=1,
+                                           max_position_embeddings=64)
+    with pytest.raises(BioprobeError, match="differs from its own logits"):
+        Readout.of(transformers.ModernBertForMaskedLM(config).eval())
+
+
 def test_a_lora_base_is_read_with_its_adapter_off_in_the_norm_and_head_too(tiny_model_dirs):
     """The base of a LoRA run whose head is adapted too: its reading (adapter off) gives the base model's own
     logits and the KL against the run is that of the two models' logits, computed directly."""
